@@ -1,0 +1,56 @@
+"""The ``lifeline-twin`` command: one sub-command group per module in ``app.commands``.
+
+Each module there defines ``register(subparsers)`` which adds its parser and sets
+``func`` to a callable taking the parsed arguments and returning an exit code.
+Errors the user can fix (bad files, unknown ids) are one line on stderr and exit
+status 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from twin.errors import TwinError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import app.commands
+
+    parser = argparse.ArgumentParser(
+        prog="lifeline-twin",
+        description="Digital twin of a city's lifelines: build it, inspect it, simulate it.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for info in sorted(pkgutil.iter_modules(app.commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"app.commands.{info.name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("lifeline-twin: interrupted", file=sys.stderr)
+        return 130
+    except (TwinError, FileNotFoundError, KeyError, ValueError) as exc:
+        if args.debug:
+            raise
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"lifeline-twin {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: still one line unless --debug
+        if args.debug:
+            raise
+        print(f"lifeline-twin {args.command}: internal error: {type(exc).__name__}: {exc} "
+              "(run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

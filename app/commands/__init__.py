@@ -1,0 +1,1 @@
+"""Sub-commands of ``lifeline-twin``: each module registers one command group."""

@@ -1,0 +1,226 @@
+"""The project file: one GeoPackage holds the whole twin.
+
+Layout of ``city.gpkg``:
+
+* one vector table per non-empty layer, named as the layer (``water_pipes``...);
+* the DEM as a GeoPackage raster table ``terrain`` (float32 gridded coverage,
+  TIFF tiles, lossless; NaN where unknown) — one file to copy, mail or archive,
+  and QGIS opens it directly;
+* ``lifeline_network``: the water network as EPANET .inp text (one row);
+* ``lifeline_metadata``: key/JSON value pairs — name, CRS (WKT2), units,
+  format version, the version of Lifeline Twin that wrote it, and the project
+  settings (risk bands, import reports).
+
+Saving writes a temporary file beside the target, flushes it to disk and renames
+it over the target, so a crash mid-save leaves the previous project intact.
+Recordings of sensors live beside the project, in ``<project>.readings/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import warnings
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import rasterio
+from pyproj import CRS
+
+from twin import schema
+from twin.errors import LayerError, ProjectError, SourceError
+from twin.model import FORMAT_VERSION, Twin
+from twin.network import network_text, read_network
+from twin.terrain import Terrain
+
+META_TABLE = "lifeline_metadata"
+NETWORK_TABLE = "lifeline_network"
+TERRAIN_TABLE = "terrain"
+
+
+def _app_version() -> str:
+    try:
+        return version("lifeline-twin")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def readings_dir(project: Path | str) -> Path:
+    """Where a project's sensor recordings live: beside the GeoPackage."""
+    project = Path(project)
+    return project.with_name(project.stem + ".readings")
+
+
+def save(twin: Twin, path: Path | str) -> Path:
+    """Write ``twin`` to ``path`` atomically; return the path."""
+    path = Path(path)
+    if path.suffix.lower() != ".gpkg":
+        raise ProjectError(f"{path}: a project file must end in .gpkg")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.saving-{os.getpid()}")
+    if tmp.exists():
+        tmp.unlink()
+    try:
+        _write(twin, tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        try:  # make the rename itself durable
+            dir_fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError:
+            pass
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+    return path
+
+
+def _write(twin: Twin, tmp: Path) -> None:
+    for name, frame in twin.layers.items():
+        if len(frame) == 0:
+            continue
+        out = frame.copy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG", promote_to_multi=False)
+    if twin.terrain is not None:
+        t = twin.terrain
+        rows, cols = t.shape
+        profile = dict(driver="GPKG", width=cols, height=rows, count=1, dtype="float32",
+                       crs=twin.crs.to_wkt(), transform=t.transform)
+        options = dict(RASTER_TABLE=TERRAIN_TABLE, TILE_FORMAT="TIFF")
+        if tmp.exists():
+            options["APPEND_SUBDATASET"] = "YES"
+        with rasterio.open(tmp, "w", **profile, **options) as dst:
+            dst.write(t.heights.astype("float32"), 1)
+    meta = dict(twin.metadata)
+    meta.update({"name": twin.name, "crs_wkt": twin.crs.to_wkt(), "units": "m",
+                 "format_version": FORMAT_VERSION, "written_by": f"lifeline-twin {_app_version()}",
+                 "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    if twin.terrain is not None:
+        # The exact float64 grid is not kept by the float32 raster; record the precision.
+        meta["terrain_dtype"] = "float32"
+    con = sqlite3.connect(tmp)
+    try:
+        if not tmp.exists() or not _is_gpkg(con):
+            _init_gpkg(con)
+        con.execute(f"CREATE TABLE {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        con.executemany(f"INSERT INTO {META_TABLE} VALUES (?, ?)",
+                        [(k, json.dumps(v)) for k, v in meta.items()])
+        con.execute(f"CREATE TABLE {NETWORK_TABLE} (name TEXT PRIMARY KEY, inp TEXT NOT NULL)")
+        if twin.network is not None:
+            con.execute(f"INSERT INTO {NETWORK_TABLE} VALUES (?, ?)",
+                        (twin.network.name or twin.name, network_text(twin.network)))
+        for table, what in ((META_TABLE, "Lifeline Twin project metadata"),
+                            (NETWORK_TABLE, "EPANET network (.inp text)")):
+            con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
+                        "VALUES (?, 'attributes', ?, ?)", (table, table, what))
+        con.commit()
+    finally:
+        con.close()
+
+
+def _is_gpkg(con: sqlite3.Connection) -> bool:
+    return bool(con.execute("SELECT 1 FROM sqlite_master WHERE name='gpkg_contents'").fetchone())
+
+
+def _init_gpkg(con: sqlite3.Connection) -> None:
+    """A minimal valid GeoPackage for a twin with no layers and no terrain."""
+    con.execute("PRAGMA application_id = 1196444487")  # 'GPKG'
+    con.execute("PRAGMA user_version = 10400")
+    con.execute("CREATE TABLE gpkg_spatial_ref_sys (srs_name TEXT NOT NULL, srs_id INTEGER PRIMARY KEY,"
+                " organization TEXT NOT NULL, organization_coordsys_id INTEGER NOT NULL,"
+                " definition TEXT NOT NULL, description TEXT)")
+    con.executemany("INSERT INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)", [
+        ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", None),
+        ("Undefined geographic SRS", 0, "NONE", 0, "undefined", None)])
+    con.execute("CREATE TABLE gpkg_contents (table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL,"
+                " identifier TEXT UNIQUE, description TEXT DEFAULT '', last_change DATETIME NOT NULL"
+                " DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')), min_x DOUBLE, min_y DOUBLE,"
+                " max_x DOUBLE, max_y DOUBLE, srs_id INTEGER)")
+
+
+def load(path: Path | str) -> Twin:
+    """Read a project file; every layer is validated against its schema."""
+    path = Path(path)
+    if not path.exists():
+        raise ProjectError(f"{path}: no such project file")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+        if head != b"SQLite format 3\x00":
+            raise ProjectError(f"{path}: not a GeoPackage (not an SQLite file)")
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            con.execute("PRAGMA quick_check").fetchone()
+            check = con.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise ProjectError(f"{path}: the file is damaged ({check})")
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if META_TABLE not in tables:
+                raise ProjectError(f"{path}: not a Lifeline Twin project (no {META_TABLE} table); "
+                                   "use 'lifeline-twin import' to make one")
+            meta = {k: json.loads(v) for k, v in con.execute(f"SELECT key, value FROM {META_TABLE}")}
+            net_row = con.execute(f"SELECT name, inp FROM {NETWORK_TABLE}").fetchone() \
+                if NETWORK_TABLE in tables else None
+            has_terrain = bool(con.execute(
+                "SELECT 1 FROM gpkg_contents WHERE table_name=? AND data_type IN "
+                "('tiles','2d-gridded-coverage')", (TERRAIN_TABLE,)).fetchone())
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise ProjectError(f"{path}: the file is damaged or truncated ({exc})") from None
+
+    for key in ("name", "crs_wkt"):
+        if key not in meta:
+            raise ProjectError(f"{path}: metadata has no {key!r}")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise ProjectError(f"{path}: written by a newer Lifeline Twin (format {meta['format_version']}, "
+                           f"this one reads up to {FORMAT_VERSION})")
+    crs = CRS.from_wkt(meta["crs_wkt"])
+    keep = {k: v for k, v in meta.items()
+            if k not in ("name", "crs_wkt", "units", "format_version", "written_at", "terrain_dtype")}
+    twin = Twin(meta["name"], crs, metadata=keep)
+    try:
+        layers = pyogrio.list_layers(path)
+    except Exception as exc:  # pyogrio.errors.DataSourceError and friends
+        raise ProjectError(f"{path}: cannot list layers ({exc})") from None
+    for name, _geom in layers:
+        if name not in schema.SCHEMAS:
+            continue
+        try:
+            frame = pyogrio.read_dataframe(path, layer=name)
+        except Exception as exc:
+            raise ProjectError(f"{path}: cannot read layer {name!r} ({exc})") from None
+        if frame.crs is None and len(frame):
+            raise LayerError(f"{path}: layer {name!r} has no CRS")
+        frame = frame.set_crs(crs, allow_override=True)
+        twin.set_layer(name, frame, source=str(path))
+    if has_terrain:
+        try:
+            twin.terrain = Terrain.read(path, crs=crs, table=TERRAIN_TABLE)
+        except SourceError as exc:
+            raise ProjectError(str(exc)) from None
+    if net_row is not None:
+        try:
+            twin.network = read_network(f"{path}:{NETWORK_TABLE}", text=net_row[1])
+        except SourceError as exc:
+            raise ProjectError(str(exc)) from None
+    return twin
+
+
+def terrain_equal(a: Terrain | None, b: Terrain | None) -> bool:
+    """Whether two terrains are the same grid (heights compared at float32, NaN equal to NaN)."""
+    if a is None or b is None:
+        return a is b
+    return (a.shape == b.shape and a.transform.almost_equals(b.transform)
+            and np.array_equal(a.heights.astype("float32"), b.heights.astype("float32"), equal_nan=True))
