@@ -1,0 +1,111 @@
+"""``lifeline-twin import inp|micropolis|osm|vector|raster``: build or extend a project from real data."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("import", help="build a project from an EPANET network, Micropolis, OSM or any GIS file")
+    kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+
+    inp = kinds.add_parser("inp", help="an EPANET .inp network, with optional GIS layers and DEM")
+    inp.add_argument("network", help="EPANET .inp file")
+    inp.add_argument("--crs", required=True, help="CRS of the network's coordinates, e.g. EPSG:3547")
+    inp.add_argument("--to-crs", help="metric CRS of the twin (default: the metric sibling of --crs)")
+    inp.add_argument("--gis-dir", help="folder of GIS layers for the network (e.g. ky4_*.geojson)")
+    inp.add_argument("--dem", help="DEM raster (any GDAL format)")
+    inp.add_argument("--name", help="project name (default: the file's stem)")
+    _common(inp)
+
+    mic = kinds.add_parser("micropolis", help="the Micropolis virtual city (network, shapefiles, elevation grid)")
+    mic.add_argument("folder", help="folder holding MICROPOLIS_v1.inp and gis/")
+    mic.add_argument("--crs", help="CRS to place the city in (default: a local engineering CRS in metres)")
+    _common(mic)
+
+    osm = kinds.add_parser("osm", help="an OpenStreetMap extract (.osm.pbf or .osm)")
+    osm.add_argument("source", help="OSM file")
+    osm.add_argument("--to-crs", help="metric CRS of the twin (default: the UTM zone of the data)")
+    osm.add_argument("--storey-height", type=float, default=3.0,
+                     help="metres per storey when a building has only building:levels (default 3.0)")
+    osm.add_argument("--name", help="project name (default: the file's stem)")
+    _common(osm)
+
+    vec = kinds.add_parser("vector", help="any GDAL vector file into one layer of a project")
+    vec.add_argument("source", help="vector file (shapefile, GeoJSON, GeoPackage, ...)")
+    vec.add_argument("--layer", required=True, help="twin layer to fill, e.g. buildings")
+    vec.add_argument("--source-layer", help="layer inside the source file (default: the first)")
+    vec.add_argument("--map", action="append", default=[], metavar="TWIN=SOURCE",
+                     help="column mapping, e.g. --map height=HGT (repeatable)")
+    vec.add_argument("--scale", action="append", default=[], metavar="COLUMN=FACTOR",
+                     help="multiply a mapped column, e.g. --scale height=0.3048 (repeatable)")
+    vec.add_argument("--id-column", help="source column holding the feature id (default: row number)")
+    vec.add_argument("--crs", help="CRS of the source when it has none (e.g. a shapefile without .prj)")
+    vec.add_argument("--project", required=True, help="project to add the layer to (created when absent)")
+    vec.add_argument("--to-crs", help="metric CRS when creating a new project")
+    _common(vec, output=False)
+
+    ras = kinds.add_parser("raster", help="any GDAL raster as the project's DEM")
+    ras.add_argument("source", help="raster file")
+    ras.add_argument("--crs", help="CRS of the raster when it has none")
+    ras.add_argument("--z-factor", type=float, default=None,
+                     help="metres per height unit (default: from the CRS's vertical/linear unit)")
+    ras.add_argument("--project", required=True, help="project whose terrain is set")
+    _common(ras, output=False)
+    p.set_defaults(func=run)
+
+
+def _common(p, output: bool = True) -> None:
+    if output:
+        p.add_argument("-o", "--out", required=True, help="project GeoPackage to write")
+    p.add_argument("--json", action="store_true", help="print the import report as JSON")
+
+
+def run(args) -> int:
+    from twin.project import save
+
+    if args.kind == "inp":
+        from twin.importers.epanet import import_inp
+        twin, report = import_inp(args.network, crs=args.crs, to_crs=args.to_crs, gis_dir=args.gis_dir,
+                                  dem=args.dem, name=args.name)
+        out = args.out
+    elif args.kind == "micropolis":
+        from twin.importers.micropolis import import_micropolis
+        twin, report = import_micropolis(args.folder, crs=args.crs)
+        out = args.out
+    elif args.kind == "osm":
+        from twin.importers.osm import import_osm
+        twin, report = import_osm(args.source, to_crs=args.to_crs, storey_height=args.storey_height,
+                                  name=args.name)
+        out = args.out
+    elif args.kind == "vector":
+        from twin.importers.vector import import_vector
+        mapping = _pairs(args.map, "--map")
+        scale = {k: float(v) for k, v in _pairs(args.scale, "--scale").items()}
+        twin, report = import_vector(args.source, layer=args.layer, project=args.project,
+                                     source_layer=args.source_layer, mapping=mapping, scale=scale,
+                                     id_column=args.id_column, crs=args.crs, to_crs=args.to_crs)
+        out = args.project
+    else:
+        from twin.importers.vector import import_raster
+        twin, report = import_raster(args.source, project=args.project, crs=args.crs, z_factor=args.z_factor)
+        out = args.project
+    save(twin, out)
+    report.count_layers(twin)
+    if args.json:
+        print(json.dumps(report.as_dict()))
+    else:
+        print(report.text())
+        print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"{flag} {item!r}: expected NAME=VALUE")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out

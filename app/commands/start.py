@@ -1,0 +1,59 @@
+"""``lifeline-twin start``: the main job on the built-in demo city.
+
+With a display (and the desktop window installed) it opens the window on the
+demo city.  Without one it runs headless: builds the demo project and runs each
+step of ``STEPS`` on it, writing every output into one folder and printing
+where.  Each step is ``"module:function"``; the function takes
+``(twin, project_path, out_dir)`` and returns the paths it wrote.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import time
+from pathlib import Path
+
+STEPS: list[str] = [
+]
+
+
+def register(sub) -> None:
+    p = sub.add_parser("start", help="run Lifeline Twin on the built-in demo city (window, or headless outputs)")
+    p.add_argument("--out", default="lifeline-demo", help="folder for the headless outputs (default ./lifeline-demo)")
+    p.add_argument("--headless", action="store_true", help="never open a window, even with a display")
+    p.add_argument("--seed", type=int, default=7, help="demo city seed")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from twin.demo import build_demo
+    from twin.project import save
+
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    project = out / "demo.gpkg"
+    t0 = time.perf_counter()
+    twin = build_demo(seed=args.seed)
+    save(twin, project)
+    print(f"built the demo city {twin.name!r} in {time.perf_counter() - t0:.1f} s -> {project}")
+    if os.environ.get("DISPLAY") and not args.headless:
+        try:
+            window = importlib.import_module("app.window")
+        except ModuleNotFoundError:
+            window = None
+        if window is not None:
+            return window.main([str(project)])
+    written = [project]
+    for step in STEPS:
+        module, func = step.split(":")
+        t1 = time.perf_counter()
+        paths = getattr(importlib.import_module(module), func)(twin, project, out) or []
+        written.extend(paths)
+        print(f"  {step.split(':')[1].replace('_', ' ')}: {len(paths)} file(s) in "
+              f"{time.perf_counter() - t1:.1f} s", file=sys.stderr)
+    print(f"demo outputs in {out}:")
+    for p in written:
+        print(f"  {Path(p).relative_to(out) if Path(p).is_relative_to(out) else p}")
+    return 0

@@ -1,0 +1,43 @@
+"""Importers: fill a twin from real GIS and network data.
+
+Each importer returns ``(twin, report)``; the report says what was read, in
+which CRS, and what was repaired, skipped or guessed, so nothing happens
+silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ImportReport:
+    """What an import did, printed after every ``lifeline-twin import``."""
+
+    source: str
+    source_crs: str = ""
+    twin_crs: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+    repaired: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    guessed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def count_layers(self, twin) -> None:
+        self.counts = {name: twin.count(name) for name in twin.summary()["layers"] if twin.count(name)}
+        self.twin_crs = twin.summary()["crs"]
+
+    def as_dict(self) -> dict:
+        return {"source": self.source, "source_crs": self.source_crs, "twin_crs": self.twin_crs,
+                "counts": self.counts, "repaired": self.repaired, "skipped": self.skipped,
+                "guessed": self.guessed, "warnings": self.warnings}
+
+    def text(self) -> str:
+        lines = [f"imported {self.source}",
+                 f"  CRS: {self.source_crs or '?'} -> {self.twin_crs} (metres)"]
+        for name, n in self.counts.items():
+            lines.append(f"  {name:<18} {n:>8}")
+        for title, items in (("repaired", self.repaired), ("skipped", self.skipped),
+                             ("guessed", self.guessed), ("warning", self.warnings)):
+            lines.extend(f"  {title}: {item}" for item in items)
+        return "\n".join(lines)
