@@ -78,9 +78,11 @@ def network_text(wn: wntr.network.WaterNetworkModel) -> str:
     os.close(fd)
     try:
         wntr.network.write_inpfile(wn, tmp, units=wn.options.hydraulic.inpfile_units)
-        return Path(tmp).read_text(encoding="utf-8")
+        text = Path(tmp).read_text(encoding="utf-8")
     finally:
         os.unlink(tmp)
+    # WNTR heads the file with the (temporary) file name: drop it so the text is reproducible.
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("; Filename:"))
 
 
 def transform_coordinates(wn: wntr.network.WaterNetworkModel, func) -> None:

@@ -61,7 +61,7 @@ def save(twin: Twin, path: Path | str) -> Path:
     if path.suffix.lower() != ".gpkg":
         raise ProjectError(f"{path}: a project file must end in .gpkg")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.saving-{os.getpid()}")
+    tmp = path.with_name(f".{path.stem}.saving-{os.getpid()}.gpkg")
     if tmp.exists():
         tmp.unlink()
     try:
@@ -109,10 +109,12 @@ def _write(twin: Twin, tmp: Path) -> None:
     if twin.terrain is not None:
         # The exact float64 grid is not kept by the float32 raster; record the precision.
         meta["terrain_dtype"] = "float32"
+    if not tmp.exists():
+        # A twin with no layers and no terrain: let GDAL lay out a valid, empty GeoPackage.
+        pyogrio.write_dataframe(schema.empty_layer("water_junctions", twin.crs), tmp,
+                                layer="water_junctions", driver="GPKG")
     con = sqlite3.connect(tmp)
     try:
-        if not tmp.exists() or not _is_gpkg(con):
-            _init_gpkg(con)
         con.execute(f"CREATE TABLE {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         con.executemany(f"INSERT INTO {META_TABLE} VALUES (?, ?)",
                         [(k, json.dumps(v)) for k, v in meta.items()])
@@ -127,26 +129,6 @@ def _write(twin: Twin, tmp: Path) -> None:
         con.commit()
     finally:
         con.close()
-
-
-def _is_gpkg(con: sqlite3.Connection) -> bool:
-    return bool(con.execute("SELECT 1 FROM sqlite_master WHERE name='gpkg_contents'").fetchone())
-
-
-def _init_gpkg(con: sqlite3.Connection) -> None:
-    """A minimal valid GeoPackage for a twin with no layers and no terrain."""
-    con.execute("PRAGMA application_id = 1196444487")  # 'GPKG'
-    con.execute("PRAGMA user_version = 10400")
-    con.execute("CREATE TABLE gpkg_spatial_ref_sys (srs_name TEXT NOT NULL, srs_id INTEGER PRIMARY KEY,"
-                " organization TEXT NOT NULL, organization_coordsys_id INTEGER NOT NULL,"
-                " definition TEXT NOT NULL, description TEXT)")
-    con.executemany("INSERT INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)", [
-        ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", None),
-        ("Undefined geographic SRS", 0, "NONE", 0, "undefined", None)])
-    con.execute("CREATE TABLE gpkg_contents (table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL,"
-                " identifier TEXT UNIQUE, description TEXT DEFAULT '', last_change DATETIME NOT NULL"
-                " DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')), min_x DOUBLE, min_y DOUBLE,"
-                " max_x DOUBLE, max_y DOUBLE, srs_id INTEGER)")
 
 
 def load(path: Path | str) -> Twin:

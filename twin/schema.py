@@ -238,6 +238,11 @@ def empty_layer(name: str, crs) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
 
 
+def _show(value) -> str:
+    """repr of a cell value without numpy's type wrapper (1975.5, not np.float64(1975.5))."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def _coerce(series: pd.Series, kind: str, where: str) -> pd.Series:
     """Convert ``series`` to the column kind or raise naming the column."""
     if kind == "str":
@@ -254,7 +259,7 @@ def _coerce(series: pd.Series, kind: str, where: str) -> pd.Series:
         nonnum = converted.isna() & series.notna()
         if nonnum.any():
             first = series[nonnum].iloc[0]
-            raise LayerError(f"{where}: expected numbers, found {first!r} "
+            raise LayerError(f"{where}: expected numbers, found {_show(first)} "
                              f"({int(nonnum.sum())} non-numeric values)")
         return converted.astype("float64")
     if kind == "int":
@@ -265,7 +270,7 @@ def _coerce(series: pd.Series, kind: str, where: str) -> pd.Series:
         frac = converted.notna() & (converted.astype("float64") % 1 != 0)
         if nonnum.any() or frac.any():
             first = series[nonnum | frac].iloc[0]
-            raise LayerError(f"{where}: expected whole numbers, found {first!r}")
+            raise LayerError(f"{where}: expected whole numbers, found {_show(first)}")
         return converted.round().astype("Int64")
     if kind == "bool":
         if series.dtype.kind == "b" or str(series.dtype) == "boolean":
@@ -276,7 +281,7 @@ def _coerce(series: pd.Series, kind: str, where: str) -> pd.Series:
                          if not pd.isna(v) else pd.NA)
         if (out.astype(object) == "bad").any():
             first = series[out.astype(object) == "bad"].iloc[0]
-            raise LayerError(f"{where}: expected true/false, found {first!r}")
+            raise LayerError(f"{where}: expected true/false, found {_show(first)}")
         return out.astype("boolean")
     if kind == "datetime":
         try:

@@ -34,8 +34,8 @@ class Terrain:
     @property
     def bounds(self) -> tuple[float, float, float, float]:
         rows, cols = self.heights.shape
-        x0, y0 = self.transform * (0, 0)
-        x1, y1 = self.transform * (cols, rows)
+        x0, y0 = self.transform @ (0, 0)
+        x1, y1 = self.transform @ (cols, rows)
         return (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
 
     @property
@@ -47,7 +47,7 @@ class Terrain:
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
         inv = ~self.transform
-        col, row = inv * (x, y)
+        col, row = inv @ (x, y)
         col = np.asarray(col) - 0.5
         row = np.asarray(row) - 0.5
         rows, cols = self.heights.shape

@@ -1,0 +1,160 @@
+"""The project file: exact save -> load round trips, atomic saves, clear errors on damaged files."""
+
+import json
+import sqlite3
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+from shapely.geometry import LineString, Point, Polygon
+
+from app.cli import main
+from twin import project
+from twin.errors import ProjectError
+from twin.model import Twin
+from twin.network import network_layers, network_text, read_network
+from twin.terrain import Terrain
+
+CRS = "EPSG:3088"
+
+
+@pytest.fixture(scope="module")
+def small_twin(wntr_network_path):
+    """Net3 placed in a metric CRS, with a layer of every column kind and a DEM."""
+    wn = read_network(wntr_network_path("Net3.inp"))
+    twin = Twin("Net3 town", CRS, network=wn, metadata={"lec_bands": {"red": 300, "orange": 150, "yellow": 60}})
+    for name, frame in network_layers(wn, twin.crs).items():
+        twin.set_layer(name, frame)
+    twin.set_layer("buildings", gpd.GeoDataFrame(
+        {"id": ["b1", "b2"], "height": [9.5, 31.0], "floors": [3, None], "population": [24, 180],
+         "use": ["residential", "commercial"], "risk_level": ["", "orange"]},
+        geometry=[Polygon([(0, 0), (10, 0), (10, 8), (0, 8)]), Polygon([(20, 0), (40, 0), (40, 15), (20, 15)])],
+        crs=CRS))
+    twin.set_layer("roads", gpd.GeoDataFrame(
+        {"id": ["r1"], "road_class": ["primary"], "speed_kmh": [50.0], "oneway": [True], "lanes": [2],
+         "name": ["长江路"]}, geometry=[LineString([(0, -5), (100, -5)])], crs=CRS))
+    twin.set_layer("fire_stations", gpd.GeoDataFrame(
+        {"id": ["fs1"], "name": ["Station 1"], "kind": ["micro_station"], "units": ['{"micro_engine": 1}']},
+        geometry=[Point(50, 50)], crs=CRS))
+    twin.set_layer("sites", gpd.GeoDataFrame(
+        {"id": ["s1"], "name": ["Fuel depot"], "category": ["gas_station"], "lec_l": [6.0], "lec_e": [6.0],
+         "lec_c": [15.0], "inspections": ['[{"date": "2026-03-01", "result": "pass"}]']},
+        geometry=[Point(70, 20)], crs=CRS))
+    twin.set_layer("drone_corridors", gpd.GeoDataFrame(
+        {"id": ["c1"], "width_m": [40.0]}, geometry=[LineString([(0, 0, 80), (500, 300, 120)])], crs=CRS))
+    times = pd.to_datetime(["2026-05-01T08:00:00.250Z", "2026-05-01T08:00:01Z"], format="ISO8601")
+    twin.set_layer("drone_tracks", gpd.GeoDataFrame(
+        {"id": ["t1-0", "t1-1"], "track_id": ["t1", "t1"], "time": times},
+        geometry=[Point(0, 0, 60), Point(5, 3, 61.5)], crs=CRS))
+    twin.set_layer("water_valves", gpd.GeoDataFrame(
+        {"id": ["v1"], "valve_type": ["isolation"], "pipe_id": ["20"], "operable": [False]},
+        geometry=[Point(1, 1)], crs=CRS))
+    j = twin["water_junctions"]
+    twin.terrain = Terrain.from_points(j.geometry.x, j.geometry.y, j.elevation + 1.5, twin.crs, cell=400)
+    twin.terrain.heights[0, 0] = np.nan
+    return twin
+
+
+def test_save_load_round_trips_every_layer_crs_terrain_and_network(small_twin, tmp_path):
+    path = project.save(small_twin, tmp_path / "city.gpkg")
+    back = project.load(path)
+    assert back.name == "Net3 town" and back.crs.equals(small_twin.crs)
+    assert back.metadata["lec_bands"] == {"red": 300, "orange": 150, "yellow": 60}
+    for name, frame in small_twin.layers.items():
+        other = back[name]
+        assert_frame_equal(frame.drop(columns="geometry"), other.drop(columns="geometry"), check_exact=True)
+        assert frame.geometry.geom_equals_exact(other.geometry, 0).all(), name
+        assert list(frame.geometry.has_z) == list(other.geometry.has_z), name
+    assert back["drone_tracks"]["time"].iloc[0] == pd.Timestamp("2026-05-01T08:00:00.250Z")
+    assert back["sites"]["risk_level"].tolist() == ["red"]  # 540 > 300 with the project's bands
+    assert project.terrain_equal(small_twin.terrain, back.terrain)
+    assert np.isnan(back.terrain.heights[0, 0])
+    assert network_text(back.network) == network_text(small_twin.network)
+    assert back.network_problems() == []
+
+
+def test_save_is_atomic_a_failure_keeps_the_previous_file(small_twin, tmp_path, monkeypatch):
+    path = project.save(small_twin, tmp_path / "city.gpkg")
+    before = path.read_bytes()
+
+    def crash(twin, tmp):
+        tmp.write_bytes(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(project, "_write", crash)
+    with pytest.raises(OSError, match="disk full"):
+        project.save(small_twin, path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["city.gpkg"]
+
+
+def test_empty_twin_round_trips(tmp_path):
+    path = project.save(Twin("empty", CRS), tmp_path / "empty.gpkg")
+    back = project.load(path)
+    assert back.terrain is None and back.network is None
+    assert all(len(f) == 0 for f in back.layers.values())
+
+
+def test_truncated_file_is_one_clear_error(small_twin, tmp_path):
+    path = project.save(small_twin, tmp_path / "city.gpkg")
+    cut = tmp_path / "cut.gpkg"
+    cut.write_bytes(path.read_bytes()[:20000])
+    with pytest.raises(ProjectError, match=r"cut\.gpkg: the file is damaged or truncated"):
+        project.load(cut)
+
+
+def test_not_a_project_errors(tmp_path):
+    text = tmp_path / "notes.gpkg"
+    text.write_text("hello")
+    with pytest.raises(ProjectError, match="not a GeoPackage"):
+        project.load(text)
+    plain = tmp_path / "plain.gpkg"
+    gpd.GeoDataFrame({"a": [1]}, geometry=[Point(0, 0)], crs=CRS).to_file(plain, layer="x")
+    with pytest.raises(ProjectError, match="not a Lifeline Twin project"):
+        project.load(plain)
+    with pytest.raises(ProjectError, match="no such project file"):
+        project.load(tmp_path / "missing.gpkg")
+
+
+def test_newer_format_is_refused(small_twin, tmp_path):
+    path = project.save(Twin("t", CRS), tmp_path / "t.gpkg")
+    con = sqlite3.connect(path)
+    con.execute("UPDATE lifeline_metadata SET value='99' WHERE key='format_version'")
+    con.commit()
+    con.close()
+    with pytest.raises(ProjectError, match="newer Lifeline Twin"):
+        project.load(path)
+
+
+def test_bad_layer_in_file_names_the_file_layer_and_column(small_twin, tmp_path):
+    path = project.save(small_twin, tmp_path / "city.gpkg")
+    con = sqlite3.connect(path)
+    con.execute("ALTER TABLE buildings RENAME COLUMN height TO hgt")
+    con.commit()
+    con.close()
+    with pytest.raises(Exception, match=r"city\.gpkg: layer 'buildings' is missing required column 'height'"):
+        project.load(path)
+
+
+def test_info_json_lists_every_layer(small_twin, tmp_path, capsys):
+    path = project.save(small_twin, tmp_path / "city.gpkg")
+    assert main(["info", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["name"] == "Net3 town" and info["crs"] == "EPSG:3088" and info["units"] == "m"
+    assert len(info["layers"]) == 22
+    assert info["layers"]["water_junctions"] == {"domain": "underground", "count": 92}
+    assert info["layers"]["gas_mains"] == {"domain": "underground", "count": 0}
+    assert info["layers"]["terrain"]["count"] == 1
+    assert info["layers"]["drone_tracks"] == {"domain": "low_altitude", "count": 2}
+    minx, miny, maxx, maxy = info["extent"]
+    assert minx < maxx and miny < maxy
+
+
+def test_info_errors_are_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.gpkg"
+    bad.write_bytes(b"SQLite format 3\x00" + b"\x00" * 50)
+    assert main(["info", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.gpkg" in err and "Traceback" not in err
