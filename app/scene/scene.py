@@ -1,0 +1,521 @@
+"""The 3D scene of a twin: one actor per layer on any PyVista plotter.
+
+``Scene(twin)`` draws on an off-screen plotter (headless: CI, the CLI, movie
+writers); ``Scene(twin, plotter=QtInteractor(...))`` draws the same scene in the
+desktop window.  The scene never imports Qt and never knows which it is on.
+
+Each layer is ONE merged mesh (cells tagged with ``feature_index``, the row of
+their feature), so 100,000 pipe segments are one actor, picking maps a cell
+back to ``(layer, feature id)``, and results are shown by writing per-cell
+values in place — no mesh is rebuilt while a clock animates it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyvista as pv
+
+from app.scene import camera as cameras
+from app.scene.frame import SceneFrame
+from app.scene.layers import DRAW_ORDER, STYLES, LayerStyle, build_layer
+from app.scene.palette import Palette
+from app.scene.terrain import terrain_mesh, window_walls
+from twin.schema import RISK_LEVELS
+
+#: Pale land colours (low green to high tan) so buried networks keep their contrast through it.
+TERRAIN_CMAP = ["#b5cf9a", "#cfdca8", "#e3ddb4", "#d9c7a0", "#c9b18e"]
+TERRAIN_STYLE = LayerStyle("terrain", "terrain", opacity=0.6)
+#: Layers drawn see-through by default are skipped by picking when something solid is behind them.
+_SEE_THROUGH = 0.5
+VIEWS = ("overview", "underground", "risk")
+
+
+def _readable(colour: str) -> tuple[float, float, float]:
+    """The colour darkened just enough to read as legend text on white (VTK draws text in it)."""
+    rgb = np.array(pv.Color(colour).float_rgb)
+    lum = float(rgb @ [0.2126, 0.7152, 0.0722])
+    return tuple(rgb * (0.62 / lum)) if lum > 0.62 else tuple(rgb)
+
+
+class SceneWarning(UserWarning):
+    """A layer or feature could not be drawn (empty layer, invalid geometry); the rest is."""
+
+
+@dataclass
+class SceneLayer:
+    """One drawn layer: its mesh, its features' ids, its look."""
+
+    name: str
+    mesh: pv.PolyData
+    ids: np.ndarray
+    style: LayerStyle
+    render: dict
+    opacity: float
+    visible: bool = True
+    colour_by: str | None = None
+    cmap: str | None = None
+    clim: tuple[float, float] | None = None
+    categories: dict[str, str] = field(default_factory=dict)
+    actor: object = None
+
+    @property
+    def feature_index(self) -> np.ndarray:
+        return self.mesh.cell_data["feature_index"]
+
+    @property
+    def label(self) -> str:
+        return self.style.label
+
+
+@dataclass
+class Pick:
+    """What is under the cursor: the layer, the feature and its attributes."""
+
+    layer: str
+    feature_id: str
+    attributes: dict
+    position: tuple[float, float, float]  #: twin x, y and true elevation (m)
+    cell_id: int
+
+
+class Scene:
+    """A twin drawn in 3D: layers, colouring, results, picking, cameras, bookmarks."""
+
+    def __init__(self, twin, plotter: pv.Plotter | None = None, *, layers=None,
+                 vertical_exaggeration: float = 1.0, underground_scale: float | None = None,
+                 palette: Palette | None = None, terrain_opacity: float = 0.6,
+                 window_size: tuple[int, int] = (1280, 800), anti_aliasing: str | None = None):
+        self.twin = twin
+        self.palette = palette or Palette()
+        self.frame = SceneFrame.for_twin(twin, vertical_exaggeration, underground_scale)
+        if plotter is None:
+            plotter = pv.Plotter(off_screen=True, window_size=list(window_size))
+        self.plotter = plotter
+        self.layers: dict[str, SceneLayer] = {}
+        self.bookmarks: dict[str, dict] = dict(twin.metadata.get("camera_bookmarks", {}))
+        self.window: tuple[float, float, float, float] | None = None
+        self._terrain_opacity = terrain_opacity
+        self._legend = True
+        self._result_views: dict[tuple[str, str], np.ndarray] = {}
+        self._setup_plotter(anti_aliasing)
+        self._build(layers)
+        self.camera("oblique")
+
+    # ------------------------------------------------------------------ building
+    def _setup_plotter(self, anti_aliasing: str | None) -> None:
+        p = self.plotter
+        p.set_background("#f4f1ea", top="#a9c8e8")
+        # Translucent terrain and airspace over pipes need correct ordering, not add order.
+        p.enable_depth_peeling(number_of_peels=6, occlusion_ratio=0.0)
+        if anti_aliasing:
+            p.enable_anti_aliasing(anti_aliasing)
+        else:
+            p.disable_anti_aliasing()
+
+    def _build(self, wanted) -> None:
+        explicit = wanted is not None
+        if explicit:
+            wanted = list(wanted)
+            known = set(STYLES) | {"terrain"}
+            unknown = [w for w in wanted if w not in known]
+            if unknown:
+                raise KeyError(f"unknown layer {unknown[0]!r}; layers are {', '.join(['terrain', *STYLES])}")
+        for name in DRAW_ORDER:
+            if explicit and name not in wanted:
+                continue
+            if name == "terrain":
+                if self.twin.terrain is None or self.frame.terrain is None:
+                    if explicit:
+                        warnings.warn("layer 'terrain': the twin has no terrain; not drawn", SceneWarning,
+                                      stacklevel=3)
+                    continue
+                mesh = terrain_mesh(self.frame)
+                sl = SceneLayer("terrain", mesh, np.array(["terrain"]), TERRAIN_STYLE, {},
+                                self._terrain_opacity)
+                self.layers["terrain"] = sl
+                self._draw(sl)
+                continue
+            frame = self.twin[name]
+            if len(frame) == 0:
+                if explicit:
+                    warnings.warn(f"layer {name!r} is empty; not drawn", SceneWarning, stacklevel=3)
+                continue
+            built = build_layer(self.frame, name, frame)
+            ids = frame["id"].astype(str).to_numpy()
+            if len(built.invalid):
+                shown = ", ".join(ids[built.invalid[:5]])
+                more = f" and {len(built.invalid) - 5} more" if len(built.invalid) > 5 else ""
+                warnings.warn(f"layer {name!r}: {len(built.invalid)} feature(s) with empty or invalid "
+                              f"geometry not drawn ({shown}{more})", SceneWarning, stacklevel=3)
+            if built.mesh.n_cells == 0:
+                warnings.warn(f"layer {name!r}: no drawable feature; layer not drawn", SceneWarning,
+                              stacklevel=3)
+                continue
+            style = STYLES[name]
+            sl = SceneLayer(name, built.mesh, ids, style, built.render, style.opacity)
+            self.layers[name] = sl
+            default = style.colour_by
+            if default and default in frame.columns and frame[default].fillna("").astype(str).ne("").any():
+                self._set_colouring(sl, default, None, None)
+            self._draw(sl)
+        self._refresh_legend()
+
+    def _draw(self, sl: SceneLayer) -> None:
+        p = self.plotter
+        kwargs = dict(name=sl.name, opacity=sl.opacity, reset_camera=False, pickable=True,
+                      show_scalar_bar=False, **sl.render)
+        self._remove_scalar_bars(sl)
+        if sl.name == "terrain":
+            kwargs.update(scalars="elevation", cmap=TERRAIN_CMAP, nan_color=self.palette.soil,
+                          clim=self._terrain_clim(), ambient=0.25, diffuse=0.8, specular=0.0)
+        elif sl.colour_by is None:
+            kwargs.update(color=self.palette.layer(sl.name))
+        elif sl.categories:
+            kwargs.update(scalars="__rgb__", rgb=True)
+        else:
+            kwargs.update(scalars=sl.colour_by, cmap=sl.cmap, clim=sl.clim, nan_color=self.palette.missing,
+                          show_scalar_bar=True,
+                          scalar_bar_args={"title": self._bar_title(sl), "vertical": True,
+                                           "position_x": 0.88, "position_y": 0.06, "height": 0.4,
+                                           "width": 0.05, "color": "black", "fmt": "%.3g",
+                                           "title_font_size": 14, "label_font_size": 12})
+        sl.actor = p.add_mesh(sl.mesh, **kwargs)
+        sl.actor.SetVisibility(sl.visible)
+
+    def _terrain_clim(self) -> tuple[float, float]:
+        h = self.frame._filled_terrain.heights
+        lo, hi = float(np.nanmin(h)), float(np.nanmax(h))
+        return lo, hi + 1e-6
+
+    @staticmethod
+    def _bar_title(sl: SceneLayer) -> str:
+        return f"{sl.label}: {sl.colour_by}"
+
+    def _remove_scalar_bars(self, sl: SceneLayer) -> None:
+        if sl.colour_by is None:
+            return
+        title = self._bar_title(sl)
+        if title in self.plotter.scalar_bars:
+            self.plotter.remove_scalar_bar(title)
+
+    # ------------------------------------------------------------------ styling
+    def layer(self, name: str) -> SceneLayer:
+        try:
+            return self.layers[name]
+        except KeyError:
+            drawn = ", ".join(self.layers) or "none"
+            raise KeyError(f"layer {name!r} is not in the scene (drawn layers: {drawn})") from None
+
+    def show(self, name: str, visible: bool = True) -> None:
+        sl = self.layer(name)
+        sl.visible = bool(visible)
+        sl.actor.SetVisibility(sl.visible)
+        self._refresh_legend()
+
+    def hide(self, name: str) -> None:
+        self.show(name, False)
+
+    def set_opacity(self, name: str, opacity: float) -> None:
+        if not 0.0 <= opacity <= 1.0:
+            raise ValueError(f"opacity of layer {name!r} must be between 0 and 1, got {opacity}")
+        sl = self.layer(name)
+        sl.opacity = float(opacity)
+        sl.actor.GetProperty().SetOpacity(sl.opacity)
+
+    def color_by(self, name: str, field: str | None, cmap: str | None = None,
+                 clim: tuple[float, float] | None = None) -> None:
+        """Colour a layer by a column or result array (``None``: its own colour).
+
+        Text columns are categorical (``risk_level`` always in the four warning
+        colours); numbers use ``cmap`` (default viridis) over ``clim`` (default
+        the values' range) with a scalar bar.
+        """
+        sl = self.layer(name)
+        self._remove_scalar_bars(sl)
+        self._set_colouring(sl, field, cmap, clim)
+        self._draw(sl)
+        self._refresh_legend()
+
+    def _feature_values(self, sl: SceneLayer, field: str) -> np.ndarray | pd.Series:
+        frame = self.twin[sl.name]
+        if field in frame.columns and field != "geometry":
+            return frame[field]
+        if field in sl.mesh.cell_data.keys() and field not in ("feature_index", "__rgb__"):
+            return None
+        columns = [c for c in frame.columns if c != "geometry"]
+        raise KeyError(f"layer {sl.name!r} has no column or result {field!r} "
+                       f"(columns: {', '.join(columns)})")
+
+    def _set_colouring(self, sl: SceneLayer, field: str | None, cmap, clim) -> None:
+        sl.colour_by, sl.categories, sl.cmap, sl.clim = None, {}, None, None
+        if field is None:
+            return
+        values = self._feature_values(sl, field)
+        fi = sl.feature_index
+        if values is not None and (values.dtype == object or str(values.dtype) in ("string", "str")):
+            text = values.fillna("").astype(str).to_numpy()
+            present = [v for v in (RISK_LEVELS if field == "risk_level" else sorted(set(text))) if v]
+            colours = self.palette.categorical(field, present)
+            lut = {**colours, "": self.palette.missing}
+            rgb_by_feature = np.array([pv.Color(lut.get(v, self.palette.missing)).int_rgb for v in text],
+                                      dtype=np.uint8).reshape(-1, 3)
+            sl.mesh.cell_data["__rgb__"] = rgb_by_feature[fi]
+            sl.categories = {v: colours[v] for v in present if v in set(text)}
+            if (text == "").any():
+                sl.categories["(none)"] = self.palette.missing
+            sl.colour_by = field
+            return
+        if values is not None:
+            numeric = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            if numeric.dtype.kind == "b":
+                numeric = numeric.astype(float)
+            sl.mesh.cell_data[field] = numeric[fi]
+        data = np.asarray(sl.mesh.cell_data[field], dtype=float)
+        finite = data[np.isfinite(data)]
+        if clim is None:
+            clim = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+            if clim[0] == clim[1]:
+                clim = (clim[0] - 0.5, clim[1] + 0.5)
+        sl.colour_by, sl.cmap, sl.clim = field, cmap or "viridis", (float(clim[0]), float(clim[1]))
+
+    # ------------------------------------------------------------------ results
+    def set_result(self, name: str, result: str, values) -> None:
+        """Write one value per feature of layer ``name`` into result array ``result``, in place.
+
+        ``values`` is a sequence in the layer's row order, or a pandas Series
+        indexed by feature id (missing ids become NaN).  The first call creates
+        the cell array; later calls overwrite it without touching the mesh, so a
+        clock can call this every frame.
+        """
+        sl = self.layer(name)
+        if isinstance(values, pd.Series):
+            values = values.reindex(sl.ids).to_numpy(dtype=float, na_value=np.nan)
+        values = np.asarray(values, dtype=float)
+        if values.shape != (len(sl.ids),):
+            raise ValueError(f"result {result!r} for layer {name!r} has {values.shape[0] if values.ndim else 1} "
+                             f"values; the layer has {len(sl.ids)} features")
+        key = (name, result)
+        view = self._result_views.get(key)
+        if view is None or result not in sl.mesh.cell_data.keys():
+            sl.mesh.cell_data[result] = values[sl.feature_index]
+            self._result_views[key] = sl.mesh.cell_data[result]
+            return
+        np.take(values, sl.feature_index, out=view)
+        sl.mesh.GetCellData().GetArray(result).Modified()
+        sl.mesh.Modified()
+
+    # ------------------------------------------------------------------ legend
+    def legend(self, show: bool = True) -> None:
+        self._legend = show
+        self._refresh_legend()
+
+    def _refresh_legend(self) -> None:
+        p = self.plotter
+        if p.legend is not None:
+            p.remove_legend()
+        if not self._legend:
+            return
+        entries = []
+        for name in DRAW_ORDER:
+            sl = self.layers.get(name)
+            if sl is None or not sl.visible or name == "terrain":
+                continue
+            if sl.categories:
+                for cat, colour in sl.categories.items():
+                    entries.append([f"{sl.label}: {cat.replace('_', ' ')}", _readable(colour)])
+            elif sl.colour_by is None:
+                entries.append([sl.label, _readable(self.palette.layer(name))])
+        if entries:
+            height = min(0.04 * len(entries) + 0.02, 0.9)
+            p.add_legend(entries, bcolor=(1.0, 1.0, 1.0), border=True, face="rectangle",
+                         loc="upper left", size=(0.2, height), background_opacity=0.75)
+
+    # ------------------------------------------------------------------ cameras
+    def scene_bounds(self) -> tuple[float, ...]:
+        """Bounds of what a camera should frame: everything but airspace (which can reach far)."""
+        core = [sl.mesh.bounds for n, sl in self.layers.items()
+                if n not in ("airspace_zones", "drone_corridors", "drone_tracks") and sl.mesh.n_cells]
+        if not core:
+            core = [sl.mesh.bounds for sl in self.layers.values() if sl.mesh.n_cells]
+        if not core:
+            return (-1.0, 1.0, -1.0, 1.0, 0.0, 1.0)
+        b = np.array(core, dtype=float)
+        return (b[:, 0].min(), b[:, 1].max(), b[:, 2].min(), b[:, 3].max(), b[:, 4].min(), b[:, 5].max())
+
+    def _underground_z(self) -> float | None:
+        zs = [sl.mesh.bounds for n, sl in self.layers.items()
+              if STYLES.get(n) and STYLES[n].kind in ("pipe", "sewer")]
+        if not zs:
+            return None
+        return float(np.mean([(b[4] + b[5]) / 2 for b in zs]))
+
+    def camera(self, preset: str) -> None:
+        """Go to a camera preset (``top``, ``oblique``, ``street``, ``underground``) or a bookmark."""
+        if preset in self.bookmarks:
+            return self.go_to(preset)
+        if preset not in cameras.PRESETS:
+            raise ValueError(f"unknown camera {preset!r} (presets: {', '.join(cameras.PRESETS)}"
+                             + (f"; bookmarks: {', '.join(self.bookmarks)}" if self.bookmarks else "") + ")")
+        bounds = self.scene_bounds()
+        cx, cy = (bounds[0] + bounds[1]) / 2, (bounds[2] + bounds[3]) / 2
+        ground = float(self.frame.ground_z(cx + self.frame.origin[0], cy + self.frame.origin[1]))
+        w, h = self.plotter.window_size
+        pose = cameras.preset(preset, bounds, ground, self._underground_z(), aspect=w / max(h, 1))
+        if preset == "street":
+            px, py = pose.position[0], pose.position[1]
+            gz = float(self.frame.ground_z(px + self.frame.origin[0], py + self.frame.origin[1]))
+            lift = pose.position[2] - ground
+            pose.position = (px, py, gz + lift)
+        self._apply(pose)
+
+    def _apply(self, pose: cameras.CameraPose) -> None:
+        cam = self.plotter.camera
+        cam.position = pose.position
+        cam.focal_point = pose.focal_point
+        cam.up = pose.view_up
+        cam.view_angle = pose.view_angle
+        self.plotter.renderer.ResetCameraClippingRange()
+
+    def pose(self) -> cameras.CameraPose:
+        """The current camera, in twin coordinates (so it survives a change of scene origin)."""
+        cam = self.plotter.camera
+        return cameras.CameraPose(self.frame.to_twin(cam.position), self.frame.to_twin(cam.focal_point),
+                                  tuple(cam.up), float(cam.view_angle))
+
+    def bookmark(self, name: str) -> dict:
+        """Remember the current camera as ``name``; returns the JSON-able bookmark.
+
+        Store ``scene.bookmarks`` in ``twin.metadata["camera_bookmarks"]`` to keep them in the project.
+        """
+        self.bookmarks[name] = self.pose().as_dict()
+        return self.bookmarks[name]
+
+    def go_to(self, name: str) -> None:
+        if name not in self.bookmarks:
+            raise KeyError(f"no camera bookmark {name!r} (bookmarks: {', '.join(self.bookmarks) or 'none'})")
+        pose = cameras.CameraPose.from_dict(self.bookmarks[name], f"camera bookmark {name!r}")
+        f = self.frame
+        to_scene = lambda p: (p[0] - f.origin[0], p[1] - f.origin[1], f.z(p[2]))  # noqa: E731
+        self._apply(cameras.CameraPose(to_scene(pose.position), to_scene(pose.focal_point),
+                                       pose.view_up, pose.view_angle))
+
+    # ------------------------------------------------------------------ underground window
+    def underground_window(self, bounds: tuple[float, float, float, float] | None = "auto") -> None:
+        """Cut the terrain over ``bounds`` (twin minx, miny, maxx, maxy) to look into the ground.
+
+        ``"auto"`` opens the middle of the pipe network; ``None`` closes the window.
+        """
+        if "terrain" not in self.layers:
+            return
+        if isinstance(bounds, str):
+            b = self.scene_bounds()
+            ox, oy = self.frame.origin
+            cx, cy = (b[0] + b[1]) / 2 + ox, (b[2] + b[3]) / 2 + oy
+            hw, hh = (b[1] - b[0]) * 0.22, (b[3] - b[2]) * 0.22
+            bounds = (cx - hw, cy - hh, cx + hw, cy + hh)
+        sl = self.layers["terrain"]
+        self.window = tuple(map(float, bounds)) if bounds is not None else None
+        mesh = terrain_mesh(self.frame, self.window)
+        if self.window is not None:
+            lowest = min((s.mesh.bounds[4] for n, s in self.layers.items() if n != "terrain"), default=0.0)
+            depth = max(float(self.frame.ground_z(*self.frame.origin)) - lowest, 1.0) * 1.15
+            walls = window_walls(self.frame, self.window, depth)
+            walls.cell_data["elevation"] = np.full(walls.n_cells, np.nan)
+            mesh = pv.merge([mesh, walls], merge_points=False)
+        sl.mesh = mesh
+        self._draw(sl)
+
+    # ------------------------------------------------------------------ views
+    def view(self, name: str) -> None:
+        """A named look: ``overview`` (everything), ``underground`` (into the ground), ``risk``."""
+        if name not in VIEWS:
+            raise ValueError(f"unknown view {name!r} (views: {', '.join(VIEWS)})")
+        if name == "underground":
+            if "terrain" in self.layers:
+                self.set_opacity("terrain", min(self.layers["terrain"].opacity, 0.35))
+                self.underground_window("auto")
+            for layer, opacity in (("buildings", 0.25), ("roads", 0.5), ("sites", 0.5)):
+                if layer in self.layers:
+                    self.set_opacity(layer, opacity)
+            for layer in ("airspace_zones", "drone_corridors", "drone_tracks", "cameras", "sensors"):
+                if layer in self.layers:
+                    self.hide(layer)
+            self.camera("underground")
+        elif name == "risk":
+            for layer in ("buildings", "sites"):
+                if layer in self.layers:
+                    self.color_by(layer, "risk_level")
+            self.camera("oblique")
+        else:
+            self.camera("oblique")
+
+    # ------------------------------------------------------------------ picking
+    def feature_at(self, name: str, cell_id: int) -> str:
+        """Id of the feature cell ``cell_id`` of layer ``name`` belongs to."""
+        sl = self.layer(name)
+        if not 0 <= cell_id < sl.mesh.n_cells:
+            raise KeyError(f"layer {name!r} has no cell {cell_id} (it has {sl.mesh.n_cells})")
+        return str(sl.ids[int(sl.feature_index[cell_id])])
+
+    def pick(self, x: float, y: float, layers=None) -> Pick | None:
+        """The feature under display pixel (x, y) (VTK display coordinates: origin bottom left).
+
+        Terrain is never picked; see-through layers (airspace) only when nothing
+        solid is under them.
+        """
+        import vtk
+
+        candidates = [n for n in (layers or self.layers) if n != "terrain" and self.layers[n].visible]
+        picker = vtk.vtkCellPicker()
+        picker.SetTolerance(0.002)
+        picker.PickFromListOn()
+        ordered = [c for c in candidates if self.layers[c].opacity > _SEE_THROUGH]
+        passes = [ordered, candidates] if ordered != candidates else [candidates]
+        for pool in passes:
+            picker.InitializePickList()
+            actors = {}
+            for n in pool:
+                picker.AddPickList(self.layers[n].actor)
+                actors[id(self.layers[n].actor)] = n
+            if not pool or not picker.Pick(x, y, 0, self.plotter.renderer):
+                continue
+            actor = picker.GetActor()
+            name = next((n for n in pool if self.layers[n].actor is actor), None)
+            if name is None:
+                continue
+            cell = int(picker.GetCellId())
+            fid = self.feature_at(name, cell)
+            return Pick(name, fid, self.twin.feature(name, fid), self.frame.to_twin(picker.GetPickPosition()), cell)
+        return None
+
+    def display_position(self, twin_xyz) -> tuple[float, float]:
+        """Display pixel of a twin point (x, y, true elevation): where a click would land."""
+        import vtk
+
+        f = self.frame
+        coord = vtk.vtkCoordinate()
+        coord.SetCoordinateSystemToWorld()
+        coord.SetValue(twin_xyz[0] - f.origin[0], twin_xyz[1] - f.origin[1], float(f.z(twin_xyz[2])))
+        dx, dy = coord.GetComputedDoubleDisplayValue(self.plotter.renderer)
+        return float(dx), float(dy)
+
+    # ------------------------------------------------------------------ output
+    @property
+    def actor_count(self) -> int:
+        return len(self.plotter.renderer.actors)
+
+    def render(self) -> None:
+        self.plotter.render()
+
+    def screenshot(self, path=None) -> np.ndarray:
+        """The current frame as an RGB array (and written to ``path`` when given)."""
+        self.plotter.render()
+        image = self.plotter.screenshot(filename=str(path) if path else None, return_img=True)
+        return image
+
+    def close(self) -> None:
+        self.plotter.close()
