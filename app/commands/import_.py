@@ -16,6 +16,11 @@ def register(sub) -> None:
     inp.add_argument("--to-crs", help="metric CRS of the twin (default: the metric sibling of --crs)")
     inp.add_argument("--gis-dir", help="folder of GIS layers for the network (e.g. ky4_*.geojson)")
     inp.add_argument("--dem", help="DEM raster (any GDAL format)")
+    inp.add_argument("--dem-units", choices=("auto", "m", "ft", "us-ft"), default="auto",
+                     help="unit of the DEM's heights (default auto: from the raster's metadata, else the "
+                          "reading that agrees with the node elevations)")
+    inp.add_argument("--elevation-tolerance", type=float, default=5.0, metavar="M",
+                     help="report junctions whose elevation differs from the DEM by more (default 5 m)")
     inp.add_argument("--name", help="project name (default: the file's stem)")
     _common(inp)
 
@@ -68,7 +73,8 @@ def run(args) -> int:
     if args.kind == "inp":
         from twin.importers.epanet import import_inp
         twin, report = import_inp(args.network, crs=args.crs, to_crs=args.to_crs, gis_dir=args.gis_dir,
-                                  dem=args.dem, name=args.name)
+                                  dem=args.dem, name=args.name, dem_units=args.dem_units,
+                                  elevation_tolerance=args.elevation_tolerance)
         out = args.out
     elif args.kind == "micropolis":
         from twin.importers.micropolis import import_micropolis
@@ -82,7 +88,7 @@ def run(args) -> int:
     elif args.kind == "vector":
         from twin.importers.vector import import_vector
         mapping = _pairs(args.map, "--map")
-        scale = {k: float(v) for k, v in _pairs(args.scale, "--scale").items()}
+        scale = _pairs(args.scale, "--scale")  # numbers checked by import_vector, naming the flag
         twin, report = import_vector(args.source, layer=args.layer, project=args.project,
                                      source_layer=args.source_layer, mapping=mapping, scale=scale,
                                      id_column=args.id_column, crs=args.crs, to_crs=args.to_crs)

@@ -155,22 +155,27 @@ def _network_error(path: Path, exc: SourceError) -> str:
     the real one, so name it, with its line, and never the temporary file.
     """
     message = str(exc)
-    cause = exc.__context__
-    innermost = None
-    while cause is not None:
-        text = " ".join(str(cause).split())
-        if text and "one or more errors in input file" not in text:
-            innermost = cause
+    chain, cause = [], exc.__context__
+    while cause is not None and len(chain) < 20:
+        chain.append(cause)
         cause = cause.__cause__ or cause.__context__
+    # EPANET-coded errors ("(Error 203) ...") say the most; skip the generic Error 200 wrapper.
+    coded = [c for c in chain if str(c).strip().strip('"').startswith("(Error")
+             and "one or more errors in input file" not in str(c)]
+    informative = [c for c in chain if " ".join(str(c).split())
+                   and "one or more errors in input file" not in str(c)]
+    innermost = coded[-1] if coded else (informative[-1] if informative else None)
     if innermost is not None:
-        detail = " ".join(str(innermost).strip().strip('"').split())
+        detail = " ".join(str(innermost).strip().strip('"').split()).replace(" (%s)", "")
         line = getattr(innermost, "line_num", None)
-        if line and "at line" not in detail:
+        at = re.search(r",? at line (\d+)(?::\s*(.*))?$", detail)
+        if at:
+            line = int(at.group(1))
+            detail = detail[:at.start()] + (f": {at.group(2)}" if at.group(2) else "")
+        if not line:
+            line = _line_quoting(path, detail)
+        if line:
             detail = f"line {line}: {detail}"
-        elif not line and "at line" not in detail:
-            found = _line_quoting(path, detail)
-            if found:
-                detail = f"line {found}: {detail}"
         message = f"{path}: not a valid EPANET network: {detail}"
     return _TEMP_NETWORK.sub(str(path), message)
 

@@ -313,7 +313,7 @@ def _terrain(twin: Twin, grid: Path, place: _Placement, report: ImportReport) ->
                  junctions["elevation"].to_numpy())
     if place.source_crs is None:
         # Planimetric feet -> metres is a pure scale of the grid's affine transform.
-        metric = Terrain(heights, Affine.scale(FOOT_M) * transform, place.crs)
+        metric = Terrain(heights, Affine.scale(FOOT_M) @ transform, place.crs)
         factor = dem_height_factor(grid, metric, place.crs, reference, "auto", report,
                                    horizontal=("feet (the grid's horizontal unit)", FOOT_M))
         twin.terrain = Terrain(heights * factor, metric.transform, place.crs)

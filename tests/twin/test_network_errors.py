@@ -1,0 +1,144 @@
+"""Bad input to the network importers: one SourceError naming the file (and line), one CLI line, exit 2."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import wntr
+from affine import Affine
+from shapely.geometry import Point
+
+from app.cli import main
+from twin.errors import SourceError
+from twin.importers.epanet import import_inp
+from twin.importers.micropolis import import_micropolis
+
+BAD_NETWORKS = Path(wntr.__path__[0]) / "tests" / "networks_for_testing"
+
+
+@pytest.mark.parametrize("name, line, says", [
+    ("bad_syntax.inp", 330, "syntax error: [FOO]"),
+    ("bad_values.inp", 56, "undefined node, 'node1'"),
+    ("bad_times.inp", 324, "invalid option value '0:00:00:00'"),
+])
+def test_malformed_inp_names_file_and_line(name, line, says):
+    path = BAD_NETWORKS / name
+    assert path.exists(), f"wntr no longer ships {path}"
+    with pytest.raises(SourceError) as caught:
+        import_inp(path, crs="EPSG:3547")
+    message = str(caught.value)
+    assert message.startswith(f"{path}: not a valid EPANET network: line {line}: ")
+    assert says in message
+    assert "lifeline-net-" not in message  # never the temporary file WNTR actually read
+    assert "\n" not in message
+
+
+def test_the_reported_line_is_the_bad_one():
+    text = (BAD_NETWORKS / "bad_values.inp").read_text().splitlines()
+    assert "node1" in text[56 - 1]
+    text = (BAD_NETWORKS / "bad_times.inp").read_text().splitlines()
+    assert "0:00:00:00" in text[324 - 1]
+
+
+def test_missing_network_file(tmp_path):
+    missing = tmp_path / "nowhere.inp"
+    with pytest.raises(SourceError, match=f"^{missing}: no such network file$"):
+        import_inp(missing, crs="EPSG:3547")
+
+
+def test_unknown_crs(wntr_network_path):
+    with pytest.raises(SourceError, match="--crs 'EPSG:999999': not a CRS"):
+        import_inp(wntr_network_path("Net1.inp"), crs="EPSG:999999")
+
+
+def test_gis_shapefile_without_prj(tmp_path, wntr_network_path):
+    gis = tmp_path / "gis"
+    gis.mkdir()
+    frame = gpd.GeoDataFrame({"name": ["10", "11"]}, geometry=[Point(20, 70), Point(30, 70)], crs="EPSG:3547")
+    frame.to_file(gis / "net1_junctions.shp")
+    (gis / "net1_junctions.prj").unlink()
+    with pytest.raises(SourceError) as caught:
+        import_inp(wntr_network_path("Net1.inp"), crs="EPSG:3547", gis_dir=gis)
+    message = str(caught.value)
+    assert message.startswith(f"{gis / 'net1_junctions.shp'}: layer has no CRS (the shapefile has no .prj)")
+
+
+def test_missing_gis_folder(tmp_path, wntr_network_path):
+    with pytest.raises(SourceError, match="no such GIS folder"):
+        import_inp(wntr_network_path("Net1.inp"), crs="EPSG:3547", gis_dir=tmp_path / "absent")
+
+
+def _write_raster(path, data, nodata=-9999.0, crs="EPSG:3547"):
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[1], height=data.shape[0], count=1,
+                       dtype="float32", crs=crs, nodata=nodata,
+                       transform=Affine(100, 0, 0, 0, -100, 1000)) as dst:
+        dst.write(data.astype("float32"), 1)
+
+
+def test_dem_all_nodata(tmp_path, wntr_network_path):
+    dem = tmp_path / "empty.tif"
+    _write_raster(dem, np.full((5, 5), -9999.0))
+    with pytest.raises(SourceError, match=f"^{dem}: raster has no data \\(every cell is nodata\\)$"):
+        import_inp(wntr_network_path("Net1.inp"), crs="EPSG:3547", dem=dem)
+
+
+def test_missing_dem(tmp_path, wntr_network_path):
+    with pytest.raises(SourceError, match="absent.tif: no such DEM file"):
+        import_inp(wntr_network_path("Net1.inp"), crs="EPSG:3547", dem=tmp_path / "absent.tif")
+
+
+def test_micropolis_folder_errors(tmp_path):
+    with pytest.raises(SourceError, match="no such Micropolis folder"):
+        import_micropolis(tmp_path / "absent")
+    with pytest.raises(SourceError, match="expected one EPANET .inp file"):
+        import_micropolis(tmp_path)
+    shutil.copy(BAD_NETWORKS / "bad_values.inp", tmp_path / "city.inp")
+    with pytest.raises(SourceError, match="no gis/ folder"):
+        import_micropolis(tmp_path)
+    (tmp_path / "gis").mkdir()
+    with pytest.raises(SourceError, match=r"city.inp: not a valid EPANET network: line 56"):
+        import_micropolis(tmp_path)
+
+
+def test_micropolis_rejects_a_crs_not_in_feet(tmp_path):
+    (tmp_path / "city.inp").write_text("[TITLE]\n[END]\n")
+    (tmp_path / "gis").mkdir()
+    with pytest.raises(SourceError, match="coordinates are in feet; give the projected CRS in feet"):
+        import_micropolis(tmp_path, crs="EPSG:4326")
+    with pytest.raises(SourceError, match="not EPSG:3546"):
+        import_micropolis(tmp_path, crs="EPSG:3546")
+
+
+def test_cli_bad_inp_is_one_line_and_exit_2(tmp_path, capsys):
+    out = tmp_path / "out.gpkg"
+    bad = BAD_NETWORKS / "bad_syntax.inp"
+    status = main(["import", "inp", str(bad), "--crs", "EPSG:3547", "-o", str(out)])
+    captured = capsys.readouterr()
+    assert status == 2
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0] == (f"lifeline-twin import: error: {bad}: not a valid EPANET network: "
+                        "line 330: (Error 201) syntax error: [FOO]")
+    assert not out.exists()
+
+
+def test_cli_nodata_dem_is_one_line_and_exit_2(tmp_path, capsys, wntr_network_path):
+    dem = tmp_path / "empty.tif"
+    _write_raster(dem, np.full((4, 4), -9999.0))
+    status = main(["import", "inp", str(wntr_network_path("Net1.inp")), "--crs", "EPSG:3547",
+                   "--dem", str(dem), "-o", str(tmp_path / "o.gpkg")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert err == [f"lifeline-twin import: error: {dem}: raster has no data (every cell is nodata)"]
+
+
+def test_cli_missing_micropolis_folder(tmp_path, capsys):
+    status = main(["import", "micropolis", str(tmp_path / "nope"), "-o", str(tmp_path / "m.gpkg")])
+    assert status == 2
+    assert capsys.readouterr().err.strip() == \
+        f"lifeline-twin import: error: {tmp_path / 'nope'}: no such Micropolis folder"
