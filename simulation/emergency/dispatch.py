@@ -1,0 +1,220 @@
+"""The dispatch board: which units are free, who gets which, and who waits.
+
+Units are the resources of the simulation.  The board holds them the way a
+SimPy store holds items, with the dispatch rule in place of first-in-first-out:
+
+* the closest available unit of the requested type by expected travel time
+  (from its station: units are back at their station when available);
+* a unit that is not from the incident's first-due station is mutual aid;
+* micro fire station crews are sent ahead of the engines for the incident
+  types that ask for it, when one is free within the micro radius;
+* when no unit of a type is free the request waits in a queue ordered by
+  priority, then by time; a unit coming back into service takes the most
+  urgent waiting request it can serve;
+* a unit off shift is out of service (``off_duty: off``) or turns out from
+  home with the extra on-call delay (``off_duty: on_call``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+
+import numpy as np
+import simpy
+
+from simulation.emergency.config import Scenario
+from simulation.emergency.fleet import Fleet
+from simulation.emergency.travel import Sites
+
+
+class Crew:
+    """One unit sent to one incident, with its timestamps (s)."""
+
+    __slots__ = ("unit", "incident", "dispatched", "rolling", "on_scene", "cleared", "back",
+                 "initial", "mutual_aid", "queued_s", "back_s")
+
+    def __init__(self, unit, incident, dispatched, rolling, on_scene, initial, mutual_aid, queued_s, back_s):
+        self.unit = unit
+        self.incident = incident
+        self.dispatched = dispatched
+        self.rolling = rolling
+        self.on_scene = on_scene
+        self.cleared = np.nan
+        self.back = np.nan
+        self.initial = initial
+        self.mutual_aid = mutual_aid
+        self.queued_s = queued_s
+        self.back_s = back_s
+
+
+class _Draws:
+    """Pre-drawn random numbers, refilled in blocks (numpy per value is slow)."""
+
+    def __init__(self, sample, block=4096):
+        self._sample = sample
+        self._block = block
+        self._buf = sample(block)
+        self._i = 0
+
+    def __call__(self) -> float:
+        if self._i == self._block:
+            self._buf = self._sample(self._block)
+            self._i = 0
+        v = self._buf[self._i]
+        self._i += 1
+        return float(v)
+
+
+class DispatchBoard:
+    def __init__(self, env: simpy.Environment, fleet: Fleet, travel, sites: Sites, scenario: Scenario,
+                 rng: np.random.Generator, turnout=None):
+        self.env = env
+        self.fleet = fleet
+        self.travel = travel
+        self.sites = sites
+        self.scenario = scenario
+        n = len(fleet.units)
+        self.unit_station = fleet.unit_station
+        self.unit_type = [u.type for u in fleet.units]
+        self.pool = {t: np.array([u.index for u in fleet.units if u.type == t], np.int64)
+                     for t in fleet.types()}
+        self.free = np.ones(n, bool)
+        self.busy = np.zeros(n, bool)
+        self.off_shift = np.zeros(n, bool)
+        self.waiting: dict[str, list] = {t: [] for t in self.pool}
+        self.pending: dict[int, int] = {}
+        self.first_wait: dict[int, simpy.Event] = {}
+        self.crews_of: dict[int, list[Crew]] = {}
+        self.crews: list[Crew] = []
+        self.unserved_slots = 0
+        self._seq = itertools.count()
+        sigma = float(travel.sigma)
+        self._noise = _Draws(lambda k: np.exp(sigma * rng.standard_normal(k)))
+        turnout = turnout or {t: scenario.unit_types[t].turnout for t in self.pool}
+        self._turnout = {t: _Draws(lambda k, d=turnout[t]: d.sample(rng, k)) for t in self.pool}
+        self._micro = self.pool.get("micro")
+        self._micro_radius = scenario.micro_radius_s
+        for u in fleet.units:
+            if u.off_duty == "off" and not u.always_on:
+                if not u.on_duty(0.0):
+                    self.off_shift[u.index] = True
+                    self.free[u.index] = False
+                env.process(self._shift(u))
+
+    # ------------------------------------------------------------------ requests
+    def assign(self, i: int, slots: list[str], priority: int, micro_first: bool) -> simpy.Event:
+        """Send units to incident ``i``; the event fires with the crews sent now, or with the
+        first one when every unit is busy (the rest follow as units come free)."""
+        ev = self.env.event()
+        times = self.travel.out_times(self.sites, i)
+        crews = []
+        if micro_first and self._micro is not None:
+            u = self._closest(self._micro, times, self._micro_radius)
+            if u is not None:
+                crews.append(self._send(u, i, times, True, 0.0))
+        for pool in slots:
+            cand = self.pool[pool]
+            u = self._closest(cand, times)
+            if u is not None:
+                crews.append(self._send(u, i, times, True, 0.0))
+            elif np.isfinite(times[self.unit_station[cand]]).any():
+                heapq.heappush(self.waiting[pool], (priority, self.env.now, next(self._seq), i, times))
+                self.pending[i] = self.pending.get(i, 0) + 1
+            else:
+                self.unserved_slots += 1
+        if crews:
+            ev.succeed(crews)
+        elif self.pending.get(i):
+            self.first_wait[i] = ev
+        else:
+            ev.succeed([])
+        return ev
+
+    def _closest(self, cand: np.ndarray, times: np.ndarray, limit: float = np.inf):
+        t = times[self.unit_station[cand]]
+        t = np.where(self.free[cand], t, np.inf)
+        k = int(np.argmin(t))
+        if not t[k] <= limit:
+            return None
+        return int(cand[k])
+
+    def _send(self, u: int, i: int, times: np.ndarray, initial: bool, queued_s: float) -> Crew:
+        now = self.env.now
+        self.free[u] = False
+        self.busy[u] = True
+        st = self.unit_station[u]
+        cand = self.pool[self.unit_type[u]]
+        first_due = times[self.unit_station[cand]].min()
+        unit = self.fleet.units[u]
+        turnout = self._turnout[unit.type]()
+        if unit.off_duty == "on_call" and not unit.on_duty(now):
+            turnout += unit.on_call_extra_s
+        travel = times[st] * self._noise()
+        crew = Crew(u, i, now, now + turnout, now + turnout + travel, initial,
+                    bool(times[st] > first_due + 1e-9), queued_s,
+                    float(self.travel.back_times(self.sites, i)[st]))
+        self.crews.append(crew)
+        self.crews_of.setdefault(i, []).append(crew)
+        return crew
+
+    # ------------------------------------------------------------------ release
+    def stand_down(self, i: int) -> None:
+        """Incident ``i`` is handled: its crews head back, its waiting requests are dropped."""
+        now = self.env.now
+        self.pending.pop(i, None)
+        for crew in self.crews_of.pop(i, ()):
+            crew.cleared = now
+            if crew.on_scene <= now:
+                ret = crew.back_s
+            else:  # still on the way: turn round
+                ret = min(now - crew.dispatched, crew.back_s)
+            crew.back = now + ret
+            self.env.timeout(ret).callbacks.append(lambda _e, u=crew.unit: self._in_service(u))
+
+    def _in_service(self, u: int) -> None:
+        """Unit ``u`` is back at its station: give it to the most urgent waiting request."""
+        self.busy[u] = False
+        if self.off_shift[u]:
+            return
+        queue = self.waiting[self.unit_type[u]]
+        unreachable = []
+        try:
+            while queue:
+                entry = heapq.heappop(queue)
+                priority, t_req, _, i, times = entry
+                if self.pending.get(i, 0) <= 0:
+                    continue  # the incident was handled meanwhile
+                if not np.isfinite(times[self.unit_station[u]]):
+                    unreachable.append(entry)  # another unit must take this one
+                    continue
+                self.pending[i] -= 1
+                crew = self._send(u, i, times, False, self.env.now - t_req)
+                ev = self.first_wait.pop(i, None)
+                if ev is not None:
+                    crew.initial = True
+                    ev.succeed([crew])
+                return
+            self.free[u] = True
+        finally:
+            for entry in unreachable:
+                heapq.heappush(queue, entry)
+
+    def _shift(self, unit):
+        """Take a unit out of service at the end of its shift and back at the start."""
+        env = self.env
+        start, end = unit.duty_start_s, unit.duty_end_s
+        while True:
+            s = env.now % 86400.0
+            boundaries = sorted({start, end, start + 86400.0, end + 86400.0})
+            nxt = next(b for b in boundaries if b > s + 1e-9)
+            yield env.timeout(nxt - s)
+            u = unit.index
+            if unit.on_duty(env.now):
+                if self.off_shift[u]:
+                    self.off_shift[u] = False
+                    if not self.busy[u]:
+                        self._in_service(u)
+            else:
+                self.off_shift[u] = True
+                self.free[u] = False

@@ -1,0 +1,235 @@
+"""Incidents: what happens, when and where — generated, replayed from history, or raised by alarms.
+
+* ``generate``: one Poisson process per incident type (rate per day, optional
+  hourly profile); places are drawn from the type's layers with spatial
+  weights — buildings by population times the risk-level factor, pipes and
+  mains by length (a long old main breaks more often than a short one).
+* ``from_table``: a history table (time, type, x, y[, priority]).
+* ``from_alarms``: any iterable of alarm objects with ``time``, ``level``,
+  ``sensor``, ``feature`` and ``message`` attributes (duck-typed, e.g. the
+  sensors engine's Alarm stream): alarms at the scenario's levels become
+  incidents at the sensor's position, typed by the sensor type; repeats of the
+  same sensor within ``merge_s`` are one incident.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from simulation.emergency.config import IncidentType, Scenario
+from twin.errors import LayerError, SourceError
+
+
+@dataclass
+class Incidents:
+    """A table of incidents in time order: time (s from the start), type, priority, position."""
+
+    time: np.ndarray
+    kind: np.ndarray
+    type_names: list[str]
+    priority: np.ndarray
+    xy: np.ndarray
+    ref: np.ndarray  # where it came from: feature id, alarm message, history row
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    def sorted(self) -> "Incidents":
+        order = np.argsort(self.time, kind="stable")
+        return Incidents(self.time[order], self.kind[order], self.type_names, self.priority[order],
+                         self.xy[order], self.ref[order], self.notes)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"time_s": self.time, "type": np.asarray(self.type_names, dtype=object)[self.kind],
+                             "priority": self.priority, "x": self.xy[:, 0], "y": self.xy[:, 1],
+                             "ref": self.ref})
+
+
+# ---------------------------------------------------------------------- places
+def _places(twin, it: IncidentType, name: str):
+    """Candidate geometries, their weights and the layer used for one incident type."""
+    for layer in (*it.placement.layers, "roads"):
+        frame = twin[layer]
+        if len(frame) == 0:
+            continue
+        geoms = frame.geometry.to_numpy()
+        kinds = set(frame.geometry.geom_type.unique())
+        if kinds <= {"Polygon", "MultiPolygon"}:
+            w = np.ones(len(frame))
+            if it.placement.weight == "population" and "population" in frame:
+                pop = pd.to_numeric(frame["population"], errors="coerce").fillna(0).to_numpy(float)
+                w = pop + 1.0  # empty buildings still burn
+            geoms = shapely.point_on_surface(geoms)
+        elif kinds <= {"LineString", "MultiLineString"}:
+            w = shapely.length(geoms) if it.placement.weight != "uniform" else np.ones(len(frame))
+        else:
+            w = np.ones(len(frame))
+        if "risk_level" in frame:
+            rf = it.placement.risk_factor
+            w = w * frame["risk_level"].fillna("").map(lambda r: rf.get(r, 1.0)).to_numpy(float)
+        w = np.where(np.isfinite(w) & (w > 0), w, 0.0)
+        if w.sum() <= 0:
+            continue
+        return geoms, w / w.sum(), frame["id"].to_numpy(), layer
+    raise LayerError(f"incident type {name!r}: none of the layers {', '.join(it.placement.layers)} "
+                     "(nor roads) has features to place incidents on")
+
+
+def _draw_points(geoms, ids, probs, n, rng):
+    pick = rng.choice(len(geoms), size=n, p=probs)
+    g = geoms[pick]
+    lines = shapely.get_type_id(g) != 0
+    pts = np.empty(n, dtype=object)
+    pts[~lines] = g[~lines]
+    if lines.any():
+        pts[lines] = shapely.line_interpolate_point(g[lines], rng.random(int(lines.sum())), normalized=True)
+    xy = shapely.get_coordinates(shapely.centroid(pts))
+    return xy, ids[pick]
+
+
+def _times(it: IncidentType, days: float, n: int, rng) -> np.ndarray:
+    if it.hourly_profile is None:
+        return rng.uniform(0.0, days * 86400.0, n)
+    # Hours of the horizon weighted by the profile; uniform within the hour.
+    hours = int(np.ceil(days * 24))
+    w = np.resize(np.asarray(it.hourly_profile, float), hours)
+    h = rng.choice(hours, size=n, p=w / w.sum())
+    return np.minimum(h * 3600.0 + rng.uniform(0, 3600.0, n), days * 86400.0 - 1e-6)
+
+
+def generate(twin, scenario: Scenario, days: float, rng: np.random.Generator) -> Incidents:
+    """Poisson incidents of every type over ``days`` days."""
+    if days <= 0:
+        raise ValueError(f"days must be positive, got {days}")
+    names = list(scenario.incident_types)
+    parts, notes = [], []
+    for k, name in enumerate(names):
+        it = scenario.incident_types[name]
+        n = int(rng.poisson(it.rate_per_day * days))
+        if n == 0:
+            continue
+        geoms, probs, ids, layer = _places(twin, it, name)
+        if layer not in it.placement.layers:
+            notes.append(f"{name}: none of {', '.join(it.placement.layers)} in the twin; placed along roads")
+        xy, ref = _draw_points(geoms, ids, probs, n, rng)
+        prios = np.array(list(it.priority), dtype=np.int64)
+        pr = rng.choice(prios, size=n, p=np.array(list(it.priority.values()), float))
+        parts.append((_times(it, days, n, rng), np.full(n, k, np.int64), pr, xy,
+                      np.array([f"{layer}:{r}" for r in ref], dtype=object)))
+    if not parts:
+        return Incidents(np.zeros(0), np.zeros(0, np.int64), names, np.zeros(0, np.int64),
+                         np.zeros((0, 2)), np.zeros(0, object), notes)
+    t, kind, pr, xy, ref = (np.concatenate(c) for c in zip(*parts))
+    return Incidents(t, kind, names, pr, xy, ref, notes).sorted()
+
+
+# ---------------------------------------------------------------------- history
+def from_table(frame: pd.DataFrame, scenario: Scenario, source: str = "<table>") -> Incidents:
+    """Incidents from a table with columns time (timestamp or seconds), type, x, y[, priority]."""
+    missing = [c for c in ("time", "type", "x", "y") if c not in frame.columns]
+    if missing:
+        raise SourceError(f"{source}: missing column(s) {', '.join(missing)} (need time, type, x, y)")
+    names = list(scenario.incident_types)
+    unknown = sorted(set(frame["type"].astype(str)) - set(names))
+    if unknown:
+        raise SourceError(f"{source}: unknown incident type(s) {', '.join(unknown)} "
+                          f"(known: {', '.join(names)})")
+    t = frame["time"]
+    if pd.api.types.is_numeric_dtype(t):
+        secs = t.to_numpy(float)
+    else:
+        ts = pd.to_datetime(t, errors="coerce", utc=True)
+        bad = ts.isna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise SourceError(f"{source}: line {row + 2} column 'time': cannot read {t.iloc[row]!r} as a time")
+        secs = (ts - ts.min()).dt.total_seconds().to_numpy()
+    xy = frame[["x", "y"]].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    if not np.isfinite(xy).all():
+        row = int(np.flatnonzero(~np.isfinite(xy).all(axis=1))[0])
+        raise SourceError(f"{source}: line {row + 2}: x/y is not a number")
+    kind = frame["type"].astype(str).map({n: i for i, n in enumerate(names)}).to_numpy(np.int64)
+    if "priority" in frame:
+        pr = pd.to_numeric(frame["priority"], errors="coerce").fillna(1).astype(int).to_numpy()
+    else:
+        pr = np.array([min(scenario.incident_types[names[k]].priority) for k in kind], np.int64)
+    ref = np.array([f"{source}:{i + 2}" for i in range(len(frame))], dtype=object)
+    return Incidents(secs - secs.min() if len(secs) else secs, kind, names, pr, xy, ref).sorted()
+
+
+# ---------------------------------------------------------------------- alarms
+def _seconds(value, t0) -> float:
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value) - (t0 if isinstance(t0, (int, float)) else 0.0)
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    base = pd.Timestamp(t0)
+    if base.tzinfo is None:
+        base = base.tz_localize("UTC")
+    return (ts - base).total_seconds()
+
+
+def from_alarms(alarms, twin, scenario: Scenario, start=None, merge_s: float = 1800.0) -> Incidents:
+    """Incidents raised by sensor alarms (duck-typed: time, level, sensor, feature, message)."""
+    sensors = twin["sensors"]
+    by_id = {str(r.id): (str(r.sensor_type), r.geometry) for r in sensors.itertuples(index=False)}
+    names = list(scenario.incident_types)
+    levels = set(scenario.alarm_levels)
+    rows, notes = [], []
+    skipped_level = skipped_unknown = skipped_type = merged = 0
+    last: dict[str, float] = {}
+    items = list(alarms)
+    for n, alarm in enumerate(items):
+        try:
+            t, level, sensor = alarm.time, alarm.level, str(alarm.sensor)
+        except AttributeError as exc:
+            raise SourceError(f"alarm #{n + 1}: {type(alarm).__name__} has no attribute "
+                              f"{exc.name!r} (an alarm needs time, level, sensor, feature, message)") from None
+        if start is None:
+            start = t if not isinstance(t, (int, float)) else 0.0
+        if str(level) not in levels:
+            skipped_level += 1
+            continue
+        if sensor not in by_id:
+            skipped_unknown += 1
+            continue
+        stype, geom = by_id[sensor]
+        itype = scenario.alarm_types.get(stype)
+        if itype is None:
+            skipped_type += 1
+            continue
+        secs = _seconds(t, start)
+        if sensor in last and secs - last[sensor] < merge_s:
+            last[sensor] = secs
+            merged += 1
+            continue
+        last[sensor] = secs
+        p = geom.representative_point()
+        prio = 1 if str(level) == scenario.alarm_levels[0] else 2
+        msg = getattr(alarm, "message", "") or ""
+        feature = getattr(alarm, "feature", "") or ""
+        rows.append((secs, names.index(itype), prio, p.x, p.y, f"alarm {sensor} {feature}: {msg}".strip()))
+    if skipped_level:
+        notes.append(f"{skipped_level} alarm(s) below levels {', '.join(scenario.alarm_levels)} ignored")
+    if skipped_unknown:
+        notes.append(f"{skipped_unknown} alarm(s) from sensors not in the twin's sensors layer skipped")
+    if skipped_type:
+        notes.append(f"{skipped_type} alarm(s) from sensor types with no incident type "
+                     f"(scenario alarm_types) skipped")
+    if merged:
+        notes.append(f"{merged} repeated alarm(s) within {merge_s:.0f} s of the same sensor merged")
+    if not rows:
+        return Incidents(np.zeros(0), np.zeros(0, np.int64), names, np.zeros(0, np.int64),
+                         np.zeros((0, 2)), np.zeros(0, object), notes)
+    t, k, pr, x, y, ref = zip(*rows)
+    inc = Incidents(np.array(t, float), np.array(k, np.int64), names, np.array(pr, np.int64),
+                    np.column_stack([x, y]), np.array(ref, dtype=object), notes).sorted()
+    if len(inc) and inc.time.min() < 0:
+        inc.time = inc.time - inc.time.min()
+    return inc

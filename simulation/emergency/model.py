@@ -1,0 +1,233 @@
+"""One twin's emergency response: its fleet, its travel model, and the questions planners ask.
+
+``EmergencyModel.from_twin(twin, scenario)`` builds the fleet from
+``fire_stations`` and the travel model from ``roads`` (straight-line travel
+when the twin has no roads, said in the notes), then answers:
+
+* ``simulate(days, replications)``: seeded replications of the closed loop;
+* ``coverage(minutes)``: the share of buildings and population a station
+  reaches within T minutes of driving, by station kind;
+* ``site_stations(k, minutes)``: where K new stations cover the most
+  population within T minutes (maximal covering location problem, spopt),
+  existing stations kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from simulation.emergency import incidents as incident_source
+from simulation.emergency.config import Scenario
+from simulation.emergency.fleet import Fleet
+from simulation.emergency.incidents import Incidents
+from simulation.emergency.response import ResponseSimulation, Run
+from simulation.emergency.roads import RoadGraph
+from simulation.emergency.travel import RoadTravel, StraightLineTravel
+from twin.errors import LayerError
+
+
+@dataclass
+class Coverage:
+    minutes: float
+    kinds: tuple[str, ...]
+    buildings: int
+    buildings_covered: int
+    population: float
+    population_covered: float
+    by_kind: dict
+    best_s: np.ndarray = field(repr=False)
+    xy: np.ndarray = field(repr=False)
+    weight: np.ndarray = field(repr=False)
+
+    @property
+    def building_share(self) -> float:
+        return self.buildings_covered / self.buildings if self.buildings else 0.0
+
+    @property
+    def population_share(self) -> float:
+        return self.population_covered / self.population if self.population else 0.0
+
+    def as_dict(self) -> dict:
+        return {"minutes": self.minutes, "station_kinds": list(self.kinds), "buildings": self.buildings,
+                "buildings_covered": self.buildings_covered, "building_share": self.building_share,
+                "population": self.population, "population_covered": self.population_covered,
+                "population_share": self.population_share, "by_kind": self.by_kind}
+
+
+@dataclass
+class Siting:
+    minutes: float
+    added: pd.DataFrame  # x, y, node, population_gained
+    before: float        # population share covered before
+    after: float
+    existing: int
+    candidates: int
+
+    def as_dict(self) -> dict:
+        return {"minutes": self.minutes, "existing_stations": self.existing, "candidates": self.candidates,
+                "population_share_before": self.before, "population_share_after": self.after,
+                "new_stations": [{"x": float(r.x), "y": float(r.y), "node": int(r.node),
+                                  "population_gained": float(r.population_gained)}
+                                 for r in self.added.itertuples()]}
+
+
+class EmergencyModel:
+    def __init__(self, twin, scenario: Scenario, fleet: Fleet, travel, graph: RoadGraph | None, notes):
+        self.twin = twin
+        self.scenario = scenario
+        self.fleet = fleet
+        self.travel = travel
+        self.graph = graph
+        self.notes = notes
+
+    @classmethod
+    def from_twin(cls, twin, scenario: Scenario) -> "EmergencyModel":
+        fleet = Fleet.from_twin(twin, scenario)
+        notes = list(fleet.notes)
+        roads = twin["roads"]
+        if len(roads):
+            graph = RoadGraph.from_roads(roads, scenario.roads.speed_factor, scenario.roads.single_lane_factor,
+                                         scenario.roads.node_tolerance_m)
+            travel = RoadTravel(graph, fleet.station_xy, scenario.roads, [s.id for s in fleet.stations])
+            if graph.n_parts > 1:
+                parts = graph.parts()
+                small = parts[1:]
+                notes.append(f"road graph has {graph.n_parts} disconnected parts: the largest has "
+                             f"{parts[0].nodes} nodes; {sum(p.nodes for p in small)} nodes "
+                             f"({sum(p.length_m for p in small) / 1000:.2f} km of road) are apart from it, "
+                             f"e.g. roads {', '.join(small[0].road_ids[:5])}")
+        else:
+            graph = None
+            travel = StraightLineTravel(fleet.station_xy, scenario.straight_line, scenario.roads.max_snap_m)
+            sl = scenario.straight_line
+            notes.append(f"the twin has no roads: travel time is t = {sl.a:.0f} + {sl.b:.0f}·(d/km)^{sl.c:.2f} s "
+                         "of straight-line distance")
+        notes += travel.notes
+        return cls(twin, scenario, fleet, travel, graph, notes)
+
+    # ------------------------------------------------------------------ simulation
+    def incidents(self, days: float, seed: int) -> Incidents:
+        return incident_source.generate(self.twin, self.scenario, days, np.random.default_rng(seed))
+
+    def simulate(self, days: float, replications: int = 1, seed: int | None = None,
+                 incidents: Incidents | None = None) -> list[Run]:
+        """Seeded replications: replication r uses seed + r for incidents and every draw."""
+        if replications < 1:
+            raise ValueError(f"replications must be at least 1, got {replications}")
+        seed = self.scenario.seed if seed is None else seed
+        runs = []
+        for r in range(replications):
+            inc = incidents if incidents is not None else self.incidents(days, seed + 1000 * r)
+            sim = ResponseSimulation(self.scenario, self.fleet, self.travel, inc, seed=seed + 1000 * r + 1)
+            run = sim.run(horizon_s=days * 86400.0)
+            run.notes = list(dict.fromkeys(self.notes + inc.notes + run.notes))
+            runs.append(run)
+        return runs
+
+    # ------------------------------------------------------------------ coverage
+    def _demand(self):
+        b = self.twin["buildings"]
+        if len(b) == 0:
+            raise LayerError(f"twin {self.twin.name!r}: layer 'buildings' is empty: coverage is measured on buildings")
+        xy = shapely.get_coordinates(shapely.point_on_surface(b.geometry.to_numpy()))
+        pop = pd.to_numeric(b["population"], errors="coerce").fillna(0).to_numpy(float)
+        return xy, pop
+
+    def coverage(self, minutes: float, kinds: tuple[str, ...] | None = None) -> Coverage:
+        """Buildings and population within ``minutes`` of driving from a station of ``kinds``."""
+        if minutes <= 0:
+            raise ValueError(f"minutes must be positive, got {minutes}")
+        xy, pop = self._demand()
+        sites = self.travel.locate(xy)
+        table = self.travel.table(sites)
+        station_kind = np.array([s.kind for s in self.fleet.stations])
+        has_units = np.zeros(len(self.fleet.stations), bool)
+        has_units[self.fleet.unit_station] = True
+        all_kinds = tuple(sorted(set(station_kind[has_units])))
+        kinds = tuple(kinds) if kinds else tuple(k for k in ("station", "micro_station") if k in all_kinds) or all_kinds
+        unknown = set(kinds) - set(station_kind)
+        if unknown:
+            raise ValueError(f"no station of kind {', '.join(sorted(unknown))} in the twin "
+                             f"(kinds present: {', '.join(sorted(set(station_kind)))})")
+        limit = minutes * 60.0
+
+        def best_of(mask):
+            if not mask.any():
+                return np.full(len(xy), np.inf)
+            return table[:, mask].min(axis=1)
+
+        by_kind = {}
+        for k in sorted(set(station_kind)):
+            best_k = best_of((station_kind == k) & has_units)
+            cov = best_k <= limit
+            by_kind[str(k)] = {"building_share": float(cov.mean()),
+                          "population_share": float(pop[cov].sum() / pop.sum()) if pop.sum() else 0.0}
+        best = best_of(np.isin(station_kind, kinds) & has_units)
+        covered = best <= limit
+        return Coverage(minutes, kinds, len(xy), int(covered.sum()), float(pop.sum()), float(pop[covered].sum()),
+                        by_kind, best, xy, pop)
+
+    # ------------------------------------------------------------------ siting
+    def site_stations(self, add: int, minutes: float, kind: str = "station", candidates: int = 400,
+                      time_limit_s: float = 60.0) -> Siting:
+        """Where ``add`` new stations of ``kind`` cover the most population within ``minutes``."""
+        import pulp
+        from spopt.locate import MCLP
+
+        if add < 1:
+            raise ValueError(f"--add must be at least 1, got {add}")
+        if self.graph is None:
+            raise LayerError(f"twin {self.twin.name!r} has no roads: station siting needs the road graph")
+        xy, pop = self._demand()
+        sites = self.travel.locate(xy)
+        weight = pop if pop.sum() > 0 else np.ones(len(pop))
+        # Demand aggregated on road nodes (the off-road leg kept as a weighted mean).
+        frame = pd.DataFrame({"node": sites.node, "w": weight, "leg": sites.leg_s * weight})
+        agg = frame.groupby("node").sum()
+        d_nodes = agg.index.to_numpy(np.int64)
+        d_w = agg["w"].to_numpy(float)
+        d_leg = np.where(d_w > 0, agg["leg"].to_numpy() / np.maximum(d_w, 1e-12), 0.0)
+        existing = [s.index for s in self.fleet.stations if s.kind == kind]
+        cand = self._candidates(candidates)
+        cost_new = self.graph.times_from(cand)[:, d_nodes].T + d_leg[:, None]
+        cost_old = self.travel.out[d_nodes][:, existing] + d_leg[:, None] if existing else np.zeros((len(d_nodes), 0))
+        cost = np.hstack([cost_old, cost_new])
+        cost = np.where(np.isfinite(cost), cost, 1e12)
+        radius = minutes * 60.0
+        before = float(d_w[(cost_old <= radius).any(axis=1)].sum() / d_w.sum()) if existing else 0.0
+        predefined = np.r_[np.ones(len(existing)), np.zeros(len(cand))].astype(int)
+        mclp = MCLP.from_cost_matrix(cost, d_w, radius, p_facilities=len(existing) + add,
+                                     predefined_facilities_arr=predefined if existing else None)
+        mclp.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s))
+        chosen = [j for j, v in enumerate(mclp.fac_vars) if v.value() and v.value() > 0.5 and j >= len(existing)]
+        covered = (cost[:, list(range(len(existing))) + chosen] <= radius).any(axis=1)
+        after = float(d_w[covered].sum() / d_w.sum())
+        old_cov = (cost_old <= radius).any(axis=1) if existing else np.zeros(len(d_nodes), bool)
+        rows = []
+        for j in chosen:
+            node = int(cand[j - len(existing)])
+            gain = float(d_w[(cost[:, j] <= radius) & ~old_cov].sum())
+            rows.append((self.graph.xy[node, 0], self.graph.xy[node, 1], node, gain))
+        added = pd.DataFrame(rows, columns=["x", "y", "node", "population_gained"])
+        return Siting(minutes, added.sort_values("population_gained", ascending=False).reset_index(drop=True),
+                      before, after, len(existing), len(cand))
+
+    def _candidates(self, n: int) -> np.ndarray:
+        """Up to ``n`` reachable road nodes spread over the city (one per grid cell)."""
+        nodes = self.travel.reachable
+        if len(nodes) <= n:
+            return nodes
+        xy = self.graph.xy[nodes]
+        lo, hi = xy.min(axis=0), xy.max(axis=0)
+        cells = int(np.ceil(np.sqrt(n)))
+        ij = np.floor((xy - lo) / np.maximum(hi - lo, 1e-9) * (cells - 1e-9)).astype(int)
+        key = ij[:, 0] * cells + ij[:, 1]
+        centre = lo + (ij + 0.5) * (hi - lo) / cells
+        d = np.hypot(*(xy - centre).T)
+        order = np.lexsort((d, key))
+        first = np.r_[True, key[order][1:] != key[order][:-1]]
+        return nodes[order[first]][:n]

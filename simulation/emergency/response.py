@@ -1,0 +1,192 @@
+"""The closed loop: every incident's life cycle, from report to archive, on one SimPy clock.
+
+``life_cycle`` is the whole loop for one incident, as one generator:
+report -> verify (the platform calls the site back; false alarms close here)
+-> assign (the dispatch board sends the closest available units, queues when
+none is free) -> turnout (the first crew rolls) -> travel -> on scene ->
+handle -> feedback (crews clear and head back to their stations) -> close.
+
+Each step is observed as it happens into a table with one row per incident
+and one column per step (``StepLog``), and every unit sent into a crew table;
+every statistic is computed from those two tables afterwards (``results``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from simulation.emergency.config import Duration, Scenario
+from simulation.emergency.dispatch import DispatchBoard
+from simulation.emergency.fleet import Fleet
+from simulation.emergency.incidents import Incidents
+
+STEPS = ("report", "verify", "request", "assign", "turnout", "on_scene", "handled", "close")
+
+
+class StepLog:
+    """When each incident reached each step of its life cycle (NaN: not reached)."""
+
+    def __init__(self, n: int):
+        self.times = {step: np.full(n, np.nan) for step in STEPS}
+
+    def observe(self, step: str, i: int, t: float) -> None:
+        self.times[step][i] = t
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.times)
+
+
+@dataclass
+class Draws:
+    """Per-incident durations (s) and false-alarm flags, drawn once per replication."""
+
+    verify: np.ndarray
+    dispatch: np.ndarray
+    handle: np.ndarray
+    feedback: np.ndarray
+    false_alarm: np.ndarray
+
+    @classmethod
+    def for_incidents(cls, incidents: Incidents, scenario: Scenario, rng: np.random.Generator) -> "Draws":
+        n = len(incidents)
+
+        def per_type(get):
+            out = np.zeros(n)
+            for k, name in enumerate(incidents.type_names):
+                sel = np.flatnonzero(incidents.kind == k)
+                if len(sel):
+                    out[sel] = get(scenario.incident_types[name], len(sel))
+            return out
+
+        verify = scenario.verify.sample(rng, n)
+        dispatch = scenario.dispatch.sample(rng, n)
+        handle = per_type(lambda it, m: it.handle.sample(rng, m))
+        feedback = scenario.feedback.sample(rng, n)
+        false = per_type(lambda it, m: rng.random(m) < it.false_alarm).astype(bool)
+        return cls(verify, dispatch, handle, feedback, false)
+
+
+@dataclass
+class Run:
+    """One replication: the incident table with its step times, and the crew table."""
+
+    incidents: pd.DataFrame
+    crews: pd.DataFrame
+    horizon_s: float
+    fleet: Fleet
+    events: int
+    notes: list[str]
+
+
+class ResponseSimulation:
+    def __init__(self, scenario: Scenario, fleet: Fleet, travel, incidents: Incidents, *,
+                 seed: int | None = None, draws: Draws | None = None,
+                 turnout: dict[str, Duration] | None = None, assignments: dict[str, list[str]] | None = None):
+        self.scenario = scenario
+        self.fleet = fleet
+        self.travel = travel
+        self.incidents = incidents
+        self.rng = np.random.default_rng(scenario.seed if seed is None else seed)
+        self.sites = travel.locate(incidents.xy)
+        self.draws = draws or Draws.for_incidents(incidents, scenario, self.rng)
+        notes = list(getattr(travel, "notes", []))
+        if assignments is None:
+            assignments, more = fleet.assignments(scenario)
+            notes += more
+        self.slots = [assignments.get(name, []) for name in incidents.type_names]
+        self.micro_first = [scenario.incident_types[n].micro_first if n in scenario.incident_types else False
+                            for n in incidents.type_names]
+        far = self.sites.far
+        if far.any():
+            j = int(np.flatnonzero(far)[0])
+            notes.append(f"{int(far.sum())} incident(s) lie more than {self.sites.max_snap_m:.0f} m from the "
+                         f"reachable road network (worst {self.sites.snap_m.max():.0f} m, e.g. "
+                         f"{incidents.ref[j]} at {incidents.xy[j, 0]:.0f}, {incidents.xy[j, 1]:.0f})")
+        self.notes = notes
+        self.env = simpy.Environment()
+        self.log = StepLog(len(incidents))
+        self.board = DispatchBoard(self.env, fleet, travel, self.sites, scenario, self.rng, turnout)
+
+    # ------------------------------------------------------------------ processes
+    def life_cycle(self, i: int):
+        env, log, d = self.env, self.log, self.draws
+        log.observe("report", i, env.now)
+        yield env.timeout(d.verify[i])                 # the platform calls the site back
+        log.observe("verify", i, env.now)
+        if d.false_alarm[i]:
+            log.observe("close", i, env.now)
+            return
+        yield env.timeout(d.dispatch[i])               # the dispatcher picks the units
+        log.observe("request", i, env.now)
+        kind = self.incidents.kind[i]
+        crews = yield self.board.assign(i, self.slots[kind], int(self.incidents.priority[i]),
+                                        self.micro_first[kind])
+        log.observe("assign", i, env.now)
+        if not crews:                                  # nobody can reach it: archived unserved
+            log.observe("close", i, env.now)
+            return
+        lead = min(crews, key=lambda c: c.on_scene)
+        yield env.timeout(lead.rolling - env.now)      # turnout: the first crew rolls
+        log.observe("turnout", i, env.now)
+        yield env.timeout(lead.on_scene - env.now)     # travel
+        log.observe("on_scene", i, env.now)
+        yield env.timeout(d.handle[i])                 # handle
+        log.observe("handled", i, env.now)
+        self.board.stand_down(i)                       # crews clear and head back to station
+        yield env.timeout(d.feedback[i])               # feedback, then archive
+        log.observe("close", i, env.now)
+
+    def _reports(self):
+        env, times = self.env, self.incidents.time
+        for i in range(len(times)):
+            dt = times[i] - env.now
+            if dt > 0:
+                yield env.timeout(dt)
+            env.process(self.life_cycle(i))
+
+    # ------------------------------------------------------------------ run
+    def run(self, horizon_s: float | None = None) -> Run:
+        """Run until every incident is closed (the horizon only sets the utilisation window)."""
+        env = self.env
+        env.process(self._reports())
+        events = 0
+        step = env.step
+        try:
+            while True:
+                step()
+                events += 1
+        except simpy.core.EmptySchedule:
+            pass
+        if horizon_s is None:
+            horizon_s = float(np.ceil(max(self.incidents.time.max(initial=0.0), 1.0) / 86400.0) * 86400.0)
+        return Run(self._incident_table(), self._crew_table(), horizon_s, self.fleet, events, self.notes)
+
+    def _incident_table(self) -> pd.DataFrame:
+        inc = self.incidents
+        frame = self.log.frame()
+        frame.insert(0, "incident", np.arange(len(inc)))
+        frame.insert(1, "type", np.asarray(inc.type_names, dtype=object)[inc.kind])
+        frame.insert(2, "priority", inc.priority)
+        frame["false_alarm"] = self.draws.false_alarm
+        frame["x"] = inc.xy[:, 0]
+        frame["y"] = inc.xy[:, 1]
+        frame["snap_m"] = self.sites.snap_m
+        frame["ref"] = inc.ref
+        return frame
+
+    def _crew_table(self) -> pd.DataFrame:
+        units, stations = self.fleet.units, self.fleet.stations
+        rows = [(c.incident, c.unit, c.dispatched, c.rolling, c.on_scene, c.cleared, c.back, c.initial,
+                 c.mutual_aid, c.queued_s) for c in self.board.crews]
+        cols = ["incident", "unit", "dispatched", "rolling", "on_scene", "cleared", "back", "initial",
+                "mutual_aid", "queued_s"]
+        frame = pd.DataFrame(rows, columns=cols)
+        frame["unit_type"] = [units[u].type for u in frame["unit"]]
+        frame["unit_name"] = [units[u].name for u in frame["unit"]]
+        frame["station_kind"] = [stations[units[u].station].kind for u in frame["unit"]]
+        frame["arrived"] = frame["on_scene"] <= frame["cleared"]
+        return frame

@@ -1,0 +1,179 @@
+"""Response-time statistics, standards, utilisation and confidence intervals from the run tables.
+
+Everything here reads the two tables a run observed (incidents × steps and
+crews) and nothing else.  Response time is split into call processing
+(report -> request: verification and dispatch), queue (request -> first unit
+assigned), turnout (assigned -> first-arriving crew rolls) and travel
+(rolling -> on scene); response = report -> first unit on scene.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from simulation.emergency.config import Scenario, Standard
+from simulation.emergency.response import Run
+
+COMPONENTS = ("call_processing_s", "queue_s", "turnout_s", "travel_s", "response_s")
+
+
+def incident_times(run: Run) -> pd.DataFrame:
+    """The incident table with the response-time components as columns."""
+    inc = run.incidents.copy()
+    inc["call_processing_s"] = inc["request"] - inc["report"]
+    inc["queue_s"] = inc["assign"] - inc["request"]
+    inc["turnout_s"] = inc["turnout"] - inc["assign"]
+    inc["travel_s"] = inc["on_scene"] - inc["turnout"]
+    inc["response_s"] = inc["on_scene"] - inc["report"]
+    return inc
+
+
+def _stats(values: pd.Series) -> dict:
+    v = values.dropna().to_numpy(float)
+    if len(v) == 0:
+        return {"n": 0, "mean": None, "median": None, "p90": None}
+    return {"n": int(len(v)), "mean": float(v.mean()), "median": float(np.median(v)),
+            "p90": float(np.percentile(v, 90))}
+
+
+def _group(inc: pd.DataFrame) -> dict:
+    real = inc[~inc["false_alarm"]]
+    served = real[real["on_scene"].notna()]
+    out = {"incidents": int(len(inc)), "false_alarms": int(inc["false_alarm"].sum()),
+           "served": int(len(served)), "unserved": int(len(real) - len(served)),
+           "queued": int((served["queue_s"] > 0).sum()),
+           "response_s": _stats(served["response_s"])}
+    for comp in COMPONENTS[:-1]:
+        out[comp] = float(served[comp].mean()) if len(served) else None
+    return out
+
+
+def crew_times(run: Run) -> pd.DataFrame:
+    """Crews that reached the scene, with their measures and the incident's type and report time."""
+    crews = run.crews[run.crews["arrived"]].copy()
+    inc = run.incidents.set_index("incident")
+    crews["type"] = inc["type"].reindex(crews["incident"]).to_numpy()
+    crews["turnout"] = crews["rolling"] - crews["dispatched"]
+    crews["travel"] = crews["on_scene"] - crews["rolling"]
+    crews["dispatch_to_scene"] = crews["on_scene"] - crews["dispatched"]
+    crews["report_to_scene"] = crews["on_scene"] - inc["report"].reindex(crews["incident"]).to_numpy()
+    return crews
+
+
+def standard_share(crews: pd.DataFrame, st: Standard) -> dict:
+    sel = crews
+    if st.units:
+        sel = sel[sel["unit_type"].isin(st.units)]
+    if st.stations:
+        sel = sel[sel["station_kind"].isin(st.stations)]
+    if st.incident_types:
+        sel = sel[sel["type"].isin(st.incident_types)]
+    if st.scope == "first":
+        sel = sel.sort_values("on_scene").drop_duplicates("incident", keep="first")
+    elif st.scope == "full_alarm":
+        sel = sel[sel["initial"]].sort_values("on_scene").drop_duplicates("incident", keep="last")
+    v = sel[st.measure].to_numpy(float)
+    share = float((v <= st.limit_s).mean()) if len(v) else None
+    return {"name": st.name, "n": int(len(v)), "limit_s": st.limit_s, "target": st.target,
+            "share": share, "met": None if share is None else bool(share >= st.target),
+            "p90_s": float(np.percentile(v, 90)) if len(v) else None}
+
+
+def utilisation(run: Run) -> pd.DataFrame:
+    """Busy share of each unit: dispatched -> back at station, over its on-duty time in the horizon."""
+    h = run.horizon_s
+    crews = run.crews
+    busy = (np.minimum(crews["back"], h) - np.minimum(crews["dispatched"], h)).clip(lower=0)
+    per_unit = busy.groupby(crews["unit"]).sum()
+    rows = []
+    for u in run.fleet.units:
+        if u.off_duty == "off" and not u.always_on:
+            a, b = u.duty_start_s, u.duty_end_s
+            per_day = (b - a) if a < b else (86400.0 - a + b)
+            duty = h / 86400.0 * per_day
+        else:
+            duty = h
+        rows.append((u.name, u.type, run.fleet.stations[u.station].id,
+                     run.fleet.stations[u.station].kind, float(per_unit.get(u.index, 0.0)) / duty,
+                     int((crews["unit"] == u.index).sum())))
+    return pd.DataFrame(rows, columns=["unit", "unit_type", "station", "station_kind", "utilisation", "responses"])
+
+
+def summarise(run: Run, scenario: Scenario) -> dict:
+    """The KPIs of one replication, as plain JSON-ready values."""
+    inc = incident_times(run)
+    crews = crew_times(run)
+    by_type = {}
+    for name, grp in inc.groupby("type", sort=True):
+        entry = _group(grp)
+        entry["by_priority"] = {str(p): _group(g) for p, g in grp.groupby("priority", sort=True)}
+        by_type[name] = entry
+    util = utilisation(run)
+    util_type = {t: {"mean": float(g["utilisation"].mean()), "max": float(g["utilisation"].max())}
+                 for t, g in util.groupby("unit_type")}
+    queued_crews = run.crews[run.crews["queued_s"] > 0]
+    return {
+        "overall": _group(inc),
+        "by_type": by_type,
+        "standards": [standard_share(crews, st) for st in scenario.standards],
+        "utilisation": {"mean": float(util["utilisation"].mean()), "max": float(util["utilisation"].max()),
+                        "by_unit_type": util_type},
+        "queued_calls": {"incidents": int((inc["queue_s"] > 0).sum()),
+                         "crews": int(len(queued_crews)),
+                         "mean_wait_s": float(queued_crews["queued_s"].mean()) if len(queued_crews) else 0.0},
+        "mutual_aid_share": float(crews["mutual_aid"].mean()) if len(crews) else 0.0,
+        "far_incidents": int((inc["snap_m"] > scenario.roads.max_snap_m).sum()),
+    }
+
+
+# ---------------------------------------------------------------------- replications
+def _flatten(d, prefix=()):
+    if isinstance(d, dict):
+        for k, v in d.items():
+            yield from _flatten(v, prefix + (str(k),))
+    elif isinstance(d, list):
+        for item in d:
+            key = item.get("name") if isinstance(item, dict) else None
+            yield from _flatten(item, prefix + (str(key),))
+    else:
+        yield prefix, d
+
+
+def _interval(values: list) -> dict | None:
+    v = np.array([x for x in values if x is not None and not isinstance(x, (bool, str))], dtype=float)
+    if len(v) == 0:
+        return None
+    mean = float(v.mean())
+    if len(v) < 2 or np.all(v == v[0]):
+        return {"mean": mean, "ci95": [mean, mean]}
+    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+    return {"mean": mean, "ci95": [mean - half, mean + half]}
+
+
+def combine(summaries: list[dict]) -> dict:
+    """Replications -> the same structure with every number as {mean, ci95: [low, high]}
+    (Student-t 95 % interval over replications); text and flags from the first one."""
+    flat = [dict(_flatten(s)) for s in summaries]
+    keys = list(flat[0])
+    for f in flat[1:]:
+        keys += [k for k in f if k not in flat[0]]
+    combined = {}
+    for key in keys:
+        vals = [f.get(key) for f in flat]
+        first = next((v for v in vals if v is not None), None)
+        if isinstance(first, (int, float)) and not isinstance(first, bool):
+            combined[key] = _interval(vals)
+        else:
+            combined[key] = first
+    return _unflatten(summaries[0], combined)
+
+
+def _unflatten(template, combined, prefix=()):
+    if isinstance(template, dict):
+        return {k: _unflatten(v, combined, prefix + (str(k),)) for k, v in template.items()}
+    if isinstance(template, list):
+        return [_unflatten(item, combined, prefix + (str(item.get("name") if isinstance(item, dict) else None),))
+                for item in template]
+    return combined.get(prefix)

@@ -1,0 +1,175 @@
+"""How long a unit drives from its station to an incident and back.
+
+Two travel models answer the same questions, so the dispatch and the life
+cycle never know which one they use:
+
+* ``RoadTravel``: the twin's road graph (``roads.RoadGraph``); station-to-node
+  tables outbound and back, computed once for all stations; the incident's
+  snapping distance is driven at the access speed (off-road leg).
+* ``StraightLineTravel``: t = a + b · (d / 1 km)^c seconds of straight-line
+  distance d, for twins without roads and for dispatch records without a road
+  graph (San Francisco); ``fit_straight_line`` fits a, b, c and the lognormal
+  spread sigma on observed travel times.
+
+``locate(xy)`` turns points into ``Sites``; ``out_times(sites, i)`` gives the
+expected time from every station to site ``i`` (inf where unreachable),
+``back_times`` the way back.  Actual travel is the expected time times a
+lognormal factor with the model's ``sigma``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from simulation.emergency.config import Roads, StraightLine
+from simulation.emergency.roads import RoadGraph
+from twin.errors import LayerError
+
+
+@dataclass
+class Sites:
+    """Points the units drive to: position, snapped node (-1 without a graph), off-road leg."""
+
+    xy: np.ndarray
+    node: np.ndarray
+    snap_m: np.ndarray
+    leg_s: np.ndarray
+    max_snap_m: float
+
+    def __len__(self) -> int:
+        return len(self.xy)
+
+    @property
+    def far(self) -> np.ndarray:
+        """Sites further from the road network than the threshold."""
+        return self.snap_m > self.max_snap_m
+
+
+class RoadTravel:
+    """Travel over the road graph from a fixed set of stations."""
+
+    def __init__(self, graph: RoadGraph, station_xy: np.ndarray, roads: Roads, station_ids=None):
+        self.graph = graph
+        self.roads = roads
+        self.sigma = roads.travel_sigma
+        self.access_mps = roads.access_speed_kmh / 3.6
+        station_xy = np.asarray(station_xy, dtype=float).reshape(-1, 2)
+        ids = list(station_ids) if station_ids is not None else [str(i) for i in range(len(station_xy))]
+        self.station_node, self.station_snap_m = graph.snap(station_xy)
+        self.notes: list[str] = []
+        for sid, d in zip(ids, self.station_snap_m):
+            if d > roads.max_snap_m:
+                self.notes.append(f"station {sid!r} is {d:.0f} m from the nearest road "
+                                  f"(more than {roads.max_snap_m:.0f} m): check its position")
+        leg = self.station_snap_m / self.access_mps
+        # (n_nodes, n_stations), C order: one incident reads one contiguous row
+        self.out = np.ascontiguousarray((graph.times_from(self.station_node) + leg[:, None]).T)
+        self.back = np.ascontiguousarray((graph.times_to(self.station_node) + leg[:, None]).T)
+        ok = np.isfinite(self.out).any(axis=1) & np.isfinite(self.back).any(axis=1)
+        self.reachable = np.flatnonzero(ok)
+        if len(self.reachable) == 0:
+            raise LayerError("no road node can be reached from any station (and back)")
+        self.unreachable_nodes = int(graph.n_nodes - len(self.reachable))
+        if self.unreachable_nodes:
+            parts = [p for p in graph.parts()]
+            self.notes.append(
+                f"{self.unreachable_nodes} of {graph.n_nodes} road nodes cannot be reached from any "
+                f"station and back (road graph has {graph.n_parts} part(s); the largest has "
+                f"{parts[0].nodes} nodes); incidents there are served from the nearest reachable node")
+
+    @property
+    def n_stations(self) -> int:
+        return self.out.shape[1]
+
+    def locate(self, xy: np.ndarray) -> Sites:
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        node, dist = self.graph.snap(xy, self.reachable)
+        return Sites(xy, node, dist, dist / self.access_mps, self.roads.max_snap_m)
+
+    def out_times(self, sites: Sites, i: int) -> np.ndarray:
+        return self.out[sites.node[i]] + sites.leg_s[i]
+
+    def back_times(self, sites: Sites, i: int) -> np.ndarray:
+        return self.back[sites.node[i]] + sites.leg_s[i]
+
+    def table(self, sites: Sites) -> np.ndarray:
+        """Expected outbound time from every station to every site: (n_sites, n_stations)."""
+        return self.out[sites.node] + sites.leg_s[:, None]
+
+
+class StraightLineTravel:
+    """Travel as a function of straight-line distance from each station."""
+
+    def __init__(self, station_xy: np.ndarray, params: StraightLine, max_snap_m: float = np.inf):
+        self.station_xy = np.asarray(station_xy, dtype=float).reshape(-1, 2)
+        self.params = params
+        self.sigma = params.sigma
+        self.max_snap_m = max_snap_m
+        self.notes: list[str] = []
+        self.unreachable_nodes = 0
+
+    @property
+    def n_stations(self) -> int:
+        return len(self.station_xy)
+
+    def seconds(self, d_m: np.ndarray) -> np.ndarray:
+        p = self.params
+        return p.a + p.b * np.power(np.asarray(d_m, dtype=float) / 1000.0, p.c)
+
+    def locate(self, xy: np.ndarray) -> Sites:
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        zeros = np.zeros(len(xy))
+        return Sites(xy, np.full(len(xy), -1, np.int64), zeros, zeros, self.max_snap_m)
+
+    def out_times(self, sites: Sites, i: int) -> np.ndarray:
+        d = np.hypot(*(self.station_xy - sites.xy[i]).T)
+        return self.seconds(d)
+
+    back_times = out_times
+
+    def table(self, sites: Sites) -> np.ndarray:
+        d = np.hypot(sites.xy[:, None, 0] - self.station_xy[None, :, 0],
+                     sites.xy[:, None, 1] - self.station_xy[None, :, 1])
+        return self.seconds(d)
+
+
+@dataclass(frozen=True)
+class TravelFit:
+    params: StraightLine
+    n: int
+    rmse_log: float
+    median_abs_error_s: float
+
+
+def fit_straight_line(distance_m: np.ndarray, seconds: np.ndarray) -> TravelFit:
+    """Fit t = a + b·(d/1 km)^c to observed travel times.
+
+    The fit is on log t (travel-time errors are multiplicative) with a soft-L1
+    loss, so units that did not start from their station (already on the road)
+    do not drag the curve; sigma is the robust spread (1.4826 · MAD) of the log
+    residuals and becomes the lognormal noise of simulated travel.
+    """
+    d = np.asarray(distance_m, dtype=float) / 1000.0
+    t = np.asarray(seconds, dtype=float)
+    ok = np.isfinite(d) & np.isfinite(t) & (t > 0) & (d >= 0)
+    d, t = d[ok], t[ok]
+    if len(t) < 10:
+        raise ValueError(f"only {len(t)} usable travel times: too few to fit the travel-time model")
+    logt = np.log(t)
+
+    def resid(p):
+        a, b, c = p
+        return np.log(np.maximum(a + b * np.power(d, c), 1e-6)) - logt
+
+    start = [max(float(np.percentile(t, 5)) * 0.5, 1.0), float(np.median(t)), 0.8]
+    res = least_squares(resid, start, bounds=([0.0, 1e-3, 0.05], [3600.0, 1e5, 3.0]),
+                        loss="soft_l1", f_scale=0.3)
+    a, b, c = (float(v) for v in res.x)
+    r = resid(res.x)
+    sigma = float(1.4826 * np.median(np.abs(r - np.median(r))))
+    pred = a + b * np.power(d, c)
+    return TravelFit(StraightLine(a=a, b=b, c=c, sigma=sigma), int(len(t)),
+                     float(np.sqrt(np.mean(r ** 2))), float(np.median(np.abs(pred - t))))
