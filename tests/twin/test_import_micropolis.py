@@ -190,3 +190,39 @@ def test_placement_in_a_feet_crs():
     assert place.crs.to_epsg() == 32139
     x, y = place.xy(np.array([2_296_583.333]), np.array([9_842_500.0]))  # the false origin, in ftUS
     assert (float(x[0]), float(y[0])) == pytest.approx((700_000.0, 3_000_000.0), abs=0.01)
+
+
+def test_valve_pairing_never_forces_a_far_match():
+    """Two TCV links, three GIS valves: the far one must not be paired, it becomes an isolation valve."""
+    import wntr
+    from shapely.geometry import Point
+
+    from twin.crs import local_metric_crs
+    from twin.importers import ImportReport
+    from twin.importers.micropolis import _valves
+    from twin.model import Twin
+    from twin.network import network_layers
+
+    wn = wntr.network.WaterNetworkModel()
+    for name, x in (("A", 0), ("B", 100), ("C", 101), ("D", 200), ("E", 201), ("F", 400)):
+        wn.add_junction(name, elevation=10, coordinates=(x, 0))
+    wn.add_pipe("P1", "A", "B", length=100, diameter=0.2)
+    wn.add_valve("V1", "B", "C", diameter=0.2, valve_type="TCV", initial_setting=0)
+    wn.add_pipe("P2", "C", "D", length=100, diameter=0.2)
+    wn.add_valve("V2", "D", "E", diameter=0.2, valve_type="TCV", initial_setting=0)
+    wn.add_pipe("P3", "E", "F", length=200, diameter=0.3)
+    crs = local_metric_crs("test grid")
+    twin = Twin("t", crs, network=wn)
+    for layer, frame in network_layers(wn, crs).items():
+        twin.set_layer(layer, frame)
+    gis = gpd.GeoDataFrame(geometry=[Point(100.5, 1.0), Point(350, 2.0), Point(201.0, 0.5)], crs=crs)
+    gis.attrs["file"] = "valves.shp"
+    report = ImportReport("t")
+    _valves(twin, gis, report)
+    valves = twin["water_valves"].set_index("id")
+    assert valves.loc["V1", "gis_index"] == 0 and valves.loc["V2", "gis_index"] == 2
+    assert valves.loc["V1", "gis_distance"] == pytest.approx(1.0)
+    assert valves.loc["GV1", ["valve_type", "pipe_id", "node_id"]].tolist() == ["isolation", "P3", "F"]
+    assert valves.loc["GV1", "diameter"] == pytest.approx(0.3)
+    assert valves.geometry.loc["GV1"].equals(Point(350, 0))  # snapped onto the pipe
+    assert "2 paired one-to-one" in report.repaired[0]

@@ -370,9 +370,10 @@ def dem_height_factor(dem: Path, terrain: Terrain, twin_crs: CRS, reference, uni
             report.repaired.append(f"{name}: heights in {band_unit} (the band's unit), x {factor:.6g} to metres")
             return factor
     if horizontal is None:
-        factor = axis_unit_factor(terrain.crs) if terrain.crs.axis_info else 1.0
+        linear = terrain.crs.is_projected and terrain.crs.axis_info  # degrees are no height unit
+        factor = axis_unit_factor(terrain.crs) if linear else 1.0
         horizontal = (f"{terrain.crs.axis_info[0].unit_name} (the CRS's horizontal unit)"
-                      if terrain.crs.axis_info else "metres", factor)
+                      if linear else "metres", factor)
     candidates = {"metres": 1.0}
     if abs(horizontal[1] - 1.0) > 1e-9:
         candidates[horizontal[0]] = horizontal[1]

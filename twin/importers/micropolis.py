@@ -33,7 +33,7 @@ import pyogrio
 import rasterio
 import shapely
 from affine import Affine
-from pyproj import CRS, Transformer
+from pyproj import Transformer
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 
@@ -67,7 +67,7 @@ _USE_KEYWORDS = (
     ("residential", ("single family", "apartment", "trailer")),
     ("accessory", ("shed",)),
     ("utility", ("wtp", "wwtp")),
-    ("industrial", ("warehouse", "mill", "industrial", "lumber", "printing", "recycling", "plant nursery")),
+    ("industrial", ("warehouse", "mill", "industrial", "lumber", "printing", "recycling")),
     ("public", ("school", "city hall", "fire station", "police", "post office", "library", "community",
                 "church", "park building", "rail depot", "day care")),
 )
@@ -333,7 +333,12 @@ def _valves(twin: Twin, gis: gpd.GeoDataFrame | None, report: ImportReport) -> N
     valves = twin["water_valves"].copy()
     valves["gis_index"] = pd.array([None] * len(valves), dtype="Int64")
     valves["gis_distance"] = np.nan
-    if gis is None or gis.empty:
+    if gis is None or gis.empty or valves.empty:
+        if gis is not None and len(gis):
+            report.warnings.append(f"{gis.attrs.get('file', 'valves')}: {len(gis)} GIS valves but the "
+                                   "network has no valve links; they are isolation valves on the nearest pipe")
+            isolation = _isolation_valves(twin, gis)
+            twin.set_layer("water_valves", isolation, source=gis.attrs.get("file", "valves"))
         return
     points = np.column_stack([gis.geometry.x, gis.geometry.y])
     links = np.column_stack([valves.geometry.x, valves.geometry.y])
@@ -342,14 +347,21 @@ def _valves(twin: Twin, gis: gpd.GeoDataFrame | None, report: ImportReport) -> N
     rows, cols = linear_sum_assignment(gated)
     keep = gated[rows, cols] < 1e9
     rows, cols = rows[keep], cols[keep]
+    if not len(rows):
+        report.warnings.append(f"{gis.attrs.get('file', 'valves')}: no GIS valve lies within "
+                               f"{VALVE_MATCH_M:g} m of a TCV link; are the layers in the same coordinates?")
     gis_index = gis.index.to_numpy()
     valves.loc[valves.index[cols], "gis_index"] = gis_index[rows]
     valves.loc[valves.index[cols], "gis_distance"] = cost[rows, cols]
     paired = cost[rows, cols]
     lone_links = valves[valves["gis_index"].isna()]
     notes = [f"{gis.attrs.get('file', 'valves')}: {len(gis)} GIS valves vs {len(valves)} TCV links: "
-             f"{len(rows)} paired one-to-one by position (median {np.median(paired):.2f} m, "
-             f"max {paired.max():.2f} m)"]
+             f"{len(rows)} paired one-to-one by position" +
+             (f" (median {np.median(paired):.2f} m, max {paired.max():.2f} m)" if len(paired) else "")]
+    if len(lone_links) > 5:
+        notes.append(f"{len(lone_links)} TCV links have no GIS valve within {VALVE_MATCH_M:g} m: "
+                     f"{', '.join(lone_links['id'].head(5))} ...")
+        lone_links = lone_links.iloc[:0]
     for _, link in lone_links.iterrows():
         k = int(np.argmin(cost[:, link.name]))
         partner = valves.loc[valves["gis_index"] == gis_index[k], "id"]
@@ -360,11 +372,14 @@ def _valves(twin: Twin, gis: gpd.GeoDataFrame | None, report: ImportReport) -> N
     spare = gis.iloc[[i for i in range(len(gis)) if i not in used]]
     isolation = _isolation_valves(twin, spare)
     if len(isolation):
+        listed = ", ".join(f"#{g} on {p} ({d:.1f} m)" for g, p, d in
+                           zip(isolation["gis_index"][:10], isolation["pipe_id"][:10],
+                               isolation["gis_distance"][:10]))
         notes.append(f"{len(isolation)} GIS valves with no TCV link are isolation valves on the nearest pipe: "
-                     + ", ".join(f"#{g} on {p} ({d:.1f} m)" for g, p, d in
-                                 zip(isolation["gis_index"], isolation["pipe_id"], isolation["gis_distance"])))
+                     f"{listed}{' ...' if len(isolation) > 10 else ''}")
     report.repaired.append("; ".join(notes))
     merged = pd.concat([valves, isolation], ignore_index=True) if len(isolation) else valves
+    merged["gis_index"] = merged["gis_index"].astype("Int64")
     twin.set_layer("water_valves", gpd.GeoDataFrame(merged, geometry="geometry", crs=twin.crs),
                    source=gis.attrs.get("file", "valves"))
 
@@ -536,5 +551,6 @@ def _summaries(twin: Twin, shp: dict, report: ImportReport) -> None:
     tanks = twin["water_tanks"]
     if tower is not None and len(tanks):
         d = tanks.geometry.distance(tower.geometry.iloc[0])
-        report.skipped.append(f"{tower.attrs['file']}: the water tower is network tank {tanks['id'].iloc[int(d.argmin())]!r} "
+        tank = tanks["id"].iloc[int(d.argmin())]
+        report.skipped.append(f"{tower.attrs['file']}: the water tower is network tank {tank!r} "
                               f"({d.min():.1f} m apart)")
