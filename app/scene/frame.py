@@ -33,6 +33,25 @@ def _filled(heights: np.ndarray) -> np.ndarray:
     return heights[ri, ci]
 
 
+def focus_extent(twin, low: float = 2.0, high: float = 98.0) -> tuple[float, float, float, float] | None:
+    """Where the town is: the box of the middle buildings (a county network can be 30 km wide
+
+    while the town that a planner looks at is 3 km), or None without buildings.
+    """
+    buildings = twin["buildings"]
+    if len(buildings) < 20:
+        return None
+    c = buildings.geometry.representative_point()
+    x, y = c.x.to_numpy(), c.y.to_numpy()
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 20:
+        return None
+    x0, x1 = np.percentile(x[ok], [low, high])
+    y0, y1 = np.percentile(y[ok], [low, high])
+    pad = 0.08 * max(x1 - x0, y1 - y0, 1.0)
+    return (float(x0 - pad), float(y0 - pad), float(x1 + pad), float(y1 + pad))
+
+
 @dataclass
 class SceneFrame:
     """Ground sampling and the mapping from twin coordinates to scene coordinates."""
@@ -57,7 +76,8 @@ class SceneFrame:
         else:
             terrain = None
         if underground is None:
-            diag = float(np.hypot(ext[2] - ext[0], ext[3] - ext[1]))
+            fx = focus_extent(twin) or ext
+            diag = float(np.hypot(fx[2] - fx[0], fx[3] - fx[1]))
             underground = float(np.clip(diag / UNDERGROUND_SCALE_DIVISOR, 1.0, 200.0))
         if vertical <= 0:
             raise ValueError(f"vertical exaggeration must be positive, got {vertical}")

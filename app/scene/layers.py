@@ -104,6 +104,18 @@ def _points_xyz(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return rows, xyz[finite, :2], xyz[finite, 2]
 
 
+def _tube(mesh: pv.PolyData, sides: int, capping: bool) -> pv.PolyData:
+    """Tubes of point-array ``radius``, shaded smoothly by the filter's own normals.
+
+    (PyVista's ``smooth_shading`` would recompute normals on a copy, and the
+    rendered mesh would no longer be the one results are written into.)
+    """
+    tube = mesh.tube(scalars="radius", absolute=True, n_sides=sides, capping=capping)
+    tube.point_data.pop("radius", None)
+    tube.point_data.active_normals_name = "TubeNormals"
+    return tube
+
+
 # ---------------------------------------------------------------------- builders
 def build_pipes(frame: SceneFrame, layer: pd.DataFrame, style: LayerStyle, name: str) -> LayerMesh:
     parts = line_mesh.line_parts(layer.geometry.values, frame.densify_length)
@@ -135,10 +147,8 @@ def build_pipes(frame: SceneFrame, layer: pd.DataFrame, style: LayerStyle, name:
         return LayerMesh(mesh, parts.invalid, {"render_lines_as_tubes": True, "line_width": px})
     if mesh.n_cells:
         mesh.point_data["radius"] = r_vertex
-        mesh = mesh.tube(scalars="radius", absolute=True, n_sides=8, capping=False)
-        mesh.point_data.pop("TubeNormals", None)
-        mesh.point_data.pop("radius", None)
-    return LayerMesh(mesh, parts.invalid, {"smooth_shading": True})
+        mesh = _tube(mesh, 8, capping=False)
+    return LayerMesh(mesh, parts.invalid, {})
 
 
 def build_road(frame: SceneFrame, layer: pd.DataFrame, style: LayerStyle, name: str) -> LayerMesh:
@@ -163,10 +173,8 @@ def build_corridor(frame: SceneFrame, layer: pd.DataFrame, style: LayerStyle, na
     radius = _column(layer, "width_m", 30.0)[parts.part_feature][parts.vertex_part] / 2.0
     if mesh.n_cells:
         mesh.point_data["radius"] = radius
-        mesh = mesh.tube(scalars="radius", absolute=True, n_sides=12, capping=True)
-        mesh.point_data.pop("TubeNormals", None)
-        mesh.point_data.pop("radius", None)
-    return LayerMesh(mesh, parts.invalid, {"smooth_shading": True})
+        mesh = _tube(mesh, 12, capping=True)
+    return LayerMesh(mesh, parts.invalid, {})
 
 
 def build_track(frame: SceneFrame, layer: pd.DataFrame, style: LayerStyle, name: str) -> LayerMesh:

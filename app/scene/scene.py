@@ -20,7 +20,7 @@ import pandas as pd
 import pyvista as pv
 
 from app.scene import camera as cameras
-from app.scene.frame import SceneFrame
+from app.scene.frame import SceneFrame, focus_extent
 from app.scene.layers import DRAW_ORDER, STYLES, LayerStyle, build_layer
 from app.scene.palette import Palette
 from app.scene.terrain import terrain_mesh, window_walls
@@ -346,6 +346,16 @@ class Scene:
         b = np.array(core, dtype=float)
         return (b[:, 0].min(), b[:, 1].max(), b[:, 2].min(), b[:, 3].max(), b[:, 4].min(), b[:, 5].max())
 
+    def focus_bounds(self) -> tuple[float, ...]:
+        """Bounds the oblique, street and underground cameras frame: the town when there is one."""
+        full = self.scene_bounds()
+        fx = focus_extent(self.twin)
+        if fx is None:
+            return full
+        x0, y0 = self.frame.xy(fx[0], fx[1])
+        x1, y1 = self.frame.xy(fx[2], fx[3])
+        return (float(x0), float(x1), float(y0), float(y1), full[4], full[5])
+
     def _underground_z(self) -> float | None:
         zs = [sl.mesh.bounds for n, sl in self.layers.items()
               if STYLES.get(n) and STYLES[n].kind in ("pipe", "sewer")]
@@ -360,7 +370,7 @@ class Scene:
         if preset not in cameras.PRESETS:
             raise ValueError(f"unknown camera {preset!r} (presets: {', '.join(cameras.PRESETS)}"
                              + (f"; bookmarks: {', '.join(self.bookmarks)}" if self.bookmarks else "") + ")")
-        bounds = self.scene_bounds()
+        bounds = self.scene_bounds() if preset == "top" else self.focus_bounds()
         cx, cy = (bounds[0] + bounds[1]) / 2, (bounds[2] + bounds[3]) / 2
         ground = float(self.frame.ground_z(cx + self.frame.origin[0], cy + self.frame.origin[1]))
         w, h = self.plotter.window_size
@@ -412,7 +422,7 @@ class Scene:
         if "terrain" not in self.layers:
             return
         if isinstance(bounds, str):
-            b = self.scene_bounds()
+            b = self.focus_bounds()
             ox, oy = self.frame.origin
             cx, cy = (b[0] + b[1]) / 2 + ox, (b[2] + b[3]) / 2 + oy
             hw, hh = (b[1] - b[0]) * 0.22, (b[3] - b[2]) * 0.22
