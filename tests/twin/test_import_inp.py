@@ -177,3 +177,30 @@ def test_cli_import_inp_json(tmp_path, capsys, wntr_network_path):
     assert main(["info", str(out), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["units"] == "m" and info["layers"]["water_pipes"]["count"] == 12
+
+
+def test_dem_height_unit_follows_the_data(tmp_path):
+    """A DEM in feet is read as feet, one in metres as metres; a stated unit is obeyed."""
+    from affine import Affine
+
+    from twin.errors import SourceError
+    from twin.importers.epanet import dem_height_factor
+    from twin.terrain import Terrain
+
+    crs = CRS.from_epsg(3547)
+    ground_m = np.linspace(150, 250, 100).reshape(10, 10)
+    transform = Affine(100, 0, 4_950_000, 0, -100, 3_900_000)
+    xs = 4_950_000 + 50 + 100 * np.arange(10)
+    ys = np.full(10, 3_900_000 - 50 - 100 * 3)
+    x_m, y_m = (xs - 4_921_250) * US_FT + 1_500_000, (ys - 3_280_833.333) * US_FT + 1_000_000
+    z = ground_m[3, :] - 1.2  # nodes buried 1.2 m
+    twin_crs = CRS.from_epsg(3546)
+    in_feet = Terrain(ground_m / US_FT, transform, crs)
+    report = ImportReport("t")
+    assert dem_height_factor(tmp_path / "d.tif", in_feet, twin_crs, (x_m, y_m, z), "auto", report) == pytest.approx(US_FT)
+    assert report.guessed[0].startswith("d.tif: heights are in US survey foot")
+    in_metres = Terrain(ground_m, transform, crs)
+    assert dem_height_factor(tmp_path / "d.tif", in_metres, twin_crs, (x_m, y_m, z), "auto", report) == 1.0
+    assert dem_height_factor(tmp_path / "d.tif", in_metres, twin_crs, (x_m, y_m, z), "ft", report) == 0.3048
+    with pytest.raises(SourceError, match="DEM height unit 'yards'"):
+        dem_height_factor(tmp_path / "d.tif", in_metres, twin_crs, (x_m, y_m, z), "yards", report)
