@@ -8,7 +8,7 @@ pipe its cover, and node elevations that disagree with the DEM are reported.
 The hydraulic elevations in the network are never changed: the DEM informs,
 the model stays the engineer's.
 
-The helpers here (:func:`read_inp`, :func:`dem_height_factor`,
+The helpers here (:func:`read_inp`, :func:`parse_crs`, :func:`dem_height_factor`,
 :func:`lay_on_terrain`) are shared with the Micropolis importer.
 """
 
