@@ -135,7 +135,7 @@ class DispatchBoard:
         t = times[self.unit_station[cand]]
         t = np.where(self.free[cand], t, np.inf)
         k = int(np.argmin(t))
-        if not t[k] <= limit:
+        if not (np.isfinite(t[k]) and t[k] <= limit):  # inf <= inf: a busy pool is no answer
             return None
         return int(cand[k])
 
