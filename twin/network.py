@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -32,16 +33,27 @@ def normalise_inp_text(text: str) -> str:
     return _BARE_CLOCK_HOUR.sub(lambda m: f"{m.group(1)}{m.group(2)}:00{m.group(3)}", text)
 
 
-def read_network(source: str | Path, text: str | None = None) -> wntr.network.WaterNetworkModel:
+_TEMP_NETWORK = re.compile(r"[^\s'\"]*lifeline-net-[^\s'\"]*\.inp")
+# WNTR's own bookkeeping while reading [OPTIONS]; says nothing about the file.
+_QUIET_WARNINGS = ("Changing the headloss formula",)
+
+
+def read_network(source: str | Path, text: str | None = None,
+                 notes: list[str] | None = None) -> wntr.network.WaterNetworkModel:
     """Read an EPANET network from a file (or from ``text``, ``source`` naming it).
 
-    Malformed files raise :class:`SourceError` with the file and, where WNTR says
-    it, the line.
+    Malformed files raise :class:`SourceError` naming the file and, where EPANET
+    or WNTR say it, the line.  WNTR's warnings about the file (unused curves...)
+    are appended to ``notes`` (with the file's name, never a temporary one)
+    instead of being printed.
     """
     source = str(source)
     if text is None:
+        path = Path(source)
+        if not path.is_file():
+            raise SourceError(f"{source}: no such network file")
         try:
-            text = Path(source).read_text(encoding="utf-8", errors="replace")
+            text = path.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
             raise SourceError(f"{source}: cannot read network ({exc.strerror})") from None
     fixed = normalise_inp_text(text)
@@ -49,27 +61,66 @@ def read_network(source: str | Path, text: str | None = None) -> wntr.network.Wa
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(fixed)
-        return wntr.network.read_inpfile(tmp)
-    except Exception as exc:  # WNTR raises many kinds: ENSyntaxError, KeyError, ValueError...
-        raise SourceError(f"{source}: not a valid EPANET network: {_describe(exc, fixed)}") from None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                wn = wntr.network.read_inpfile(tmp)
+            except Exception as exc:  # WNTR raises many kinds: ENSyntaxError, KeyError, ValueError...
+                raise SourceError(f"{source}: not a valid EPANET network: {_describe(exc, fixed, source)}") from None
     finally:
         os.unlink(tmp)
+    seen = set()
+    for w in caught:
+        message = _TEMP_NETWORK.sub(source, " ".join(str(w.message).split()))
+        if message.startswith(_QUIET_WARNINGS) or message in seen:
+            continue
+        seen.add(message)
+        if notes is not None:
+            notes.append(message)
+    return wn
 
 
-def _describe(exc: Exception, text: str) -> str:
-    msg = str(exc).strip() or type(exc).__name__
-    msg = " ".join(msg.split())
-    line = getattr(exc, "line_num", None)
-    if line:
-        return f"line {line}: {msg}"
-    # WNTR's messages quote the offending line: find it in the text to give its number.
-    quoted = re.search(r"'([^']{3,})'", msg)
-    if quoted:
-        needle = quoted.group(1).strip()
-        for no, content in enumerate(text.splitlines(), start=1):
-            if needle and needle in content:
-                return f"line {no}: {msg}"
-    return msg
+def _describe(exc: Exception, text: str, source: str) -> str:
+    """The most precise reason WNTR gives, with its line, never naming the temporary file.
+
+    WNTR wraps the real error ("(Error 203) undefined node 'node1', at line 56")
+    in a generic "errors in input file <temporary file>"; the cause chain holds
+    the real one.
+    """
+    chain, cause = [exc], exc.__cause__ or exc.__context__
+    while cause is not None and len(chain) < 20:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+
+    def generic(e):
+        return "one or more errors in input file" in str(e)
+
+    coded = [c for c in chain if str(c).strip().strip('"').startswith("(Error") and not generic(c)]
+    informative = [c for c in chain if " ".join(str(c).split()) and not generic(c)]
+    innermost = coded[-1] if coded else (informative[-1] if informative else exc)
+    detail = " ".join(str(innermost).strip().strip('"').split()).replace(" (%s)", "")
+    detail = _TEMP_NETWORK.sub(source, detail) or type(innermost).__name__
+    line = getattr(innermost, "line_num", None)
+    at = re.search(r",? at line (\d+)(?::\s*(.*))?$", detail)
+    if at:
+        line = int(at.group(1))
+        detail = detail[:at.start()] + (f": {at.group(2)}" if at.group(2) else "")
+    if not line:
+        line = _line_quoting(text, detail)
+    return f"line {line}: {detail}" if line else detail
+
+
+def _line_quoting(text: str, detail: str) -> int | None:
+    """The first line (ignoring comments) holding the token the message quotes."""
+    quoted = re.search(r"'([^']{2,})'", detail)
+    if not quoted:
+        return None
+    needle = quoted.group(1).strip()
+    pattern = re.compile(rf"(?<![\w:.]){re.escape(needle)}(?![\w:.])")
+    for no, content in enumerate(text.splitlines(), start=1):
+        if pattern.search(content.split(";")[0]):
+            return no
+    return None
 
 
 def network_text(wn: wntr.network.WaterNetworkModel) -> str:

@@ -22,6 +22,8 @@ class ImportReport:
     skipped: list[str] = field(default_factory=list)
     guessed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: Neutral facts worth knowing (joins, matches) that are neither repairs nor guesses.
+    notes: list[str] = field(default_factory=list)
 
     def count_layers(self, twin) -> None:
         self.counts = {name: twin.count(name) for name in twin.summary()["layers"] if twin.count(name)}
@@ -30,14 +32,14 @@ class ImportReport:
     def as_dict(self) -> dict:
         return {"source": self.source, "source_crs": self.source_crs, "twin_crs": self.twin_crs,
                 "counts": self.counts, "repaired": self.repaired, "skipped": self.skipped,
-                "guessed": self.guessed, "warnings": self.warnings}
+                "guessed": self.guessed, "warnings": self.warnings, "notes": self.notes}
 
     def text(self) -> str:
         lines = [f"imported {self.source}",
                  f"  CRS: {self.source_crs or '?'} -> {self.twin_crs} (metres)"]
         for name, n in self.counts.items():
             lines.append(f"  {name:<18} {n:>8}")
-        for title, items in (("repaired", self.repaired), ("skipped", self.skipped),
+        for title, items in (("note", self.notes), ("repaired", self.repaired), ("skipped", self.skipped),
                              ("guessed", self.guessed), ("warning", self.warnings)):
             lines.extend(f"  {title}: {item}" for item in items)
         return "\n".join(lines)

@@ -68,7 +68,6 @@ NETWORK_ATTRIBUTES = {
 }
 
 _ID_COLUMNS = ("name", "id", "element_id", "elem_id", "label")
-_TEMP_NETWORK = re.compile(r"[^\s'\"]*lifeline-net-[^\s'\"]*\.inp")
 
 
 def import_inp(path, crs, to_crs=None, gis_dir=None, dem=None, name=None, *,
@@ -126,73 +125,11 @@ def parse_crs(value, flag: str) -> CRS:
 
 
 def read_inp(path: Path, report: ImportReport):
-    """Read a network, naming the file and line of the first error; WNTR's warnings go to the report."""
-    path = Path(path)
-    if not path.is_file():
-        raise SourceError(f"{path}: no such network file")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            wn = read_network(path)
-        except SourceError as exc:
-            raise SourceError(_network_error(path, exc)) from None
-    seen = set()
-    for w in caught:
-        text = _TEMP_NETWORK.sub(str(path), " ".join(str(w.message).split()))
-        if text.startswith("Changing the headloss formula"):
-            continue  # WNTR's own bookkeeping while reading [OPTIONS]; says nothing about the file
-        if text not in seen:
-            seen.add(text)
-            report.warnings.append(f"network: {text}")
+    """Read a network; WNTR's warnings about the file go to the report."""
+    notes: list[str] = []
+    wn = read_network(Path(path), notes=notes)
+    report.warnings.extend(f"network: {n}" for n in notes)
     return wn
-
-
-def _network_error(path: Path, exc: SourceError) -> str:
-    """The most precise message for a network WNTR refused.
-
-    WNTR wraps the real error (``(Error 203) undefined node 'node1', at line 56``)
-    in a generic "errors in input file <temporary file>"; the cause chain holds
-    the real one, so name it, with its line, and never the temporary file.
-    """
-    message = str(exc)
-    chain, cause = [], exc.__context__
-    while cause is not None and len(chain) < 20:
-        chain.append(cause)
-        cause = cause.__cause__ or cause.__context__
-    # EPANET-coded errors ("(Error 203) ...") say the most; skip the generic Error 200 wrapper.
-    coded = [c for c in chain if str(c).strip().strip('"').startswith("(Error")
-             and "one or more errors in input file" not in str(c)]
-    informative = [c for c in chain if " ".join(str(c).split())
-                   and "one or more errors in input file" not in str(c)]
-    innermost = coded[-1] if coded else (informative[-1] if informative else None)
-    if innermost is not None:
-        detail = " ".join(str(innermost).strip().strip('"').split()).replace(" (%s)", "")
-        line = getattr(innermost, "line_num", None)
-        at = re.search(r",? at line (\d+)(?::\s*(.*))?$", detail)
-        if at:
-            line = int(at.group(1))
-            detail = detail[:at.start()] + (f": {at.group(2)}" if at.group(2) else "")
-        if not line:
-            line = _line_quoting(path, detail)
-        if line:
-            detail = f"line {line}: {detail}"
-        message = f"{path}: not a valid EPANET network: {detail}"
-    return _TEMP_NETWORK.sub(str(path), message)
-
-
-def _line_quoting(path: Path, detail: str) -> int | None:
-    quoted = re.search(r"'([^']{2,})'", detail)
-    if not quoted:
-        return None
-    needle = quoted.group(1).strip()
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return None
-    for no, content in enumerate(lines, start=1):
-        if re.search(rf"(?<![\w:.]){re.escape(needle)}(?![\w:.])", content.split(";")[0]):
-            return no
-    return None
 
 
 # --------------------------------------------------------------------------- GIS layers
