@@ -209,9 +209,18 @@ def test_cli_bad_osm_file_is_one_line_exit_2(tmp_path, capsys, content, expected
     assert not out.exists()
 
 
-def test_bad_storey_height_is_refused(small_osm):
+def test_bad_storey_height_or_target_crs_is_refused(small_osm):
     with pytest.raises(SourceError, match="storey-height"):
         import_osm(small_osm, storey_height=0)
+    with pytest.raises(SourceError, match="on the earth.*EPSG:32635"):
+        import_osm(small_osm, to_crs="local:m")
+
+
+def test_other_target_crs(small_osm):
+    twin, report = import_osm(small_osm, to_crs="EPSG:3067")  # ETRS-TM35FIN, what Finnish cities use
+    assert report.twin_crs == "EPSG:3067"
+    x, y = twin["hydrants"].geometry.iloc[0].coords[0]
+    assert 385_000 < x < 387_000 and 6_671_000 < y < 6_674_000
 
 
 # ---------------------------------------------------------------- tag parsers

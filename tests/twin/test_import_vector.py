@@ -275,3 +275,23 @@ def test_replacing_the_dem_says_so(shared, tmp_path):
 def test_unknown_layer_is_a_layer_error(tmp_path):
     with pytest.raises(LayerError, match="unknown twin layer 'roadz'"):
         import_vector(tmp_path / "x.geojson", "roadz", tmp_path / "p.gpkg")
+
+
+def test_multipoints_become_points_in_order(tmp_path):
+    src = tmp_path / "hydrants.geojson"
+    src.write_text(json.dumps({
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3067"}},
+        "features": [
+            {"type": "Feature", "properties": {"id": "a"},
+             "geometry": {"type": "MultiPoint", "coordinates": [[385500, 6672000]]}},
+            {"type": "Feature", "properties": {"id": "b"},
+             "geometry": {"type": "MultiPoint", "coordinates": [[385600, 6672000], [385700, 6672000]]}},
+            {"type": "Feature", "properties": {"id": "c"},
+             "geometry": {"type": "Point", "coordinates": [385800, 6672000]}}]}))
+    twin, report = import_vector(src, "hydrants", tmp_path / "h.gpkg")
+    h = twin["hydrants"]
+    assert list(h["id"]) == ["a", "b/1", "b/2", "c"]
+    assert list(h.geometry.x) == [385500, 385600, 385700, 385800]
+    assert set(h.geom_type) == {"Point"}
+    assert "1 multi-point features split into one point each (ids '<id>/1', '<id>/2', ...)" in report.guessed

@@ -45,7 +45,7 @@ from pyproj import CRS
 from twin.crs import describe, metric_crs_for
 from twin.errors import SourceError
 from twin.importers import ImportReport
-from twin.importers.vector import parse_crs, read_layer
+from twin.importers.vector import parse_crs, read_layer, reproject_frame
 
 WGS84 = CRS.from_epsg(4326)
 FOOT = 0.3048
@@ -381,13 +381,16 @@ def import_osm(path, to_crs=None, storey_height=3.0, name=None):
     bounds = np.array([g.dropna().total_bounds for g in geoms])
     centre = ((bounds[:, 0].min() + bounds[:, 2].max()) / 2, (bounds[:, 1].min() + bounds[:, 3].max()) / 2)
     crs = parse_crs(to_crs, "--to-crs") if to_crs else metric_crs_for(WGS84, lon_lat=centre)
+    if crs.is_engineering:
+        raise SourceError(f"--to-crs {to_crs}: OpenStreetMap data are on the earth; choose a projected CRS "
+                          f"in metres (default: the UTM zone, here {describe(metric_crs_for(WGS84, centre))})")
     twin = Twin(name or _stem(path), crs)
 
     buildings = _buildings(polys, repair, storey_height, report, stats)
     roads = _roads(lines, line_repair, polys, report, stats)
     hydrants = _hydrants(points, report, stats)
     for layer, frame in (("buildings", buildings), ("roads", roads), ("hydrants", hydrants)):
-        frame = frame.set_crs(WGS84, allow_override=True).to_crs(crs)
+        frame = reproject_frame(frame.set_crs(WGS84, allow_override=True), crs, path)
         twin.set_layer(layer, frame, source=str(path))
 
     twin.metadata["osm_import"] = stats

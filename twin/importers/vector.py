@@ -450,15 +450,14 @@ def _fit_geometry(gdf: gpd.GeoDataFrame, allowed: tuple[str, ...], report: Impor
         return gdf
     types = gdf.geom_type
     if allowed == POINT and (types == "MultiPoint").any():
-        multi = types == "MultiPoint"
         nparts = shapely.get_num_geometries(gdf.geometry.values)
-        single = multi & (nparts == 1)
-        gdf.loc[single, "geometry"] = shapely.get_geometry(gdf.geometry.values[single], 0)
-        many = multi & (nparts > 1)
+        many = (types == "MultiPoint").to_numpy() & (nparts > 1)
+        out = gdf.explode(index_parts=True)  # keeps the source order; single parts become points
+        outer = out.index.get_level_values(0).to_numpy()
+        part = out.index.get_level_values(1).to_numpy()
+        out["id"] = [f"{fid}/{k + 1}" if many[row] else fid for fid, row, k in zip(out["id"], outer, part)]
+        gdf = out.reset_index(drop=True)
         if many.any():
-            parts = gdf[many].explode(index_parts=True)
-            parts["id"] = [f"{fid}/{k + 1}" for (_, k), fid in zip(parts.index, parts["id"])]
-            gdf = pd.concat([gdf[~many], parts.reset_index(drop=True)], ignore_index=True)
             report.guessed.append(f"{int(many.sum())} multi-point features split into one point each "
                                   "(ids '<id>/1', '<id>/2', ...)")
     elif allowed == LINE:
