@@ -1,0 +1,472 @@
+"""Graded alarms from sensor readings: thresholds, rate of change, stuck values, missing data.
+
+Every alarm is an :class:`Alarm` event on one stream (:meth:`AlarmEngine.subscribe`):
+raised, escalated, lowered, cleared.  The emergency engine consumes that stream
+and opens an incident when an alarm is raised or escalated (see
+:attr:`Alarm.opens_incident`).
+
+Warning levels, least to most severe: blue, yellow, orange, red
+(``twin.schema.RISK_LEVELS``).  Defaults per sensor type (:data:`DEFAULT_RULES`),
+overridden per sensor by the ``thresholds`` JSON of the twin's sensors layer:
+
+============  ======  =================================================================
+type          unit    default rules
+============  ======  =================================================================
+methane       %LEL    high: blue 10, yellow 25 (GB/T 50493-2019 level 1), orange 50
+                      (GB/T 50493-2019 level 2), red 75 (project choice: three quarters
+                      of the explosive limit); hysteresis 2 %LEL; rise of 10 %LEL within
+                      60 s -> orange
+pressure      m       low: blue 20, yellow 14 (0.14 MPa minimum service head, CJJ 207),
+                      orange 10, red 5 (intrusion risk); high: yellow 60, orange 70,
+                      red 80; fall of 10 m within 300 s -> orange (burst); stuck 6 h
+                      -> blue; debounce 2 samples
+flow          m3/h    stuck 6 h -> blue (no level thresholds without per-sensor values)
+level         m       stuck 12 h -> blue (tank levels: give low/high per tank)
+water_level   m       high: blue 0.5, yellow 1.0, orange 1.5, red 2.0 (water in a well or
+                      drain above its invert); rise of 0.5 m within 600 s -> yellow
+smoke         %obs/m  high: yellow 2 (pre-alarm), red 4 (fire alarm, EN 54-7 range)
+strain        µε      high: yellow 500, orange 1000, red 1500
+============  ======  =================================================================
+
+Every type with a sampling period gets a **missing data** alarm (blue) when no
+reading arrived for 3 periods (at least 60 s); it clears on the next reading.
+
+``thresholds`` JSON (every key optional)::
+
+    {"yellow": 25, "orange": 50}                       levels of the type's main direction
+    {"high": {"yellow": 60}, "low": {"red": 5}}          both directions explicitly
+    {"hysteresis": 2, "debounce": 3,                     absolute hysteresis, samples
+     "rate": {"delta": 10, "window_s": 60, "direction": "rise", "level": "orange"},
+     "stuck_s": 3600, "missing_s": 900}
+
+Hysteresis: a level is left only when the value is back past threshold ∓
+hysteresis (default 5 % of the threshold).  Debounce: a level changes only after
+``debounce`` consecutive readings agree (the mildest level seen over them is
+raised).  Readings flagged BAD are ignored (they count as missing).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+
+from simulation.clock import iso
+from simulation.sensors.registry import Sensor, SensorRegistry
+from simulation.sensors.store import BAD
+from twin.errors import LayerError
+
+LEVELS = ("blue", "yellow", "orange", "red")  # mildest first; index + 1 = severity
+SEVERITY = {lvl: i + 1 for i, lvl in enumerate(LEVELS)}
+STATES = ("raised", "escalated", "lowered", "cleared")
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """One change of an alarm: what, where, when, how severe, and why.
+
+    ``time`` is the clock time (UTC POSIX seconds) of the reading that caused
+    the change (for ``missing``, the instant the data became overdue).  ``level``
+    is the level now in force (for ``cleared``, the level that was cleared).
+    ``layer``/``feature_id`` name the twin feature the sensor sits on; ``x``/``y``
+    its position in the twin's CRS.  ``context`` and ``reason`` carry the
+    methane source attribution (see :mod:`simulation.sensors.methane`).
+    """
+
+    time: float
+    level: str
+    state: str
+    kind: str  # "high", "low", "rate", "stuck", "missing"
+    sensor_id: str
+    sensor_type: str
+    layer: str | None
+    feature_id: str | None
+    value: float | None
+    threshold: float | None
+    unit: str
+    message: str
+    x: float | None = None
+    y: float | None = None
+    context: str | None = None
+    reason: str | None = None
+
+    @property
+    def severity(self) -> int:
+        return SEVERITY[self.level]
+
+    @property
+    def active(self) -> bool:
+        return self.state != "cleared"
+
+    @property
+    def opens_incident(self) -> bool:
+        """Raised or escalated: the emergency engine should open (or upgrade) an incident."""
+        return self.state in ("raised", "escalated")
+
+    @property
+    def feature(self) -> str:
+        return f"{self.layer}/{self.feature_id}" if self.layer and self.feature_id else f"sensors/{self.sensor_id}"
+
+    @property
+    def iso_time(self) -> str:
+        return iso(self.time)
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {"time": self.iso_time}
+
+    def line(self) -> str:
+        """One human line: ``2019-03-01T02:05:00Z RED raised  PT-3 (water_junctions/J12): ...``."""
+        ctx = f" [{self.context}: {self.reason}]" if self.context else ""
+        return f"{self.iso_time} {self.level.upper():6s} {self.state:9s} {self.sensor_id} ({self.feature}): {self.message}{ctx}"
+
+
+# ------------------------------------------------------------------- rules
+@dataclass(frozen=True)
+class ThresholdRule:
+    """Levels crossed above (``direction="high"``) or below (``"low"``) fixed values."""
+
+    direction: str
+    levels: dict  # level -> threshold
+    hysteresis: float | None = None  # absolute; None = 5 % of each threshold
+    debounce: int = 1
+
+    def crossed(self, v: float, with_hysteresis: bool = False) -> int:
+        """Severity of the most severe level crossed by ``v`` (0 = none)."""
+        best = 0
+        for lvl, thr in self.levels.items():
+            h = (self.hysteresis if self.hysteresis is not None else 0.05 * abs(thr)) if with_hysteresis else 0.0
+            hit = v >= thr - h if self.direction == "high" else v <= thr + h
+            if hit:
+                best = max(best, SEVERITY[lvl])
+        return best
+
+
+@dataclass(frozen=True)
+class RateRule:
+    """A change of at least ``delta`` within ``window_s`` (rise, fall or either)."""
+
+    delta: float
+    window_s: float
+    direction: str = "either"
+    level: str = "orange"
+
+
+@dataclass(frozen=True)
+class SensorRules:
+    thresholds: tuple[ThresholdRule, ...] = ()
+    rate: RateRule | None = None
+    stuck_s: float | None = None
+    stuck_tolerance: float = 0.0
+    missing_s: float | None = None  # None = 3 sampling periods (>= 60 s) when the period is known
+
+
+def _high(levels, **kw):
+    return ThresholdRule("high", levels, **kw)
+
+
+def _low(levels, **kw):
+    return ThresholdRule("low", levels, **kw)
+
+
+DEFAULT_RULES: dict[str, SensorRules] = {
+    "methane": SensorRules((_high({"blue": 10, "yellow": 25, "orange": 50, "red": 75}, hysteresis=2.0),),
+                           rate=RateRule(10.0, 60.0, "rise", "orange")),
+    "pressure": SensorRules((_low({"blue": 20, "yellow": 14, "orange": 10, "red": 5}, debounce=2),
+                             _high({"yellow": 60, "orange": 70, "red": 80}, debounce=2)),
+                            rate=RateRule(10.0, 300.0, "fall", "orange"), stuck_s=6 * 3600),
+    "flow": SensorRules(stuck_s=6 * 3600),
+    "level": SensorRules(stuck_s=12 * 3600),
+    "water_level": SensorRules((_high({"blue": 0.5, "yellow": 1.0, "orange": 1.5, "red": 2.0}, hysteresis=0.05),),
+                               rate=RateRule(0.5, 600.0, "rise", "yellow")),
+    "smoke": SensorRules((_high({"yellow": 2.0, "red": 4.0}, hysteresis=0.5),)),
+    "strain": SensorRules((_high({"yellow": 500, "orange": 1000, "red": 1500}, debounce=2),)),
+}
+
+#: The direction a flat ``{"yellow": 25}`` thresholds object means, per type.
+MAIN_DIRECTION = {"pressure": "low", "level": "low"}
+
+
+def rules_for(sensor: Sensor) -> SensorRules:
+    """The type's default rules with the sensor's ``thresholds`` JSON applied."""
+    base = DEFAULT_RULES.get(sensor.sensor_type, SensorRules())
+    spec = dict(sensor.thresholds or {})
+    if not spec:
+        return base
+    where = f"sensor {sensor.id!r} thresholds"
+    hyst = spec.pop("hysteresis", None)
+    debounce = spec.pop("debounce", None)
+    rate = spec.pop("rate", None)
+    stuck = spec.pop("stuck_s", None)
+    missing = spec.pop("missing_s", None)
+    spec.pop("ethane_sensor", None)  # read by the methane context
+    by_dir: dict[str, dict] = {}
+    for key, value in spec.items():
+        if key in ("high", "low"):
+            if not isinstance(value, dict):
+                raise LayerError(f"{where}: {key!r} must be an object of level -> value")
+            by_dir[key] = _levels(value, f"{where} {key!r}")
+        elif key in SEVERITY:
+            by_dir.setdefault(MAIN_DIRECTION.get(sensor.sensor_type, "high"), {})[key] = _number(value, f"{where} {key!r}")
+        else:
+            raise LayerError(f"{where}: unknown key {key!r} (levels {', '.join(LEVELS)}, high, low, "
+                             "hysteresis, debounce, rate, stuck_s, missing_s)")
+    rules = []
+    defaults = {r.direction: r for r in base.thresholds}
+    for direction in ("low", "high"):
+        d = defaults.get(direction)
+        levels = by_dir.get(direction, d.levels if d else None)
+        if not levels:
+            continue
+        rules.append(ThresholdRule(direction, levels,
+                                   hysteresis=_number(hyst, f"{where} 'hysteresis'") if hyst is not None
+                                   else (d.hysteresis if d else None),
+                                   debounce=int(debounce) if debounce is not None else (d.debounce if d else 1)))
+    rate_rule = base.rate
+    if rate is not None:
+        if not isinstance(rate, dict) or "delta" not in rate or "window_s" not in rate:
+            raise LayerError(f"{where}: 'rate' must be an object with delta and window_s")
+        level = rate.get("level", "orange")
+        if level not in SEVERITY:
+            raise LayerError(f"{where}: rate level {level!r} is not one of {', '.join(LEVELS)}")
+        rate_rule = RateRule(_number(rate["delta"], where), _number(rate["window_s"], where),
+                             rate.get("direction", "either"), level)
+    return replace(base, thresholds=tuple(rules), rate=rate_rule,
+                   stuck_s=_number(stuck, where) if stuck is not None else base.stuck_s,
+                   missing_s=_number(missing, where) if missing is not None else base.missing_s)
+
+
+def _levels(obj: dict, where: str) -> dict:
+    out = {}
+    for k, v in obj.items():
+        if k not in SEVERITY:
+            raise LayerError(f"{where}: {k!r} is not a warning level ({', '.join(LEVELS)})")
+        out[k] = _number(v, f"{where} {k!r}")
+    return out
+
+
+def _number(v, where: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise LayerError(f"{where}: expected a number, found {v!r}")
+    return float(v)
+
+
+# ------------------------------------------------------------------- state
+@dataclass
+class _ThresholdState:
+    level: int = 0
+    pending: int = 0       # +1 counting up, -1 counting down
+    count: int = 0
+    candidate: int = 0     # mildest (up) / most severe (down) target seen in the run
+
+
+@dataclass
+class _SensorState:
+    sensor: Sensor
+    rules: SensorRules
+    thresholds: list[_ThresholdState] = field(default_factory=list)
+    recent: deque = field(default_factory=deque)  # (t, v) within the rate window
+    rate_level: int = 0
+    stuck_since: float | None = None
+    stuck_value: float | None = None
+    stuck_on: bool = False
+    last_t: float | None = None
+    last_v: float | None = None
+    missing_on: bool = False
+    missing_lvl: str = "blue"
+    missing_s: float | None = None
+
+
+class AlarmEngine:
+    """Turns readings into alarm events; one state machine per sensor and rule."""
+
+    def __init__(self, registry: SensorRegistry, *, context=None):
+        self.registry = registry
+        self.context = context  # a MethaneContext (or anything with .classify(sensor, value, engine))
+        self._subscribers: list[Callable[[Alarm], None]] = []
+        self.log: list[Alarm] = []
+        self.unknown: dict[str, int] = {}
+        self._states: dict[str, _SensorState] = {}
+
+    def subscribe(self, callback: Callable[[Alarm], None]) -> None:
+        self._subscribers.append(callback)
+
+    def reset(self) -> None:
+        """Forget all state (after seeking backwards); the log is kept."""
+        self._states.clear()
+
+    def latest(self, sensor_id: str) -> tuple[float, float] | None:
+        st = self._states.get(sensor_id)
+        return None if st is None or st.last_t is None else (st.last_t, st.last_v)
+
+    def _state(self, sensor_id: str) -> _SensorState | None:
+        st = self._states.get(sensor_id)
+        if st is None:
+            sensor = self.registry.get(sensor_id)
+            if sensor is None:
+                return None
+            rules = rules_for(sensor)
+            missing = rules.missing_s
+            if missing is None and sensor.period_s:
+                missing = max(3 * sensor.period_s, 60.0)
+            st = _SensorState(sensor, rules, [_ThresholdState() for _ in rules.thresholds], missing_s=missing)
+            self._states[sensor_id] = st
+        return st
+
+    def active(self) -> list[Alarm]:
+        """The alarms in force now: the latest non-cleared event per sensor and kind."""
+        last: dict[tuple[str, str], Alarm] = {}
+        for a in self.log:
+            last[(a.sensor_id, a.kind)] = a
+        return [a for a in last.values() if a.active]
+
+    # ------------------------------------------------------------- feeding
+    def feed(self, sensor_id: str, times, values, quality=None, *, publish: bool = True) -> list[Alarm]:
+        """Process one sensor's readings (in time order); returns the alarms fired.
+
+        With ``publish=False`` the caller publishes them itself (:meth:`publish`),
+        e.g. after merging several sensors' alarms into time order.
+        """
+        st = self._state(sensor_id)
+        times = np.atleast_1d(np.asarray(times, dtype="float64"))
+        values = np.atleast_1d(np.asarray(values, dtype="float64"))
+        if st is None:
+            self.unknown[sensor_id] = self.unknown.get(sensor_id, 0) + len(times)
+            return []
+        fired: list[Alarm] = []
+        q = None if quality is None else np.atleast_1d(np.asarray(quality))
+        for i in range(len(times)):
+            t, v = float(times[i]), float(values[i])
+            if v != v or (q is not None and q[i] == BAD):
+                continue
+            if (not st.missing_on and st.missing_s and st.last_t is not None
+                    and t - st.last_t > st.missing_s):
+                # a gap that opened and closed between two checks (one replay frame can span
+                # many sampling periods): report it all the same, at the instant it became overdue
+                st.missing_on = True
+                fired.append(self._make(st, st.last_t + st.missing_s, "blue", "raised", "missing", None,
+                                        st.missing_s, f"no reading for {st.missing_s / 60:g} min "
+                                        f"(last at {iso(st.last_t)})"))
+            if st.missing_on:
+                fired.append(self._make(st, t, st.missing_lvl, "cleared", "missing", v, None,
+                                        f"readings resumed after {(t - st.last_t) / 60:.0f} min"))
+                st.missing_on = False
+            self._thresholds(st, t, v, fired)
+            if st.rules.rate is not None:
+                self._rate(st, t, v, fired)
+            if st.rules.stuck_s:
+                self._stuck(st, t, v, fired)
+            st.last_t, st.last_v = t, v
+        if publish:
+            self.publish(fired)
+        return fired
+
+    def check_missing(self, now: float, *, publish: bool = True) -> list[Alarm]:
+        """Raise a missing-data alarm for every sensor whose next reading is overdue at ``now``."""
+        fired = []
+        for st in self._states.values():
+            if st.missing_on or st.last_t is None or not st.missing_s:
+                continue
+            due = st.last_t + st.missing_s
+            if now >= due:
+                st.missing_on = True
+                fired.append(self._make(st, due, "blue", "raised", "missing", None, st.missing_s,
+                                        f"no reading for {st.missing_s / 60:g} min (last at {iso(st.last_t)})"))
+        if publish:
+            self.publish(fired)
+        return fired
+
+    def publish(self, fired: list[Alarm]) -> None:
+        """Append alarms to the log and call every subscriber with each."""
+        for a in fired:
+            self.log.append(a)
+            for cb in list(self._subscribers):
+                cb(a)
+
+    # --------------------------------------------------------------- rules
+    def _thresholds(self, st: _SensorState, t: float, v: float, fired: list) -> None:
+        for rule, ts in zip(st.rules.thresholds, st.thresholds):
+            up = rule.crossed(v)
+            hold = rule.crossed(v, with_hysteresis=True)
+            if up > ts.level:
+                target, direction = up, 1
+            elif hold < ts.level:
+                target, direction = hold, -1
+            else:
+                ts.pending, ts.count = 0, 0
+                continue
+            if ts.pending != direction:
+                ts.pending, ts.count, ts.candidate = direction, 0, target
+            ts.count += 1
+            ts.candidate = min(ts.candidate, target) if direction == 1 else max(ts.candidate, target)
+            if ts.count < max(1, rule.debounce):
+                continue
+            old, new = ts.level, ts.candidate
+            ts.level, ts.pending, ts.count = new, 0, 0
+            if new == old:
+                continue
+            if new == 0:
+                lvl = LEVELS[old - 1]
+                thr = rule.levels[lvl]
+                fired.append(self._make(st, t, lvl, "cleared", rule.direction, v, thr,
+                                        f"{_fmt(v)} {st.sensor.unit} back {'below' if rule.direction == 'high' else 'above'} "
+                                        f"{lvl} threshold {_fmt(thr)}"))
+                continue
+            lvl = LEVELS[new - 1]
+            thr = rule.levels[lvl]
+            state = "raised" if old == 0 else ("escalated" if new > old else "lowered")
+            word = "above" if rule.direction == "high" else "below"
+            fired.append(self._make(st, t, lvl, state, rule.direction, v, thr,
+                                    f"{st.sensor.sensor_type} {_fmt(v)} {st.sensor.unit} {word} {lvl} "
+                                    f"threshold {_fmt(thr)}"))
+
+    def _rate(self, st: _SensorState, t: float, v: float, fired: list) -> None:
+        rule = st.rules.rate
+        st.recent.append((t, v))
+        while st.recent and st.recent[0][0] < t - rule.window_s:
+            st.recent.popleft()
+        vals = [x for _, x in st.recent]
+        rise = v - min(vals)
+        fall = max(vals) - v
+        change = rise if rule.direction == "rise" else fall if rule.direction == "fall" else max(rise, fall)
+        sev = SEVERITY[rule.level]
+        if not st.rate_level and change >= rule.delta:
+            st.rate_level = sev
+            word = {"rise": "rose", "fall": "fell"}.get(rule.direction, "changed")
+            if rule.direction == "either":
+                word = "rose" if rise >= fall else "fell"
+            fired.append(self._make(st, t, rule.level, "raised", "rate", v, rule.delta,
+                                    f"{st.sensor.sensor_type} {word} {_fmt(change)} {st.sensor.unit} within "
+                                    f"{rule.window_s / 60:g} min (limit {_fmt(rule.delta)})"))
+        elif st.rate_level and change < rule.delta / 2:
+            st.rate_level = 0
+            fired.append(self._make(st, t, rule.level, "cleared", "rate", v, rule.delta,
+                                    f"{st.sensor.sensor_type} steady again"))
+
+    def _stuck(self, st: _SensorState, t: float, v: float, fired: list) -> None:
+        rules = st.rules
+        if st.stuck_value is None or abs(v - st.stuck_value) > rules.stuck_tolerance:
+            if st.stuck_on:
+                fired.append(self._make(st, t, "blue", "cleared", "stuck", v, None, "value moving again"))
+            st.stuck_value, st.stuck_since, st.stuck_on = v, t, False
+            return
+        if not st.stuck_on and t - st.stuck_since >= rules.stuck_s:
+            st.stuck_on = True
+            fired.append(self._make(st, t, "blue", "raised", "stuck", v, rules.stuck_s,
+                                    f"value stuck at {_fmt(v)} {st.sensor.unit} since {iso(st.stuck_since)} "
+                                    "(sensor fault?)"))
+
+    def _make(self, st: _SensorState, t, level, state, kind, value, threshold, message) -> Alarm:
+        s = st.sensor
+        context = reason = None
+        if self.context is not None and s.sensor_type == "methane" and kind in ("high", "rate") and state != "cleared":
+            context, reason = self.context.classify(s, value, self)
+        return Alarm(time=float(t), level=level, state=state, kind=kind, sensor_id=s.id, sensor_type=s.sensor_type,
+                     layer=s.layer, feature_id=s.feature_id, value=None if value is None else float(value),
+                     threshold=None if threshold is None else float(threshold), unit=s.unit, message=message,
+                     x=s.x, y=s.y, context=context, reason=reason)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"

@@ -1,0 +1,344 @@
+"""Live sensor feeds over MQTT, and the recorder that appends them to the readings store.
+
+Payload (UTF-8 JSON, SensorThings-like), one observation or an array of them::
+
+    {"sensor": "PT-12",                         # or "sensor_id"; default: last level of the topic
+     "phenomenonTime": "2024-05-01T10:00:00Z",  # ISO 8601 (naive = UTC) or POSIX seconds
+     "result": 3.21,                            # a number, in the sensor's unit
+     "resultTime": "2024-05-01T10:00:01Z",      # optional; default: when it was received
+     "quality": "good",                         # optional: good | uncertain | bad | 0 | 1 | 2
+     "location": [lon, lat]}                    # optional: a moving sensor's position
+
+A malformed message (not JSON, missing field, non-numeric result, bad time) is
+counted by reason and logged (the first ten, then every thousandth), never
+raised: a feed must survive a misbehaving device.
+
+:class:`Recorder` buffers observations and writes them to the store every
+``flush_s`` seconds (default 1 s) or every ``max_batch`` observations (default
+5,000), whichever comes first; each write is an fsynced, atomically renamed
+Parquet part.  **A crash loses at most the observations received since the last
+write: at most ``flush_s`` seconds and at most ``max_batch`` observations** (plus
+what the broker had not yet delivered, which a QoS 1 persistent session redelivers).
+Parts are merged every ``compact_s`` seconds (default 600 s) and on stop.
+
+:class:`MqttFeed` subscribes with paho-mqtt; connection losses are retried with
+exponential backoff from ``backoff[0]`` to ``backoff[1]`` seconds, and the first
+connection is retried the same way when the broker is not up yet.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+
+from simulation.sensors.store import QUALITY_NAMES, ReadingStore, positions_table
+
+log = logging.getLogger("lifeline.sensors.live")
+
+
+class PayloadError(ValueError):
+    """A message that is not a valid observation; the text says which field."""
+
+
+@dataclass
+class Observations:
+    """A batch of parsed observations (parallel lists)."""
+
+    sensor: list = field(default_factory=list)
+    phenomenon_ms: list = field(default_factory=list)
+    result_ms: list = field(default_factory=list)
+    value: list = field(default_factory=list)
+    quality: list = field(default_factory=list)
+    pos_sensor: list = field(default_factory=list)
+    pos_ms: list = field(default_factory=list)
+    pos_x: list = field(default_factory=list)
+    pos_y: list = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.sensor)
+
+
+def _time_ms(value, name: str) -> int:
+    if isinstance(value, bool):
+        raise PayloadError(f"{name} must be an ISO 8601 time or POSIX seconds, found {value!r}")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise PayloadError(f"{name} is not finite")
+        return int(round(value * 1000))
+    if isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+        except ValueError:
+            raise PayloadError(f"{name} is not an ISO 8601 time: {value[:40]!r}") from None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        return int(round(dt.timestamp() * 1000))
+    raise PayloadError(f"{name} must be an ISO 8601 time or POSIX seconds, found {type(value).__name__}")
+
+
+def parse_payload(payload: bytes, topic: str, received_ms: int, into: Observations) -> int:
+    """Parse one MQTT message into ``into``; returns the number of observations added.
+
+    Raises :class:`PayloadError` naming the problem; nothing is added then.
+    """
+    try:
+        doc = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"not JSON ({exc.__class__.__name__}: {str(exc)[:60]})") from None
+    items = doc if isinstance(doc, list) else [doc]
+    parsed = []
+    for k, item in enumerate(items):
+        where = f"observation {k}: " if len(items) > 1 else ""
+        if not isinstance(item, dict):
+            raise PayloadError(f"{where}expected a JSON object, found {type(item).__name__}")
+        sensor = item.get("sensor", item.get("sensor_id"))
+        if sensor is None:
+            sensor = topic.rsplit("/", 1)[-1]
+            if not sensor:
+                raise PayloadError(f"{where}no 'sensor' field and the topic {topic!r} does not end in a sensor id")
+        if "phenomenonTime" not in item:
+            raise PayloadError(f"{where}no 'phenomenonTime' field")
+        if "result" not in item:
+            raise PayloadError(f"{where}no 'result' field")
+        result = item["result"]
+        if isinstance(result, bool) or not isinstance(result, (int, float)) or not math.isfinite(result):
+            raise PayloadError(f"{where}'result' must be a finite number, found {str(result)[:30]!r}")
+        t = _time_ms(item["phenomenonTime"], where + "'phenomenonTime'")
+        rt = _time_ms(item["resultTime"], where + "'resultTime'") if "resultTime" in item else received_ms
+        q = item.get("quality", 0)
+        if isinstance(q, str):
+            code = QUALITY_NAMES.get(q.lower())
+        elif isinstance(q, int) and not isinstance(q, bool) and q in (0, 1, 2):
+            code = q
+        else:
+            code = None
+        if code is None:
+            raise PayloadError(f"{where}'quality' must be good, uncertain, bad, 0, 1 or 2, found {q!r}")
+        loc = item.get("location")
+        if loc is not None:
+            if (not isinstance(loc, (list, tuple)) or len(loc) < 2
+                    or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in loc[:2])):
+                raise PayloadError(f"{where}'location' must be [x, y] (lon, lat), found {str(loc)[:40]}")
+        parsed.append((str(sensor), t, rt, float(result), code, loc))
+    for sensor, t, rt, v, code, loc in parsed:
+        into.sensor.append(sensor)
+        into.phenomenon_ms.append(t)
+        into.result_ms.append(rt)
+        into.value.append(v)
+        into.quality.append(code)
+        if loc is not None:
+            into.pos_sensor.append(sensor)
+            into.pos_ms.append(t)
+            into.pos_x.append(float(loc[0]))
+            into.pos_y.append(float(loc[1]))
+    return len(parsed)
+
+
+class Recorder:
+    """Appends live observations to a store with a bounded loss on crash."""
+
+    def __init__(self, store: ReadingStore, *, flush_s: float = 1.0, max_batch: int = 5000,
+                 compact_s: float = 600.0, on_flush: Callable[[Observations], None] | None = None):
+        if flush_s <= 0 or max_batch <= 0:
+            raise ValueError("flush_s and max_batch must be positive")
+        self.store = store
+        self.flush_s = flush_s
+        self.max_batch = max_batch
+        self.compact_s = compact_s
+        self.on_flush = on_flush
+        self.stored = 0
+        self.flushes = 0
+        self._buffer = Observations()
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_compact = time.monotonic()
+        store.recover()
+
+    def add(self, obs: Observations) -> None:
+        """Take a parsed batch (thread-safe)."""
+        with self._lock:
+            b = self._buffer
+            b.sensor += obs.sensor
+            b.phenomenon_ms += obs.phenomenon_ms
+            b.result_ms += obs.result_ms
+            b.value += obs.value
+            b.quality += obs.quality
+            if obs.pos_sensor:
+                b.pos_sensor += obs.pos_sensor
+                b.pos_ms += obs.pos_ms
+                b.pos_x += obs.pos_x
+                b.pos_y += obs.pos_y
+            full = len(b) >= self.max_batch
+        if full:
+            self._wake.set()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._buffer)
+
+    def flush(self) -> int:
+        """Write what is buffered now; returns the number of readings written."""
+        with self._write_lock:
+            with self._lock:
+                batch, self._buffer = self._buffer, Observations()
+            if not len(batch):
+                return 0
+            table = pa.Table.from_arrays(
+                [pa.array(batch.sensor, pa.string()),
+                 pa.array(np.asarray(batch.phenomenon_ms, "int64")).cast(pa.timestamp("ms", tz="UTC")),
+                 pa.array(np.asarray(batch.result_ms, "int64")).cast(pa.timestamp("ms", tz="UTC")),
+                 pa.array(np.asarray(batch.value, "float64")),
+                 pa.array(np.asarray(batch.quality, "uint8"))],
+                names=["sensor_id", "phenomenon_time", "result_time", "value", "quality"])
+            stamp = f"live-{time.time_ns():x}"
+            self.store.append(table, part=stamp)
+            if batch.pos_sensor:
+                self.store.append_positions(positions_table(batch.pos_sensor, batch.pos_ms, batch.pos_x, batch.pos_y),
+                                            part=stamp)
+            self.stored += len(batch)
+            self.flushes += 1
+            if self.on_flush is not None:
+                self.on_flush(batch)
+            return len(batch)
+
+    def start(self) -> "Recorder":
+        self._thread = threading.Thread(target=self._run, name="lifeline-recorder", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_s)
+            self._wake.clear()
+            try:
+                self.flush()
+                if time.monotonic() - self._last_compact >= self.compact_s:
+                    with self._write_lock:
+                        self.store.compact("live-")
+                        self.store.compact("live-", kind="positions")
+                    self._last_compact = time.monotonic()
+            except Exception:  # a full disk must not kill the feed silently: log loudly, keep buffering
+                log.exception("recorder: writing to %s failed; will retry", self.store.root)
+                time.sleep(min(self.flush_s, 1.0))
+
+    def stop(self, compact: bool = True) -> None:
+        """Flush what is left, merge the parts, stop the thread."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.flush()
+        if compact:
+            self.store.compact("live-")
+            self.store.compact("live-", kind="positions")
+
+
+class MqttFeed:
+    """An MQTT subscription delivering parsed :class:`Observations` to a callback."""
+
+    def __init__(self, host: str, port: int, topic: str, on_observations: Callable[[Observations], None], *,
+                 qos: int = 1, client_id: str | None = None, backoff: tuple[float, float] = (1.0, 60.0),
+                 session: bool = False, batch: int = 500):
+        import paho.mqtt.client as mqtt
+
+        self.host, self.port, self.topic, self.qos = host, int(port), topic, int(qos)
+        self.on_observations = on_observations
+        self.received = 0
+        self.observations = 0
+        self.malformed: Counter = Counter()
+        self.connects = 0
+        self.connected = threading.Event()
+        self._batch_size = batch
+        self._batch = Observations()
+        self._batch_lock = threading.Lock()
+        kwargs = dict(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "",
+                      protocol=mqtt.MQTTv311)
+        if client_id and session:
+            kwargs["clean_session"] = False
+        self.client = mqtt.Client(**kwargs)
+        self.client.reconnect_delay_set(min_delay=max(1, int(backoff[0])), max_delay=max(1, int(backoff[1])))
+        self.client.max_inflight_messages_set(1000)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self._drain_stop = threading.Event()
+        self._drainer: threading.Thread | None = None
+
+    @property
+    def malformed_total(self) -> int:
+        return sum(self.malformed.values())
+
+    def start(self) -> "MqttFeed":
+        self.client.connect_async(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+        self._drainer = threading.Thread(target=self._drain_loop, name="lifeline-mqtt-drain", daemon=True)
+        self._drainer.start()
+        return self
+
+    def stop(self) -> None:
+        self._drain_stop.set()
+        if self._drainer is not None:
+            self._drainer.join()
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.drain()
+
+    def wait_connected(self, timeout: float = 10.0) -> bool:
+        return self.connected.wait(timeout)
+
+    # paho callbacks run on the network thread: keep them short
+    def _on_connect(self, client, userdata, flags, reason_code, properties=None):
+        if reason_code.is_failure:
+            log.warning("mqtt %s:%s refused the connection: %s", self.host, self.port, reason_code)
+            return
+        self.connects += 1
+        if self.connects > 1:
+            log.info("mqtt %s:%s reconnected (%d)", self.host, self.port, self.connects - 1)
+        client.subscribe(self.topic, qos=self.qos)
+        self.connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties=None):
+        self.connected.clear()
+        if reason_code != 0:
+            log.warning("mqtt %s:%s connection lost (%s); retrying with backoff", self.host, self.port, reason_code)
+
+    def _on_message(self, client, userdata, msg):
+        self.received += 1
+        try:
+            with self._batch_lock:
+                n = parse_payload(msg.payload, msg.topic, time.time_ns() // 1_000_000, self._batch)
+                self.observations += n
+                full = len(self._batch) >= self._batch_size
+        except PayloadError as exc:
+            self.malformed[str(exc).split(":")[0].split("(")[0].strip()] += 1
+            total = self.malformed_total
+            if total <= 10 or total % 1000 == 0:
+                log.warning("mqtt %s: malformed message #%d on %r: %s", self.topic, total, msg.topic, exc)
+            return
+        if full:
+            self.drain()
+
+    def drain(self) -> int:
+        """Hand the parsed observations gathered so far to the callback."""
+        with self._batch_lock:
+            batch, self._batch = self._batch, Observations()
+        if len(batch):
+            self.on_observations(batch)
+        return len(batch)
+
+    def _drain_loop(self) -> None:
+        while not self._drain_stop.wait(0.2):
+            self.drain()
