@@ -227,6 +227,12 @@ def _check_project_path(project: Path) -> None:
         raise SourceError(f"{project}: a project file must end in .gpkg")
 
 
+def _check_source(path: Path) -> None:
+    """A missing file is named plainly (zipped shapefiles are read as the .zip itself)."""
+    if not path.exists():
+        raise SourceError(f"{path}: no such file")
+
+
 def _listing(items, limit: int = 40) -> str:
     items = list(items)
     more = f", ... ({len(items) - limit} more)" if len(items) > limit else ""
@@ -256,8 +262,7 @@ def import_vector(path, layer, project, source_layer=None, mapping=None, scale=N
     if layer not in SCHEMAS:
         raise LayerError(f"{path}: unknown twin layer {layer!r} (layers: {', '.join(SCHEMAS)})")
     _check_project_path(project)
-    if not path.exists():
-        raise SourceError(f"{path}: no such file")
+    _check_source(path)
     schema = SCHEMAS[layer]
     mapping = {str(k): str(v) for k, v in (mapping or {}).items()}
     scale = {str(k): _factor(k, v) for k, v in (scale or {}).items()}
@@ -272,6 +277,7 @@ def import_vector(path, layer, project, source_layer=None, mapping=None, scale=N
                               "source columns not mapped are kept as they are")
 
     names = _layer_names(path)
+    chosen = source_layer is not None
     if source_layer is None:
         if not names:
             raise SourceError(f"{path}: the file has no layers")
@@ -279,7 +285,7 @@ def import_vector(path, layer, project, source_layer=None, mapping=None, scale=N
     elif source_layer not in names:
         raise SourceError(f"{path}: no layer {source_layer!r} (layers: {_listing(names)})")
     report = ImportReport(source=str(path))
-    if len(names) > 1:
+    if len(names) > 1 and not chosen:
         report.guessed.append(f"read layer {source_layer!r} of {len(names)} ({_listing(names, 8)}); "
                               "choose another with --source-layer")
 
@@ -478,8 +484,7 @@ def import_raster(path, project, crs=None, z_factor=None):
     """
     path, project = Path(path), Path(project)
     _check_project_path(project)
-    if not path.exists():
-        raise SourceError(f"{path}: no such file")
+    _check_source(path)
     src_crs = parse_crs(crs) if crs is not None else None
     raw = Terrain.read(path, crs=src_crs)
     band_unit = _band_unit(path)
