@@ -28,6 +28,7 @@ time itself; seek, speed and loop do not apply.
 
 from __future__ import annotations
 
+import numbers
 import time as _time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -81,7 +82,7 @@ def to_seconds(value) -> float:
     """A clock time from a POSIX float, a ``datetime`` (naive = UTC) or an ISO 8601 string."""
     if value is None:
         raise ValueError("a clock time is required")
-    if isinstance(value, (int, float)):
+    if isinstance(value, numbers.Real):
         return float(value)
     if isinstance(value, str):
         text = value.strip()
@@ -148,7 +149,9 @@ class Clock:
         self.time = self.source.utc() if self.live else self.start + offset
         self.playing = False
         self.frames = 0
-        self._last_wall: float | None = None
+        # playing time is anchor time + wall time since the anchor × speed: computed, not summed,
+        # so hours of frames at x10,000 do not drift by rounding
+        self._anchor: tuple[float, float] | None = None
         self._subscribers: list[ClockCallback] = []
 
     # ------------------------------------------------------------------ window
@@ -165,6 +168,8 @@ class Clock:
         value = float(value)
         if not MIN_SPEED <= value <= MAX_SPEED:
             raise ValueError(f"speed x{value:g} is outside x{MIN_SPEED:g}..x{MAX_SPEED:,.0f}")
+        if getattr(self, "playing", False):
+            self._anchor = (self.time, self.source.monotonic())
         self._speed = value
 
     @property
@@ -198,11 +203,11 @@ class Clock:
         if self.at_end and not self.loop and not self.live:
             self.time = self.start
         self.playing = True
-        self._last_wall = self.source.monotonic()
+        self._anchor = (self.time, self.source.monotonic())
 
     def pause(self) -> None:
         self.playing = False
-        self._last_wall = None
+        self._anchor = None
 
     def seek(self, when) -> None:
         """Jump to ``when`` (POSIX seconds, datetime or ISO text) and emit a frame there."""
@@ -213,7 +218,7 @@ class Clock:
             raise ValueError(f"seek to {iso(t)} lies outside the clock's window "
                              f"{iso(self.start)} .. {iso(self.end) if self.end else 'open end'}")
         self.time = t
-        self._last_wall = self.source.monotonic() if self.playing else None
+        self._anchor = (t, self.source.monotonic()) if self.playing else None
         self._emit()
 
     def step(self, frames: int = 1, *, seconds: float | None = None) -> float:
@@ -221,7 +226,9 @@ class Clock:
         if self.live:
             raise ValueError("a live clock follows wall time and cannot step")
         dt = self.frame_seconds * frames if seconds is None else float(seconds)
-        self._advance(dt)
+        self._place(self.time + dt)
+        if self.playing:
+            self._anchor = (self.time, self.source.monotonic())
         self._emit()
         return self.time
 
@@ -235,22 +242,26 @@ class Clock:
         if not self.playing:
             return self.time
         now = self.source.monotonic()
-        elapsed = 0.0 if self._last_wall is None else max(0.0, now - self._last_wall)
-        self._last_wall = now
-        self._advance(elapsed * self._speed)
+        anchor_t, anchor_w = self._anchor
+        wrapped = self._place(anchor_t + max(0.0, now - anchor_w) * self._speed)
+        if wrapped:
+            self._anchor = (self.time, now)
         self._emit()
         if self.at_end and not self.loop:
             self.pause()
         return self.time
 
-    def _advance(self, dt: float) -> None:
-        t = self.time + dt
-        if self.end is not None and t >= self.end - 1e-6:  # float steps must not leave a sliver frame
-            if self.loop and self.duration:
-                t = self.start + (t - self.start) % self.duration
-            else:
-                t = self.end
+    def _place(self, t: float) -> bool:
+        """Set the time to ``t`` within the window; returns True when it looped back."""
+        if t < self.start:
+            t = self.start
+        if self.end is not None and t >= self.end - 1e-6:  # a rounding sliver is the end, not one more frame
+            if self.loop and self.duration and t > self.end:
+                self.time = self.start + (t - self.start) % self.duration
+                return True
+            t = self.end
         self.time = t
+        return False
 
     def run(self, *, until=None, max_frames: int | None = None,
             sleep: Callable[[float], None] = _time.sleep) -> int:

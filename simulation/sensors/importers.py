@@ -249,6 +249,23 @@ def write_series(store: ReadingStore, series: list[Series], part: str) -> int:
     return written
 
 
+def _utc_ms(series) -> np.ndarray:
+    """A tz-aware pandas datetime Series as int64 UTC milliseconds."""
+    return series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[ms]").astype("int64")
+
+
+def _numbers(series, decimal: str = ".") -> np.ndarray:
+    """Values as float64; text that is not a number becomes NaN (counted as empty by the report)."""
+    import pandas as pd
+
+    if series.dtype.kind in "fiu":
+        return series.to_numpy("float64")
+    text = series.astype("string")
+    if decimal != ".":
+        text = text.str.replace(".", "", regex=False).str.replace(decimal, ".", regex=False)
+    return pd.to_numeric(text, errors="coerce").to_numpy("float64", na_value=np.nan)
+
+
 def _part_name(path: Path, kind: str) -> str:
     return "imp-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{kind}-{path.name}")
 
@@ -321,7 +338,7 @@ def _parse_times(column: pa.ChunkedArray, path: Path, name: str) -> np.ndarray:
             row = int(np.flatnonzero(bad)[0])
             raise SourceError(f"{path}: line {row + 2}, column {name!r}: not a timestamp: "
                               f"{column[row].as_py()!r}")
-        return parsed.dt.tz_convert("UTC").astype("datetime64[ms, UTC]").to_numpy().astype("datetime64[ms]").astype("int64")
+        return _utc_ms(parsed)
     return ts.cast(pa.int64()).to_numpy(zero_copy_only=False)
 
 
@@ -430,7 +447,7 @@ def import_bwdf(path, store: ReadingStore, *, unit: str = "m3/h", timezone: str 
                          "hour(s) resolved in file order (first = summer time)")
     except Exception as exc:  # pytz AmbiguousTimeError / NonExistentTimeError
         raise SourceError(f"{path}: column {time_col!r}: local times cannot be placed in {timezone} ({exc})") from None
-    t_ms = utc.astype("datetime64[ms, UTC]").to_numpy().astype("datetime64[ms]").astype("int64")
+    t_ms = _utc_ms(utc)
     columns = {}
     factor = None
     for col in frame.columns[1:]:
@@ -497,12 +514,12 @@ def import_table(path, store: ReadingStore, mapping: ColumnMapping | None = None
         raise SourceError(f"{path}: line {row + 2}, column {m.time!r}: not a timestamp: {frame[m.time].iloc[row]!r}")
     if times.dt.tz is None:
         times = times.dt.tz_localize(m.timezone, ambiguous="infer")
-    t_ms = times.dt.tz_convert("UTC").astype("datetime64[ms, UTC]").to_numpy().astype("datetime64[ms]").astype("int64")
+    t_ms = _utc_ms(times)
     report = ReadingImport(str(path), kind, rows=len(frame))
     series = []
     if m.sensor:
         ids = frame[m.sensor].astype(str).to_numpy()
-        vals = pd.to_numeric(frame[m.value], errors="coerce").to_numpy("float64") * factor
+        vals = _numbers(frame[m.value], m.decimal) * factor
         qual = None
         if m.quality:
             qual = _quality_codes(frame[m.quality], path, m.quality)
@@ -515,7 +532,7 @@ def import_table(path, store: ReadingStore, mapping: ColumnMapping | None = None
     else:
         cols = m.values or [c for c in frame.columns if c != m.time]
         for col in cols:
-            vals = pd.to_numeric(frame[col], errors="coerce").to_numpy("float64") * factor
+            vals = _numbers(frame[col], m.decimal) * factor
             s, rep = clean_series(m.prefix + str(col), t_ms, vals, m.period_s)
             series.append(s)
             report.series.append(rep)

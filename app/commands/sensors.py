@@ -1,0 +1,244 @@
+"""``lifeline-twin sensors``: import recordings, record a live MQTT feed, replay with alarms, find leaks.
+
+Examples::
+
+    lifeline-twin sensors import battledim ../shared/data/ltown/2019_Flows.csv --project ltown.gpkg
+    lifeline-twin sensors record --mqtt 127.0.0.1:1883 --topic 'city/sensors/#' --project city.gpkg
+    lifeline-twin sensors replay city.gpkg --from 2024-05-01T00:00Z --to 2024-05-02T00:00Z --speed 10000
+    lifeline-twin sensors detect-leaks ../shared/data/ltown/2019_Flows.csv --levels ../shared/data/ltown/2019_Levels.csv --json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sensors", help="sensor recordings: import, record live (MQTT), replay with alarms, detect leaks")
+    s = p.add_subparsers(dest="sensors_command", metavar="ACTION", required=True)
+
+    imp = s.add_parser("import", help="import recorded readings into a project's store")
+    imp.add_argument("kind", choices=["battledim", "picarro", "bwdf", "csv", "parquet"])
+    imp.add_argument("path", help="the file to import")
+    imp.add_argument("--project", required=True, help="project .gpkg (readings go to <project>.readings/)")
+    imp.add_argument("--prefix", default="", help="prepended to every sensor id")
+    imp.add_argument("--time-col", default="time", help="csv/parquet: time column (default 'time')")
+    imp.add_argument("--sensor-col", help="csv/parquet long format: sensor id column")
+    imp.add_argument("--value-col", default="value", help="csv/parquet long format: value column")
+    imp.add_argument("--values", help="csv/parquet wide format: comma-separated sensor columns (default: all)")
+    imp.add_argument("--quality-col", help="csv/parquet: quality column (good/uncertain/bad or 0/1/2)")
+    imp.add_argument("--unit-from", help="convert values from this unit (e.g. L/s, kPa, ppm)")
+    imp.add_argument("--unit-to", help="...to this unit (e.g. m3/h, m, %%LEL)")
+    imp.add_argument("--sep", default=",", help="csv separator")
+    imp.add_argument("--decimal", default=".", help="csv decimal mark")
+    imp.add_argument("--tz", default="UTC", help="time zone of naive timestamps (default UTC)")
+    imp.add_argument("--period", type=float, help="expected sampling period in s (default: the median spacing)")
+    imp.add_argument("--json", action="store_true", help="print the import report as JSON")
+    imp.set_defaults(func=run_import)
+
+    rec = s.add_parser("record", help="record a live MQTT feed into a project's store (Ctrl-C stops)")
+    rec.add_argument("--mqtt", required=True, metavar="HOST:PORT")
+    rec.add_argument("--topic", required=True, help="topic filter, e.g. 'city/sensors/#'")
+    rec.add_argument("--project", required=True)
+    rec.add_argument("--qos", type=int, default=1, choices=[0, 1, 2])
+    rec.add_argument("--flush-s", type=float, default=1.0, help="write to disk at least this often (s)")
+    rec.add_argument("--max-batch", type=int, default=5000, help="...or every this many readings")
+    rec.add_argument("--duration", type=float, help="stop after this many seconds")
+    rec.add_argument("--count", type=int, help="stop after this many observations")
+    rec.add_argument("--client-id", help="MQTT client id (with one, the broker keeps a session for QoS 1)")
+    rec.set_defaults(func=run_record)
+
+    rep = s.add_parser("replay", help="replay recorded readings on the clock; print alarms as they fire")
+    rep.add_argument("project")
+    rep.add_argument("--from", dest="t0", required=True, help="start, ISO 8601 (UTC unless an offset is given)")
+    rep.add_argument("--to", dest="t1", required=True, help="end, ISO 8601")
+    rep.add_argument("--speed", type=float, default=1000.0, help="clock speed x0.1..x10000 (default 1000)")
+    rep.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
+    rep.add_argument("--sensors", help="comma-separated sensor ids (default: all)")
+    rep.add_argument("--log", help="write the alarm log here (.csv or .json)")
+    rep.add_argument("--instant", action="store_true", help="do not wait in wall time: emit the same frames at once")
+    rep.add_argument("--json", action="store_true", help="print alarms as JSON lines")
+    rep.set_defaults(func=run_replay)
+
+    leak = s.add_parser("detect-leaks", help="leak events on a DMA inflow (minimum night flow + CUSUM)")
+    leak.add_argument("flows", help="SCADA flows CSV (BattLeDIM format: ';' separator, ',' decimal)")
+    leak.add_argument("--levels", help="tank levels CSV: storage change is subtracted (tank areas from the model)")
+    leak.add_argument("--inp", help="EPANET model for tank areas and which links leave reservoirs "
+                                    "(default: the only .inp beside the flows file)")
+    leak.add_argument("--sources", help="comma-separated inflow columns (default: links leaving reservoirs)")
+    leak.add_argument("--json", action="store_true", help='print {"events": [...]} as JSON')
+    leak.set_defaults(func=run_detect_leaks)
+
+
+def _store(project: str):
+    from simulation.sensors.store import ReadingStore
+
+    path = Path(project)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such project file (make one with 'lifeline-twin import')")
+    return ReadingStore.for_project(path)
+
+
+def _registry(project: str):
+    from simulation.sensors.registry import SensorRegistry
+    from twin.project import load
+
+    twin = load(project)
+    return twin, SensorRegistry.from_twin(twin)
+
+
+def run_import(args) -> int:
+    from simulation.sensors.importers import ColumnMapping, import_readings
+
+    store = _store(args.project)
+    options: dict = {}
+    if args.kind in ("csv", "parquet"):
+        options["mapping"] = ColumnMapping(
+            time=args.time_col, sensor=args.sensor_col, value=args.value_col,
+            values=args.values.split(",") if args.values else None, quality=args.quality_col,
+            unit_from=args.unit_from, unit_to=args.unit_to, sep=args.sep, decimal=args.decimal,
+            timezone=args.tz, period_s=args.period, prefix=args.prefix)
+    elif args.kind in ("battledim", "bwdf"):
+        options["prefix"] = args.prefix
+        if args.kind == "battledim" and args.period:
+            options["period_s"] = args.period
+    t0 = time.perf_counter()
+    report = import_readings(args.kind, args.path, store, **options)
+    _, registry = _registry(args.project)
+    unknown = [s.sensor_id for s in report.series if s.sensor_id not in registry]
+    if unknown:
+        report.notes.append(f"{len(unknown)} sensor id(s) not in the project's sensors layer (readings kept; "
+                            f"add them to get alarms): {', '.join(unknown[:8])}{' ...' if len(unknown) > 8 else ''}")
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=1))
+    else:
+        print(report.text())
+        print(f"stored in {store.root} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def run_record(args) -> int:
+    from simulation.sensors.alarms import AlarmEngine
+    from simulation.sensors.live import MqttFeed, Recorder
+
+    host, _, port = args.mqtt.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--mqtt must be HOST:PORT, got {args.mqtt!r}")
+    store = _store(args.project)
+    _, registry = _registry(args.project)
+    engine = AlarmEngine(registry)
+    engine.subscribe(lambda a: print(a.line(), flush=True))
+
+    def alarms(batch):
+        by_sensor: dict[str, list] = {}
+        for sid, t, v, q in zip(batch.sensor, batch.phenomenon_ms, batch.value, batch.quality):
+            by_sensor.setdefault(sid, []).append((t / 1000.0, v, q))
+        for sid, rows in by_sensor.items():
+            rows.sort()
+            engine.feed(sid, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+
+    recorder = Recorder(store, flush_s=args.flush_s, max_batch=args.max_batch, on_flush=alarms).start()
+    feed = MqttFeed(host, int(port), args.topic, recorder.add, qos=args.qos, client_id=args.client_id,
+                    session=bool(args.client_id)).start()
+    print(f"recording {args.topic} from {host}:{port} into {store.root} "
+          f"(flush every {args.flush_s:g} s or {args.max_batch} readings; Ctrl-C stops)", file=sys.stderr)
+    started = time.monotonic()
+    try:
+        while True:
+            time.sleep(0.2)
+            if args.duration is not None and time.monotonic() - started >= args.duration:
+                break
+            if args.count is not None and feed.observations >= args.count:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        feed.stop()
+        recorder.stop()
+    bad = ", ".join(f"{k}: {v}" for k, v in feed.malformed.items())
+    print(f"{feed.received:,} messages, {feed.observations:,} observations, {recorder.stored:,} readings stored, "
+          f"{feed.malformed_total:,} malformed{f' ({bad})' if bad else ''}, "
+          f"{max(0, feed.connects - 1)} reconnect(s)")
+    return 0
+
+
+def run_replay(args) -> int:
+    from simulation.clock import Clock, ManualTimeSource, to_seconds
+    from simulation.sensors.alarms import AlarmEngine
+    from simulation.sensors.methane import MethaneContext
+    from simulation.sensors.replay import Replay, SensorTimeline
+
+    store = _store(args.project)
+    twin, registry = _registry(args.project)
+    t0, t1 = to_seconds(args.t0), to_seconds(args.t1)
+    if t1 <= t0:
+        raise ValueError(f"--to {args.t1} is not after --from {args.t0}")
+    sensors = args.sensors.split(",") if args.sensors else None
+    timeline = SensorTimeline.load(store, t0, t1, sensors, registry)
+    if not len(timeline):
+        raise ValueError(f"no readings in {store.root} between {args.t0} and {args.t1}")
+    engine = AlarmEngine(registry, context=MethaneContext(twin, registry))
+    engine.subscribe(lambda a: print(json.dumps(a.as_dict()) if args.json else a.line(), flush=True))
+    source = ManualTimeSource() if args.instant else None
+    clock = Clock(t0, end=t1, speed=args.speed, frame_rate=args.fps, source=source)
+    replay = Replay(timeline, engine, clock)
+    started = time.perf_counter()
+    frames = clock.run(sleep=source.advance if source else time.sleep)
+    elapsed = time.perf_counter() - started
+    if args.log:
+        write_alarm_log(engine.log, Path(args.log))
+    counts = {lvl: sum(1 for a in engine.log if a.opens_incident and a.level == lvl)
+              for lvl in ("red", "orange", "yellow", "blue")}
+    unknown = f"; {len(engine.unknown)} sensor(s) not in the project ignored" if engine.unknown else ""
+    print(f"replayed {replay.readings_fed:,} readings of {len(timeline.sensor_ids)} sensors in {frames} frames "
+          f"({elapsed:.1f} s): {len(engine.log)} alarm events, raised/escalated "
+          + ", ".join(f"{k} {v}" for k, v in counts.items()) + unknown, file=sys.stderr)
+    return 0
+
+
+def write_alarm_log(alarms, path: Path) -> Path:
+    """The alarm log as CSV or JSON (by extension), written atomically."""
+    import csv
+    import io
+    import os
+
+    rows = [a.as_dict() for a in alarms]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if path.suffix.lower() == ".json":
+        text = json.dumps({"alarms": rows}, indent=1)
+    else:
+        buf = io.StringIO()
+        fields = ["time", "level", "state", "kind", "sensor_id", "sensor_type", "layer", "feature_id",
+                  "value", "threshold", "unit", "message", "context", "reason", "x", "y"]
+        w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+        text = buf.getvalue()
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def run_detect_leaks(args) -> int:
+    from simulation.sensors.leaks import LeakDetector, inflow_from_files
+
+    sources = args.sources.split(",") if args.sources else None
+    inflow, balance = inflow_from_files(args.flows, args.levels, args.inp, sources)
+    detector = LeakDetector()
+    events = detector.detect(inflow)
+    if args.json:
+        print(json.dumps({"balance": balance, "events": [e.as_dict() for e in events],
+                          "untested_days": detector.untested_days}, indent=1))
+        return 0
+    print(f"net inflow = {balance}; {len(inflow):,} steps, {len(events)} leak event(s)")
+    for e in events:
+        print(f"  {e.method:5s} start {e.as_dict()['start']}  detected {e.as_dict()['detected']}  "
+              f"size {e.size_m3h:6.1f} m3/h  (CUSUM {e.score:.1f})")
+    if detector.untested_days:
+        print(f"  {len(detector.untested_days)} day(s) not tested (too few earlier days of their type): "
+              f"{', '.join(detector.untested_days[:6])}{' ...' if len(detector.untested_days) > 6 else ''}")
+    return 0

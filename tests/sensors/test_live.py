@@ -1,0 +1,77 @@
+"""Live MQTT through a real mosquitto broker: recorded, malformed counted, reconnect after a broker restart."""
+
+import json
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from simulation.sensors.live import MqttFeed, Observations, PayloadError, Recorder, parse_payload
+from simulation.sensors.store import ReadingStore
+
+
+def publisher(host, port):
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    c.connect(host, port)
+    c.loop_start()
+    return c
+
+
+def wait_for(cond, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_payload_parsing_and_errors():
+    obs = Observations()
+    n = parse_payload(b'{"sensor": "P1", "phenomenonTime": "2024-05-01T00:00:00Z", "result": 3.5, '
+                      b'"quality": "uncertain", "location": [1.5, 2.5]}', "city/s/P1", 42, obs)
+    assert n == 1 and obs.sensor == ["P1"] and obs.phenomenon_ms == [1_714_521_600_000]
+    assert obs.result_ms == [42] and obs.quality == [1] and (obs.pos_x, obs.pos_y) == ([1.5], [2.5])
+    parse_payload(b'[{"phenomenonTime": 1714521600.5, "result": 1}]', "city/s/P9", 0, obs)
+    assert obs.sensor[-1] == "P9" and obs.phenomenon_ms[-1] == 1_714_521_600_500
+    for payload, message in [(b"{not json", "not JSON"), (b'{"sensor": "a", "result": 1}', "phenomenonTime"),
+                             (b'{"sensor": "a", "phenomenonTime": 0, "result": "x"}', "finite number"),
+                             (b'{"sensor": "a", "phenomenonTime": "soon", "result": 1}', "ISO 8601"),
+                             (b'{"sensor": "a", "phenomenonTime": 0, "result": 1, "quality": 7}', "quality")]:
+        with pytest.raises(PayloadError, match=message):
+            parse_payload(payload, "t", 0, Observations())
+
+
+def test_recording_through_a_real_broker(mosquitto, tmp_path):
+    host, port, stop, start = mosquitto
+    store = ReadingStore(tmp_path / "r")
+    recorder = Recorder(store, flush_s=0.2, max_batch=100).start()
+    feed = MqttFeed(host, port, "city/sensors/#", recorder.add, qos=1, backoff=(1, 2)).start()
+    assert feed.wait_connected(10)
+    pub = publisher(host, port)
+    t0 = 1_714_521_600
+    for i in range(500):
+        pub.publish(f"city/sensors/P{i % 5}", json.dumps({"phenomenonTime": t0 + i, "result": i * 0.5}), qos=1)
+    pub.publish("city/sensors/P0", b"garbage", qos=1)
+    pub.publish("city/sensors/P0", json.dumps({"phenomenonTime": t0, "result": None}), qos=1)
+    assert wait_for(lambda: feed.observations == 500 and feed.malformed_total == 2)
+    assert wait_for(lambda: recorder.stored == 500)  # flushed within the bound, before stop
+    # the broker goes away and comes back: the feed reconnects with backoff and keeps recording
+    stop()
+    assert wait_for(lambda: not feed.connected.is_set(), 5)
+    start()
+    assert feed.wait_connected(15)
+    pub2 = publisher(host, port)
+    pub2.publish("city/sensors/P7", json.dumps({"phenomenonTime": t0 + 999, "result": 7.0}), qos=1)
+    assert wait_for(lambda: feed.observations == 501)
+    feed.stop()
+    recorder.stop()
+    pub.loop_stop()
+    pub2.loop_stop()
+    table = store.query()
+    assert table.num_rows == 501 and store.count() == 501
+    assert sorted(set(table.column("sensor_id").to_pylist())) == ["P0", "P1", "P2", "P3", "P4", "P7"]
+    p3 = store.query(sensors=["P3"]).column("value").to_pylist()
+    assert p3 == [i * 0.5 for i in range(3, 500, 5)]
+    assert feed.connects == 2 and dict(feed.malformed) and feed.malformed_total == 2
+    assert len(list((tmp_path / "r" / "readings").glob("day=*/live-*.parquet"))) == 1  # compacted on stop
