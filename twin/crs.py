@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from pyproj import CRS
 from pyproj.database import query_crs_info
@@ -33,6 +34,18 @@ def local_metric_crs(name: str) -> CRS:
 
 
 def metric_crs_for(crs: CRS, lon_lat=None) -> CRS:
+    crs = CRS.from_user_input(crs)
+    if is_metric(crs):
+        return crs
+    return CRS.from_wkt(_metric_wkt(crs.to_wkt(), None if lon_lat is None else tuple(map(float, lon_lat))))
+
+
+@lru_cache(maxsize=64)
+def _metric_wkt(wkt: str, lon_lat) -> str:
+    return _metric_crs(CRS.from_wkt(wkt), lon_lat).to_wkt()
+
+
+def _metric_crs(crs: CRS, lon_lat=None) -> CRS:
     """The metric CRS a twin uses for data in ``crs``.
 
     A metric projected CRS is kept.  A projected CRS in feet is replaced by its

@@ -13,6 +13,7 @@ speed (the unit planners read), %LEL for combustible gas.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -231,6 +232,12 @@ _DTYPES = {"str": object, "float": "float64", "int": "Int64", "bool": "boolean",
 
 def empty_layer(name: str, crs) -> gpd.GeoDataFrame:
     """An empty layer with the schema's columns, in ``crs``."""
+    return _empty_template(name).set_crs(crs, allow_override=True)
+
+
+@lru_cache(maxsize=None)
+def _empty_template(name: str) -> gpd.GeoDataFrame:
+    crs = None
     schema = SCHEMAS[name]
     data = {"id": pd.Series([], dtype=object)}
     for col, spec in schema.columns.items():
