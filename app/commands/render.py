@@ -36,7 +36,7 @@ def register(sub) -> None:
     p.add_argument("--exaggeration", type=float, default=1.0, help="vertical exaggeration (default 1)")
     p.add_argument("--underground-scale", type=float, default=None,
                    help="factor on burial depths and pipe sizes (default: from the town's size)")
-    p.add_argument("--terrain-opacity", type=float, default=0.6, help="0 (invisible) to 1 (opaque)")
+    p.add_argument("--terrain-opacity", type=float, default=0.45, help="0 (invisible) to 1 (opaque), default 0.45")
     p.add_argument("--no-legend", action="store_true", help="leave the legend out")
     p.add_argument("--movie", help="also write a movie (.mp4, .gif)")
     kind = p.add_mutually_exclusive_group()
@@ -105,7 +105,7 @@ def colour_layer(scene, layer: str, field: str, at_seconds: float = 0.0) -> None
 
 
 def build_scene(twin, *, layers=None, size=DEFAULT_SIZE, exaggeration=1.0, underground_scale=None,
-                terrain_opacity=0.6, anti_aliasing=None):
+                terrain_opacity=0.45, anti_aliasing=None):
     """The off-screen scene the command renders; empty-layer and geometry warnings go to stderr."""
     from app.scene import Scene
 

@@ -60,12 +60,12 @@ def preset(name: str, bounds, ground_z: float, underground_z: float | None = Non
     diag = float(np.hypot(wx, wy))
     if name == "oblique":
         focal = np.array([cx, cy, ground_z])
-        dist = diag / 2.0 / half * 0.78
-        return CameraPose(tuple(focal + _towards(AZIMUTH_DEG, 38.0) * dist), tuple(focal), (0, 0, 1), view_angle)
+        dist = diag / 2.0 / half * 0.5
+        return CameraPose(tuple(focal + _towards(AZIMUTH_DEG, 40.0) * dist), tuple(focal), (0, 0, 1), view_angle)
     if name == "underground":
         fz = underground_z if underground_z is not None else ground_z
         focal = np.array([cx, cy, (fz + ground_z) / 2.0])
-        dist = diag / 2.0 / half * 0.45
+        dist = diag / 2.0 / half * 0.38
         return CameraPose(tuple(focal + _towards(AZIMUTH_DEG, 30.0) * dist), tuple(focal), (0, 0, 1), view_angle)
     # street: a person's view along the town from its southern edge, eye above the roofs' feet.
     eye = max(12.0, diag * 0.004)

@@ -18,8 +18,16 @@ import numpy as np
 
 from twin.terrain import Terrain
 
-#: Pipe sizes and depths are drawn at (diagonal of the city / this) times their size.
-UNDERGROUND_SCALE_DIVISOR = 250.0
+#: Pipe sizes are drawn at (diagonal of the town / this) times their size...
+UNDERGROUND_SCALE_DIVISOR = 400.0
+#: ...and burial depths at this share of that factor: deep enough to keep every pipe
+#: under the surface and the layers apart, shallow enough that the town's underground
+#: does not look deeper than its buildings are tall.
+DEPTH_SHARE = 0.35
+#: The town focus is found on cells at least this big (m) and is at least this wide (m):
+#: a hamlet of 60 houses is still framed as a place, not as one house.
+MIN_FOCUS_CELL = 150.0
+MIN_FOCUS_SIZE = 1000.0
 
 
 def _filled(heights: np.ndarray) -> np.ndarray:
@@ -33,10 +41,13 @@ def _filled(heights: np.ndarray) -> np.ndarray:
     return heights[ri, ci]
 
 
-def focus_extent(twin, low: float = 2.0, high: float = 98.0) -> tuple[float, float, float, float] | None:
-    """Where the town is: the box of the middle buildings (a county network can be 30 km wide
+def focus_extent(twin, grid: int = 64, hot: float = 0.4) -> tuple[float, float, float, float] | None:
+    """Where the town is: the box of the densest cluster of buildings, or None without buildings.
 
-    while the town that a planner looks at is 3 km), or None without buildings.
+    A county network can be 30 km wide with farm houses along every road while
+    the town a planner looks at is 3 km: buildings are counted on a coarse grid,
+    cells holding at least ``hot`` of the densest cell's count are joined into
+    clusters, and the cluster with the most buildings is the focus.
     """
     buildings = twin["buildings"]
     if len(buildings) < 20:
@@ -46,10 +57,26 @@ def focus_extent(twin, low: float = 2.0, high: float = 98.0) -> tuple[float, flo
     ok = np.isfinite(x) & np.isfinite(y)
     if ok.sum() < 20:
         return None
-    x0, x1 = np.percentile(x[ok], [low, high])
-    y0, y1 = np.percentile(y[ok], [low, high])
-    pad = 0.08 * max(x1 - x0, y1 - y0, 1.0)
-    return (float(x0 - pad), float(y0 - pad), float(x1 + pad), float(y1 + pad))
+    x, y = x[ok], y[ok]
+    span = max(x.max() - x.min(), y.max() - y.min(), 1.0)
+    cell = max(span / grid, MIN_FOCUS_CELL)
+    nx = max(1, int(np.ceil((x.max() - x.min()) / cell)) + 1)
+    ny = max(1, int(np.ceil((y.max() - y.min()) / cell)) + 1)
+    counts, xe, ye = np.histogram2d(x, y, bins=[nx, ny],
+                                    range=[[x.min(), x.min() + nx * cell], [y.min(), y.min() + ny * cell]])
+    from scipy.ndimage import binary_dilation, label
+
+    # Dilate once so a town split by a river or a park stays one cluster.
+    labels, n = label(binary_dilation(counts >= hot * counts.max()))
+    if n == 0:
+        return None
+    best = max(range(1, n + 1), key=lambda k: counts[labels == k].sum())
+    ix, iy = np.nonzero(labels == best)
+    x0, x1 = xe[ix.min()], xe[ix.max() + 1]
+    y0, y1 = ye[iy.min()], ye[iy.max() + 1]
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    hw, hh = max(x1 - x0, MIN_FOCUS_SIZE) / 2, max(y1 - y0, MIN_FOCUS_SIZE) / 2
+    return (float(cx - hw), float(cy - hh), float(cx + hw), float(cy + hh))
 
 
 @dataclass
@@ -100,6 +127,11 @@ class SceneFrame:
         z = self._filled_terrain.sample(xs, ys)
         return np.where(np.isfinite(z), z, self.z_ref)
 
+    @property
+    def depth_scale(self) -> float:
+        """Factor on burial depths (the pipe's drawn radius is added on top, so it stays buried)."""
+        return self.underground * DEPTH_SHARE
+
     def z(self, elevation) -> np.ndarray:
         """Scene height of a true elevation (m)."""
         return (np.asarray(elevation, dtype=float) - self.z_ref) * self.vertical
@@ -119,7 +151,11 @@ class SceneFrame:
 
     @property
     def densify_length(self) -> float | None:
-        """Longest straight run a draped or buried line may have: one DEM cell."""
+        """Longest straight run a draped or buried line may have: two DEM cells.
+
+        (The drawn surface is itself a grid of straight quads; one cell would double
+        the vertices of a typical network for no visible gain.)
+        """
         if self.terrain is None:
             return None
-        return float(min(self.terrain.cell_size))
+        return 2.0 * float(min(self.terrain.cell_size))

@@ -20,8 +20,9 @@ from app.scene.frame import SceneFrame
 from app.scene.markers import instances
 from app.scene.prisms import extrude, footprints, part_vertex_stats
 
-#: Layers with more line segments than this are drawn as lines rendered as tubes
-#: (one shader pass) instead of tube geometry (8 quads per segment).
+#: Layers with more line segments than this are drawn as wide lines instead of tube
+#: geometry (8 quads per segment).  Measured on Mesa's software GL at 100k segments:
+#: VTK's render-lines-as-tubes shader costs 4x plain wide lines, so plain lines it is.
 TUBE_SEGMENT_LIMIT = 40_000
 
 
@@ -44,20 +45,20 @@ STYLES: dict[str, LayerStyle] = {
     "gas_mains": LayerStyle("pipe", "gas mains", depth=0.9, diameter=0.1),
     "sewers": LayerStyle("sewer", "sewers", depth=2.5, diameter=0.3),
     "utility_tunnels": LayerStyle("pipe", "utility tunnels", depth=3.0, diameter=1.0, opacity=0.8),
-    "water_pumps": LayerStyle("link_marker", "pumps", depth=1.2, shape="cube", size=1.4),
-    "water_junctions": LayerStyle("buried_marker", "junctions", depth=1.2, shape="sphere", size=0.35),
-    "water_valves": LayerStyle("buried_marker", "valves", depth=1.2, shape="diamond", size=0.7),
-    "hydrants": LayerStyle("marker", "hydrants", shape="cylinder", size=0.45),
-    "water_tanks": LayerStyle("tank", "tanks", shape="cylinder", size=4.0),
-    "water_reservoirs": LayerStyle("tank", "reservoirs", shape="cylinder", size=6.0),
-    "manholes": LayerStyle("shaft", "manholes", depth=2.5, shape="cylinder", size=0.55),
-    "septic_tanks": LayerStyle("buried_tank", "septic tanks", depth=1.5, shape="cylinder", size=1.0),
+    "water_pumps": LayerStyle("link_marker", "pumps", depth=1.2, shape="cube", size=0.6),
+    "water_junctions": LayerStyle("buried_marker", "junctions", depth=1.2, shape="sphere", size=0.25),
+    "water_valves": LayerStyle("buried_marker", "valves", depth=1.2, shape="diamond", size=0.3),
+    "hydrants": LayerStyle("marker", "hydrants", shape="cylinder", size=0.18),
+    "water_tanks": LayerStyle("tank", "tanks", shape="cylinder", size=0.8),
+    "water_reservoirs": LayerStyle("tank", "reservoirs", shape="cylinder", size=1.5),
+    "manholes": LayerStyle("shaft", "manholes", depth=2.5, shape="cylinder", size=0.2),
+    "septic_tanks": LayerStyle("buried_tank", "septic tanks", depth=1.5, shape="cylinder", size=0.3),
     "buildings": LayerStyle("building", "buildings", colour_by="use"),
-    "roads": LayerStyle("road", "roads"),
-    "sites": LayerStyle("site", "sites", shape="cube", size=1.2, colour_by="risk_level"),
-    "fire_stations": LayerStyle("marker", "fire stations", shape="cube", size=1.6),
-    "cameras": LayerStyle("marker", "cameras", shape="cone", size=0.6),
-    "sensors": LayerStyle("marker", "sensors", shape="diamond", size=0.6),
+    "roads": LayerStyle("road", "roads", opacity=0.6),
+    "sites": LayerStyle("site", "sites", shape="cube", size=0.6, colour_by="risk_level"),
+    "fire_stations": LayerStyle("marker", "fire stations", shape="cube", size=0.8),
+    "cameras": LayerStyle("marker", "cameras", shape="cone", size=0.25),
+    "sensors": LayerStyle("marker", "sensors", shape="diamond", size=0.3),
     "airspace_zones": LayerStyle("airspace", "airspace zones", opacity=0.22, colour_by="kind"),
     "drone_corridors": LayerStyle("corridor", "drone corridors", opacity=0.3),
     "drone_tracks": LayerStyle("track", "drone tracks"),
@@ -138,13 +139,13 @@ def build_pipes(frame: SceneFrame, layer: pd.DataFrame, style: LayerStyle, name:
     else:
         crown_depth = _column(layer, "burial_depth", style.depth)[parts.part_feature][parts.vertex_part]
     r_vertex = radius[parts.vertex_part]
-    z = ground - crown_depth * k - r_vertex
+    z = ground - crown_depth * frame.depth_scale - r_vertex
     sx, sy = frame.xy(x, y)
     mesh = line_mesh.polylines(np.column_stack([sx, sy, z]), parts)
     n_segments = len(parts.xy) - parts.n_parts
     if n_segments > TUBE_SEGMENT_LIMIT:
         px = float(np.clip(np.median(radius) / max(k, 1e-9) * 40, 2.0, 6.0)) if len(radius) else 3.0
-        return LayerMesh(mesh, parts.invalid, {"render_lines_as_tubes": True, "line_width": px})
+        return LayerMesh(mesh, parts.invalid, {"line_width": px, "ambient": 0.4})
     if mesh.n_cells:
         mesh.point_data["radius"] = r_vertex
         mesh = _tube(mesh, 8, capping=False)
@@ -213,10 +214,10 @@ def build_marker(frame: SceneFrame, layer: pd.DataFrame, style: LayerStyle, name
         depth = _column(layer, "burial_depth", style.depth)[rows] if style.kind == "buried_marker" \
             else np.full(len(rows), style.depth)
         # Sit on the pipes: same depth rule as build_pipes for a default-size main.
-        z = gz - depth * k - _display_diameter(np.full(len(rows), 0.15)) / 2 * k
+        z = gz - depth * frame.depth_scale - _display_diameter(np.full(len(rows), 0.15)) / 2 * k
         scale = np.full(len(rows), r)
     elif style.shape in ("cylinder", "cube"):
-        height = {"hydrants": 2.2, "fire_stations": 1.5}.get(name, 1.0) * r * 2
+        height = {"hydrants": 1.6, "fire_stations": 1.0}.get(name, 1.0) * r * 2
         z = gz
         scale = np.column_stack([np.full(len(rows), r), np.full(len(rows), r), np.full(len(rows), height)])
     elif name == "cameras":
@@ -263,8 +264,8 @@ def build_shaft(frame: SceneFrame, layer: pd.DataFrame, style: LayerStyle, name:
     k = frame.underground
     depth = _column(layer, "depth", style.depth)[rows]
     r = style.size * k
-    lift = 0.4 * k  # the cover stands proud of the surface so it shows from above
-    scale = np.column_stack([np.full(len(rows), r), np.full(len(rows), r), -(depth * k + lift)])
+    lift = 0.15 * k  # the cover stands proud of the surface so it shows from above
+    scale = np.column_stack([np.full(len(rows), r), np.full(len(rows), r), -(depth * frame.depth_scale + lift)])
     return LayerMesh(instances("cylinder", np.column_stack([sxy, gz + lift]), scale, rows), invalid, {})
 
 
@@ -273,12 +274,12 @@ def build_buried_tank(frame: SceneFrame, layer: pd.DataFrame, style: LayerStyle,
     invalid = np.setdiff1d(np.arange(len(layer)), rows)
     sxy, gz = _marker_centres(frame, xy)
     k = frame.underground
-    depth = _column(layer, "depth", style.depth)[rows]
     volume = _column(layer, "volume_m3", 6.0)[rows]
-    r = np.clip(np.sqrt(volume / (np.pi * 1.5)), 0.8, 3.0) * k * 0.6
-    scale = np.column_stack([r, r, np.full(len(rows), 1.5 * k)])
-    top = gz - 0.3 * k
-    bottom = top - np.maximum(depth, 1.5) * k
+    r = np.clip(np.sqrt(volume / (np.pi * 1.5)), 0.8, 3.0) / 1.5 * style.size * k
+    height = np.full(len(rows), 1.5 * style.size * k)
+    scale = np.column_stack([r, r, height])
+    # the lid sits half a metre (times the underground scale) under the yard
+    bottom = gz - 0.5 * frame.depth_scale - height
     return LayerMesh(instances("cylinder", np.column_stack([sxy, bottom]), scale, rows), invalid, {})
 
 

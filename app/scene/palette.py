@@ -28,7 +28,7 @@ LAYER_COLOURS: dict[str, str] = {
     "septic_tanks": "#8c6d31",
     "utility_tunnels": "#b15928",
     "buildings": "#e8e0d0",
-    "roads": "#4d4d4d",
+    "roads": "#7d7d7d",
     "sites": "#cc4c02",
     "fire_stations": "#b2182b",
     "cameras": "#111111",
@@ -41,7 +41,7 @@ LAYER_COLOURS: dict[str, str] = {
 RISK_COLOURS: dict[str, str] = {"red": "#d7191c", "orange": "#fd8d3c", "yellow": "#ffd92f", "blue": "#2c7bb6"}
 
 USE_COLOURS: dict[str, str] = {
-    "residential": "#efe3c8", "commercial": "#9ecae1", "industrial": "#bcbddc",
+    "residential": "#e8cfa4", "commercial": "#9ecae1", "industrial": "#bcbddc",
     "public": "#fdae6b", "school": "#fdd0a2", "hospital": "#fb9a99", "mixed": "#c7e9c0",
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pyvista as pv
 import shapely
 
@@ -38,56 +39,60 @@ def footprints(geoms) -> Footprints:
 def extrude(fp: Footprints, bottom, top, to_scene, cap_bottom: bool = False) -> pv.PolyData:
     """Prisms from ``bottom`` to ``top`` (scene heights, one per part).
 
-    ``to_scene(x, y)`` maps twin coordinates to scene x, y.  Cells carry
-    ``feature_index``; roofs, walls and (optionally) floors share it.
+    ``to_scene(x, y)`` maps twin coordinates to scene x, y.  Each ring vertex
+    is stored twice (foot and top) and shared by the walls and the roof, so a
+    building costs about 8 points, not 30: vertex work dominates software GL.
+    Cells carry ``feature_index``; roofs, walls and (optionally) floors share it.
     """
     n = len(fp.parts)
     if n == 0:
         return pv.PolyData()
     bottom = np.asarray(bottom, dtype=float)
     top = np.asarray(top, dtype=float)
-    # Caps: every triangle as three unshared points (flat shading, crisp roof edges).
-    tris, tri_part = shapely.get_parts(shapely.constrained_delaunay_triangles(fp.parts), return_index=True)
-    tri_xy, tri_of = shapely.get_coordinates(tris, return_index=True)
-    # Each triangle is a closed ring of four coordinates: keep the first three.
-    tri_xy = tri_xy.reshape(-1, 4, 2)[:, :3, :].reshape(-1, 2)
-    tri_part = tri_part
-    sx, sy = to_scene(tri_xy[:, 0], tri_xy[:, 1])
-    roof_z = np.repeat(top[tri_part], 3)
-    blocks = [np.column_stack([sx, sy, roof_z])]
-    feats = [fp.part_feature[tri_part]]
-    n_tri = len(tri_part)
-    tri_faces = [np.arange(n_tri * 3).reshape(-1, 3)]
-    offset = n_tri * 3
-    if cap_bottom:
-        floor_z = np.repeat(bottom[tri_part], 3)
-        blocks.append(np.column_stack([sx, sy, floor_z]))
-        feats.append(fp.part_feature[tri_part])
-        tri_faces.append(offset + np.arange(n_tri * 3).reshape(-1, 3)[:, ::-1])
-        offset += n_tri * 3
-    # Walls: one quad per ring edge.
     rings, ring_part = shapely.get_rings(fp.parts, return_index=True)
     rxy, vring = shapely.get_coordinates(rings, return_index=True)
-    edge = np.flatnonzero(vring[1:] == vring[:-1])
-    a = rxy[edge]
-    b = rxy[edge + 1]
-    part = ring_part[vring[edge]]
-    ax, ay = to_scene(a[:, 0], a[:, 1])
-    bx, by = to_scene(b[:, 0], b[:, 1])
-    lo = bottom[part]
-    hi = top[part]
-    wall = np.stack([np.column_stack([ax, ay, lo]), np.column_stack([bx, by, lo]),
-                     np.column_stack([bx, by, hi]), np.column_stack([ax, ay, hi])], axis=1).reshape(-1, 3)
-    blocks.append(wall)
-    n_wall = len(edge)
-    wall_faces = offset + np.arange(n_wall * 4).reshape(-1, 4)
-    tri_cells = np.concatenate(tri_faces) if tri_faces else np.zeros((0, 3), dtype=np.int64)
+    closing = np.r_[vring[1:] != vring[:-1], True]  # rings repeat their first vertex last
+    uxy = rxy[~closing]
+    uring = vring[~closing]
+    upart = ring_part[uring]
+    nu = len(uxy)
+    sx, sy = to_scene(uxy[:, 0], uxy[:, 1])
+    points = [np.column_stack([sx, sy, top[upart]]), np.column_stack([sx, sy, bottom[upart]])]
+    # Walls: vertex i to the next vertex of its ring (the last one wraps to the ring's first).
+    idx = np.arange(nu)
+    ring_start = np.searchsorted(uring, uring)
+    last_of_ring = np.r_[uring[1:] != uring[:-1], True]
+    nxt = np.where(last_of_ring, ring_start, idx + 1)
+    walls = np.column_stack([idx + nu, nxt + nu, nxt, idx])
+    # Roofs: the constrained triangulation reuses the ring coordinates exactly, so each
+    # triangle corner is found among the part's ring vertices.
+    tris, tri_part = shapely.get_parts(shapely.constrained_delaunay_triangles(fp.parts), return_index=True)
+    txy = shapely.get_coordinates(tris).reshape(-1, 4, 2)[:, :3, :].reshape(-1, 2)
+    tpart = np.repeat(tri_part, 3)
+    key = pd.MultiIndex.from_arrays([upart, uxy[:, 0], uxy[:, 1]])
+    first = ~key.duplicated()
+    lookup = pd.MultiIndex.from_arrays([upart[first], uxy[first, 0], uxy[first, 1]])
+    corner = lookup.get_indexer(pd.MultiIndex.from_arrays([tpart, txy[:, 0], txy[:, 1]]))
+    corner = np.where(corner >= 0, idx[first][np.maximum(corner, 0)], -1)
+    missing = corner < 0
+    if missing.any():  # a corner GEOS moved (rare snapping): give it a point of its own
+        mx, my = to_scene(txy[missing, 0], txy[missing, 1])
+        corner[missing] = 2 * nu + np.arange(int(missing.sum()))
+        points.append(np.column_stack([mx, my, top[tpart[missing]]]))
+    roof = corner.reshape(-1, 3)
+    tri_cells = [roof]
+    feats = [fp.part_feature[tri_part]]
+    if cap_bottom:
+        floor = np.where(roof < nu, roof + nu, roof)[:, ::-1]
+        tri_cells.append(floor)
+        feats.append(fp.part_feature[tri_part])
+    tri_cells = np.concatenate(tri_cells)
     faces = np.concatenate([
         np.column_stack([np.full(len(tri_cells), 3), tri_cells]).ravel(),
-        np.column_stack([np.full(n_wall, 4), wall_faces]).ravel(),
+        np.column_stack([np.full(nu, 4), walls]).ravel(),
     ])
-    mesh = pv.PolyData(np.vstack(blocks), faces=faces)
-    mesh.cell_data["feature_index"] = np.concatenate([*feats, fp.part_feature[part]]).astype(np.int64)
+    mesh = pv.PolyData(np.vstack(points), faces=faces)
+    mesh.cell_data["feature_index"] = np.concatenate([*feats, fp.part_feature[upart]]).astype(np.int64)
     return mesh
 
 

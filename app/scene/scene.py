@@ -87,7 +87,7 @@ class Scene:
 
     def __init__(self, twin, plotter: pv.Plotter | None = None, *, layers=None,
                  vertical_exaggeration: float = 1.0, underground_scale: float | None = None,
-                 palette: Palette | None = None, terrain_opacity: float = 0.6,
+                 palette: Palette | None = None, terrain_opacity: float = 0.45,
                  window_size: tuple[int, int] = (1280, 800), anti_aliasing: str | None = None):
         self.twin = twin
         self.palette = palette or Palette()
@@ -110,7 +110,7 @@ class Scene:
         p = self.plotter
         p.set_background("#f4f1ea", top="#a9c8e8")
         # Translucent terrain and airspace over pipes need correct ordering, not add order.
-        p.enable_depth_peeling(number_of_peels=6, occlusion_ratio=0.0)
+        p.enable_depth_peeling(number_of_peels=4, occlusion_ratio=0.0)
         if anti_aliasing:
             p.enable_anti_aliasing(anti_aliasing)
         else:
@@ -330,9 +330,13 @@ class Scene:
             elif sl.colour_by is None:
                 entries.append([sl.label, _readable(self.palette.layer(name))])
         if entries:
-            height = min(0.04 * len(entries) + 0.02, 0.9)
-            p.add_legend(entries, bcolor=(1.0, 1.0, 1.0), border=True, face="rectangle",
-                         loc="upper left", size=(0.2, height), background_opacity=0.75)
+            height = min(0.026 * len(entries) + 0.01, 0.9)
+            legend = p.add_legend(entries, bcolor=(1.0, 1.0, 1.0), border=True, face="rectangle",
+                                  size=(0.16, height), background_opacity=0.7)
+            # Top right corner, whatever the window's aspect (PyVista's ``loc`` centres narrow legends).
+            legend.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
+            legend.SetPosition(0.835, 0.99 - height)
+            legend.SetPosition2(0.16, height)
 
     # ------------------------------------------------------------------ cameras
     def scene_bounds(self) -> tuple[float, ...]:
@@ -431,8 +435,8 @@ class Scene:
         self.window = tuple(map(float, bounds)) if bounds is not None else None
         mesh = terrain_mesh(self.frame, self.window)
         if self.window is not None:
-            lowest = min((s.mesh.bounds[4] for n, s in self.layers.items() if n != "terrain"), default=0.0)
-            depth = max(float(self.frame.ground_z(*self.frame.origin)) - lowest, 1.0) * 1.15
+            # Deep enough for a 6 m sewer drawn at the scene's depth scale, measured from the local ground.
+            depth = 6.0 * self.frame.depth_scale + self.frame.underground
             walls = window_walls(self.frame, self.window, depth)
             walls.cell_data["elevation"] = np.full(walls.n_cells, np.nan)
             mesh = pv.merge([mesh, walls], merge_points=False)
