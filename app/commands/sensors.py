@@ -167,7 +167,7 @@ def run_record(args) -> int:
 
 def run_replay(args) -> int:
     from simulation.clock import Clock, ManualTimeSource, to_seconds
-    from simulation.sensors.alarms import AlarmEngine
+    from simulation.sensors.alarms import AlarmEngine, write_alarm_log
     from simulation.sensors.methane import MethaneContext
     from simulation.sensors.replay import Replay, SensorTimeline
 
@@ -197,30 +197,6 @@ def run_replay(args) -> int:
           f"({elapsed:.1f} s): {len(engine.log)} alarm events, raised/escalated "
           + ", ".join(f"{k} {v}" for k, v in counts.items()) + unknown, file=sys.stderr)
     return 0
-
-
-def write_alarm_log(alarms, path: Path) -> Path:
-    """The alarm log as CSV or JSON (by extension), written atomically."""
-    import csv
-    import io
-    import os
-
-    rows = [a.as_dict() for a in alarms]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    if path.suffix.lower() == ".json":
-        text = json.dumps({"alarms": rows}, indent=1)
-    else:
-        buf = io.StringIO()
-        fields = ["time", "level", "state", "kind", "sensor_id", "sensor_type", "layer", "feature_id",
-                  "value", "threshold", "unit", "message", "context", "reason", "x", "y"]
-        w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-        text = buf.getvalue()
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def run_detect_leaks(args) -> int:

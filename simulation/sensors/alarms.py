@@ -34,10 +34,15 @@ reading arrived for 3 periods (at least 60 s); it clears on the next reading.
 ``thresholds`` JSON (every key optional)::
 
     {"yellow": 25, "orange": 50}                       levels of the type's main direction
+    {"direction": "below", "yellow": 20, "red": 7}       ...or of the direction given
     {"high": {"yellow": 60}, "low": {"red": 5}}          both directions explicitly
     {"hysteresis": 2, "debounce": 3,                     absolute hysteresis, samples
      "rate": {"delta": 10, "window_s": 60, "direction": "rise", "level": "orange"},
      "stuck_s": 3600, "missing_s": 900}
+
+Levels given for a sensor replace all of its type's default levels (both
+directions); hysteresis, debounce, rate, stuck and missing rules keep the type's
+defaults unless given.
 
 Hysteresis: a level is left only when the value is back past threshold ∓
 hysteresis (default 5 % of the threshold).  Debounce: a level changes only after
@@ -47,6 +52,7 @@ raised).  Readings flagged BAD are ignored (they count as missing).
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
@@ -201,6 +207,13 @@ def rules_for(sensor: Sensor) -> SensorRules:
     stuck = spec.pop("stuck_s", None)
     missing = spec.pop("missing_s", None)
     spec.pop("ethane_sensor", None)  # read by the methane context
+    direction = spec.pop("direction", None)
+    if direction is not None:
+        main = {"above": "high", "high": "high", "below": "low", "low": "low"}.get(str(direction).lower())
+        if main is None:
+            raise LayerError(f"{where}: direction must be 'above' or 'below', found {direction!r}")
+    else:
+        main = MAIN_DIRECTION.get(sensor.sensor_type, "high")
     by_dir: dict[str, dict] = {}
     for key, value in spec.items():
         if key in ("high", "low"):
@@ -208,15 +221,17 @@ def rules_for(sensor: Sensor) -> SensorRules:
                 raise LayerError(f"{where}: {key!r} must be an object of level -> value")
             by_dir[key] = _levels(value, f"{where} {key!r}")
         elif key in SEVERITY:
-            by_dir.setdefault(MAIN_DIRECTION.get(sensor.sensor_type, "high"), {})[key] = _number(value, f"{where} {key!r}")
+            by_dir.setdefault(main, {})[key] = _number(value, f"{where} {key!r}")
         else:
-            raise LayerError(f"{where}: unknown key {key!r} (levels {', '.join(LEVELS)}, high, low, "
-                             "hysteresis, debounce, rate, stuck_s, missing_s)")
+            raise LayerError(f"{where}: unknown key {key!r} (levels {', '.join(LEVELS)}, direction, high, "
+                             "low, hysteresis, debounce, rate, stuck_s, missing_s)")
     rules = []
     defaults = {r.direction: r for r in base.thresholds}
     for direction in ("low", "high"):
         d = defaults.get(direction)
-        levels = by_dir.get(direction, d.levels if d else None)
+        # levels given for the sensor replace the type's levels in both directions: a
+        # sensor configured for low pressure only must not keep the generic high alarm
+        levels = by_dir.get(direction) if by_dir else (d.levels if d else None)
         if not levels:
             continue
         rules.append(ThresholdRule(direction, levels,
@@ -470,3 +485,29 @@ class AlarmEngine:
 
 def _fmt(v: float) -> str:
     return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+
+
+def write_alarm_log(alarms, path) -> "Path":
+    """The alarm log as CSV or JSON (by extension), written atomically."""
+    import csv
+    import io
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    rows = [a.as_dict() for a in alarms]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if path.suffix.lower() == ".json":
+        text = json.dumps({"alarms": rows}, indent=1)
+    else:
+        buf = io.StringIO()
+        fields = ["time", "level", "state", "kind", "sensor_id", "sensor_type", "layer", "feature_id",
+                  "value", "threshold", "unit", "message", "context", "reason", "x", "y"]
+        w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+        text = buf.getvalue()
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path

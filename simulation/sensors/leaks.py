@@ -100,7 +100,7 @@ class LeakDetector:
                              f"inflow, got {len(q) / spd:.1f}")
         q = q[: n_days * spd]
         index = index[: n_days * spd]
-        weekday = index[::spd].dayofweek.to_numpy()
+        weekday = index[::spd].day_of_week.to_numpy()
         day_type = np.where((weekday >= 1) & (weekday <= 4), 1, weekday)
         step_h = 24.0 / spd
         win = max(1, int(round(1.0 / step_h)))  # one hour of steps
