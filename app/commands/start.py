@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 STEPS: list[str] = [
+    "simulation.sensors.drill:drill_showcase",
 ]
 
 
