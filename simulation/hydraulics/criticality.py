@@ -1,0 +1,218 @@
+"""Pipe criticality: close each pipe in turn (N-1) and count who and what loses service.
+
+For every pipe, over a chosen window of the simulation (default: all of it):
+
+* ``junctions_below_min_pressure`` — junctions whose pressure drops below the
+  service pressure (default 14 m) at some hydraulic step of the window, and did
+  not in the baseline (pre-existing low spots are not the pipe's fault);
+* ``demand_not_delivered_m3`` — water the customers asked for and did not get,
+  integrated over the hydraulic steps of the window, minus the baseline's own
+  shortfall.  Pressure-driven runs (the default here, as a closure lowers
+  pressures and a demand-driven model would pretend every demand is still met)
+  use EPANET's demand deficit; demand-driven runs count the demand of junctions
+  while they are below the service pressure.  A steady-state network (duration
+  0) reports m³ per hour of closure;
+* ``population_without_service`` — people living in buildings served by those
+  junctions (or their population equivalent for a bare network).
+
+The pipe is held closed for the window (timer controls close and reopen it; for
+the whole run its initial status is closed and controls acting on it are
+disabled).  Pipes are ranked by population, then by undelivered demand.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simulation.hydraulics.results import SERVICE_PRESSURE, DemandModel, write_atomic
+from simulation.hydraulics.solver import DURATION, Solver, SolverError
+from simulation.hydraulics.sweep import Study, SweepReport, sweep
+
+#: Pressure-driven by default: a closure lowers pressures and demand should follow.
+DEFAULT_DEMAND_MODEL = DemandModel(pdd=True)
+
+
+class ClosureStudy(Study):
+    """Closing pipes one at a time against a baseline, in one worker's EPANET."""
+
+    def __init__(self, inp_text: str, name: str, population: np.ndarray | None, *,
+                 demand_model: DemandModel = DEFAULT_DEMAND_MODEL, service_pressure: float = SERVICE_PRESSURE,
+                 start_h: float = 0.0, hours: float | None = None, duration_h: float | None = None):
+        super().__init__()
+        self.inp_text = inp_text
+        self.name = name
+        self.population = population
+        self.demand_model = demand_model
+        self.service_pressure = float(service_pressure)
+        self.start = float(start_h) * 3600
+        self.hours = hours
+        self.duration_h = duration_h
+
+    # -------------------------------------------------------------- per worker
+    def prepare(self):
+        solver = Solver(self.inp_text, name=self.name)
+        self.demand_model.apply(solver)
+        if self.duration_h is not None:
+            solver._lib.EN_settimeparam(solver._ph, DURATION, int(round(self.duration_h * 3600)))
+            solver.duration = int(round(self.duration_h * 3600))
+        end = solver.duration if self.hours is None else self.start + self.hours * 3600
+        if self.start > solver.duration:
+            raise ValueError(f"{self.name}: window starts at {self.start / 3600:g} h, after the end of the "
+                             f"simulation ({solver.duration / 3600:g} h)")
+        self.end = min(end, solver.duration)
+        base = solver.run((), step_node_props=self._props(), report=False)
+        if base.unbalanced_at is not None:
+            raise SolverError(f"{self.name}: the baseline does not converge at {base.unbalanced_at / 3600:.2f} h")
+        min_p, shortfall = self._scores(solver, base)
+        return {"solver": solver, "base_min": min_p, "base_short": shortfall}
+
+    def _props(self):
+        return ("pressure", "demand_deficit") if self.demand_model.pdd else ("pressure", "demand")
+
+    def _scores(self, solver: Solver, run) -> tuple[np.ndarray, np.ndarray]:
+        j = solver.junctions
+        t, dt = run.step_times, run.step_lengths.copy()
+        if solver.duration == 0:
+            dt[:] = 3600.0  # steady state: per hour of closure
+        lo, hi = self.start, self.end
+        overlap = np.clip(np.minimum(t + dt, hi) - np.maximum(t, lo), 0, None)
+        inside = (t >= lo) & (t <= hi)
+        p = run.step_nodes["pressure"][:, j]
+        min_p = p[inside].min(axis=0) if inside.any() else np.full(len(j), np.inf)
+        if self.demand_model.pdd:
+            short = run.step_nodes["demand_deficit"][:, j]
+        else:
+            short = np.where(p < self.service_pressure, run.step_nodes["demand"][:, j], 0.0)
+        shortfall = (np.clip(short, 0, None) * overlap[:, None]).sum(axis=0)
+        return min_p, shortfall
+
+    def evaluate(self, state, pipe_index: int) -> dict:
+        solver: Solver = state["solver"]
+        try:
+            if self.start <= 0 and self.end >= solver.duration:
+                solver.hold_closed(pipe_index)
+            else:
+                solver.add_timer(pipe_index, 0, self.start)
+                solver.add_timer(pipe_index, 1, self.end)
+            run = solver.run((), step_node_props=self._props(), report=False)
+        finally:
+            solver.restore()
+        if run.unbalanced_at is not None:
+            raise SolverError(f"EPANET did not converge at {run.unbalanced_at / 3600:.2f} h with the pipe closed")
+        min_p, shortfall = self._scores(solver, run)
+        below = (min_p < self.service_pressure) & (state["base_min"] >= self.service_pressure)
+        lost = float(np.clip(shortfall - state["base_short"], 0, None).sum())
+        people = float(self.population[below].sum()) if self.population is not None else 0.0
+        return {"junctions_below_min_pressure": int(below.sum()), "demand_not_delivered_m3": lost,
+                "population_without_service": people, "min_pressure_m": float(np.min(min_p)) if len(min_p) else 0.0}
+
+
+@dataclass
+class Criticality:
+    """Ranked criticality of pipes, with the sweep's bookkeeping."""
+
+    network: str
+    table: pd.DataFrame            # one row per evaluated pipe, ranked
+    failures: pd.DataFrame         # pipe id, reason
+    seconds: float
+    scenarios: int
+    settings: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """The ``criticality --json`` document."""
+        pipes = [{"id": str(r.id), "junctions_below_min_pressure": int(r.junctions_below_min_pressure),
+                  "demand_not_delivered_m3": round(float(r.demand_not_delivered_m3), 3),
+                  "population_without_service": int(round(r.population_without_service))}
+                 for r in self.table.itertuples()]
+        return {"network": self.network, "scenarios": self.scenarios, "failed": int(len(self.failures)),
+                "seconds": round(self.seconds, 3), "pipes": pipes}
+
+    def write(self, out_dir: str | Path, twin=None) -> list[Path]:
+        """criticality.csv, criticality.json, failures.csv and, for a project, the scored pipes layer."""
+        out = Path(out_dir)
+        paths = [write_atomic(out / "criticality.csv", self.table.to_csv(index=False)),
+                 write_atomic(out / "failures.csv", self.failures.to_csv(index=False)),
+                 write_atomic(out / "criticality.json", json.dumps({**self.to_json(), "settings": self.settings},
+                                                                    indent=1))]
+        if twin is not None and len(twin["water_pipes"]):
+            paths.append(write_layer(pipes_with_scores(twin["water_pipes"], self.table),
+                                     out / "criticality_pipes.gpkg", "water_pipes"))
+        return paths
+
+
+def pipes_with_scores(pipes, table: pd.DataFrame):
+    """The pipes layer with the criticality columns (and rank) joined by pipe id."""
+    scores = table.set_index("id")[["rank", "junctions_below_min_pressure", "demand_not_delivered_m3",
+                                     "population_without_service"]]
+    return pipes.join(scores, on="id")
+
+
+def write_layer(frame, path: Path, layer: str) -> Path:
+    """Write a GeoDataFrame as a one-layer GeoPackage, atomically."""
+    import os
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    if tmp.exists():
+        tmp.unlink()
+    frame.to_file(tmp, layer=layer, driver="GPKG")
+    os.replace(tmp, path)
+    return path
+
+
+def criticality(system, *, pipes: list[str] | None = None, sample: int | None = None, seed: int = 0,
+                demand_model: DemandModel = DEFAULT_DEMAND_MODEL, service_pressure: float = SERVICE_PRESSURE,
+                start_h: float = 0.0, hours: float | None = None, duration_h: float | None = None,
+                workers: int = 0, scheduler: str | None = None, progress: bool = False) -> Criticality:
+    """N-1 closure of ``pipes`` (default: every pipe; ``sample`` picks that many at random)."""
+    wn = system.network
+    names = list(wn.pipe_name_list)
+    if pipes is not None:
+        known = set(names)
+        unknown = [p for p in pipes if p not in known]
+        if unknown:
+            raise KeyError(f"{system.source or system.name}: unknown pipe id(s) {', '.join(map(repr, unknown[:5]))}"
+                           f"{' ...' if len(unknown) > 5 else ''}")
+        names = list(dict.fromkeys(pipes))
+    if sample is not None and sample < len(names):
+        rng = np.random.default_rng(seed)
+        names = sorted(rng.choice(names, size=sample, replace=False).tolist(), key=names.index)
+    text = system.inp_text()
+    # the population array follows EPANET's junction order, which the .inp text fixes
+    with Solver(text, name=system.name) as probe:
+        order = [probe.node_ids[i] for i in probe.junctions]
+        link_index = {p: probe.link(p) for p in names}
+    population = system.population.reindex(order).fillna(0.0).to_numpy(dtype=float)
+    study = ClosureStudy(text, system.name, population, demand_model=demand_model,
+                         service_pressure=service_pressure, start_h=start_h, hours=hours, duration_h=duration_h)
+    report: SweepReport = sweep(study, [link_index[p] for p in names], workers=workers, scheduler=scheduler,
+                                progress=progress, desc="pipe closures")
+    by_index = {v: k for k, v in link_index.items()}
+    rows, failures = [], []
+    for o in report.outcomes:
+        if o.ok:
+            rows.append({"id": by_index[o.scenario], **o.value})
+        else:
+            failures.append({"id": by_index[o.scenario], "reason": o.error})
+    table = pd.DataFrame(rows, columns=["id", "junctions_below_min_pressure", "demand_not_delivered_m3",
+                                        "population_without_service", "min_pressure_m"])
+    table = rank(table)
+    return Criticality(system.name, table, pd.DataFrame(failures, columns=["id", "reason"]), report.seconds,
+                       len(names), {"demand_model": demand_model.describe(), "service_pressure_m": service_pressure,
+                                    "window_start_h": start_h, "window_hours": hours,
+                                    "population_source": system.population_source, "workers": report.workers,
+                                    "setup_seconds": round(report.setup_seconds, 3)})
+
+
+def rank(table: pd.DataFrame) -> pd.DataFrame:
+    """Most critical first: by population without service, then by undelivered demand."""
+    table = table.sort_values(["population_without_service", "demand_not_delivered_m3", "id"],
+                              ascending=[False, False, True], kind="mergesort").reset_index(drop=True)
+    table.insert(1, "rank", np.arange(1, len(table) + 1))
+    return table

@@ -1,0 +1,312 @@
+"""Fire flow: can the network give each hydrant the required flow, for the required time, at residual pressure?
+
+Defaults (NFPA 291 / AWWA M31 practice; every one is an argument):
+
+* required flow ``flow_lps`` = 95 L/s (about 1,500 gpm), drawn for ``duration_h`` = 2 h
+  on top of the normal demands;
+* residual pressure ``residual_m`` = 14 m (20 psi) at the hydrant **and at every
+  other junction** that has at least that pressure without the fire draw
+  (junctions already below it are the baseline's problem, reported by ``run``,
+  and would otherwise fail every hydrant);
+* the test starts at the hour of peak demand of the baseline's first day
+  (``start_h`` to choose another), with tank levels, pump and valve states as the
+  baseline has them then; clock-time rules and controls follow the shifted clock,
+  timer controls (relative to the original start) are disabled for the test.
+
+A hydrant *passes* when every hydraulic step of the test window keeps those
+residuals and EPANET converges.  Its *available flow* is the largest fire flow
+that keeps them: first the hydrant-limited flow, from one run where the hydrant
+junction becomes an emitter discharging to the residual pressure (its elevation
+raised by the residual, an emitter large enough that the flow is set by the
+network), then — if another junction falls below the residual at that flow — a
+bisection on the fire flow down to ``tolerance_lps``.
+
+Pass/fail costs one extended-period run of ``duration_h`` per hydrant (with
+``duration_h=0``, one steady-state solve).  Hydrants are ``node_id`` of the
+project's hydrants layer, or every junction of a bare network.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simulation.hydraulics.results import DemandModel, write_atomic
+from simulation.hydraulics.solver import (DURATION, ELEVATION, EMITTER, HEAD, HYDSTEP, INITSETTING, INITSTATUS,
+                                          PATTERNSTART, PRESSURE, PUMP, SETTING, STARTTIME, STATUS, TANK,
+                                          TANKLEVEL, TIMER, UNBALANCED, Solver, SolverError)
+from simulation.hydraulics.sweep import Study, sweep
+
+FIRE_FLOW_LPS = 95.0
+FIRE_DURATION_H = 2.0
+RESIDUAL_M = 14.0
+EMITBACKFLOW = 24  # EN_EMITBACKFLOW option (EPANET 2.3)
+
+
+class FireFlowStudy(Study):
+    def __init__(self, inp_text: str, name: str, *, flow_lps: float = FIRE_FLOW_LPS,
+                 duration_h: float = FIRE_DURATION_H, residual_m: float = RESIDUAL_M,
+                 start_h: float | None = None, available: bool = True, tolerance_lps: float = 0.5):
+        super().__init__()
+        if flow_lps <= 0:
+            raise ValueError(f"fire flow must be > 0 L/s, not {flow_lps}")
+        if duration_h < 0:
+            raise ValueError(f"fire duration must be >= 0 h, not {duration_h}")
+        self.inp_text, self.name = inp_text, name
+        self.flow_lps, self.duration_h, self.residual_m = float(flow_lps), float(duration_h), float(residual_m)
+        self.start_h, self.available, self.tolerance_lps = start_h, available, float(tolerance_lps)
+
+    # ------------------------------------------------------------------ per worker
+    def prepare(self):
+        s = Solver(self.inp_text, name=self.name)
+        DemandModel().apply(s)
+        start = self._design_time(s) if self.start_h is None else int(round(self.start_h * 3600))
+        self.design_time_s = start
+        if start > 0:
+            self._shift_to(s, start)
+        lib, ph = s._lib, s._ph
+        lib.EN_settimeparam(ph, DURATION, int(round(self.duration_h * 3600)))
+        lib.EN_setoption(ph, EMITBACKFLOW, 0.0)  # a hydrant never takes water in
+        lib.EN_addpattern(ph, b"LIFELINE_FIRE")
+        pat = ctypes.c_int()
+        lib.EN_getpatternindex(ph, b"LIFELINE_FIRE", ctypes.byref(pat))
+        s._changes.clear()
+        self._fire_pattern = b"LIFELINE_FIRE"
+        base = self._window(s)
+        if base is None:
+            raise SolverError(f"{self.name}: the network does not converge without any fire flow")
+        j = s.junctions
+        check = np.zeros(s.node_count, dtype=bool)
+        check[j] = base[j] >= self.residual_m / s.pressure_factor
+        return {"solver": s, "check": check, "base_min": base,
+                "to_units": 1e-3 / s.flow_factor}  # L/s -> network flow units
+
+    def _design_time(self, s: Solver) -> int:
+        """The report time of highest total junction demand in the first 24 h of the baseline."""
+        if s.duration == 0:
+            return 0
+        s.set_time(DURATION, min(s.duration, 24 * 3600))
+        run = s.run(("demand",))
+        s.restore()
+        total = run.nodes["demand"][:, s.junctions].sum(axis=1)
+        return int(run.times[int(np.argmax(total))]) if len(total) else 0
+
+    def _shift_to(self, s: Solver, t0: int) -> None:
+        """Start the network at ``t0``: tank levels, pump/valve states and clocks as the baseline has them."""
+        lib, ph = s._lib, s._ph
+        s.set_time(DURATION, t0)
+        if not s._h_open:
+            lib.EN_openH(ph)
+            s._h_open = True
+        lib.EN_initH(ph, 10)
+        t, step = ctypes.c_long(), ctypes.c_long()
+        while True:
+            lib.EN_runH(ph, ctypes.byref(t))
+            lib.EN_nextH(ph, ctypes.byref(step))
+            if step.value <= 0:
+                break
+        levels = {int(i): s.get_node(int(i), TANKLEVEL) for i in np.flatnonzero(s.node_types == TANK)}
+        links = {i: (s.get_link(i, STATUS), s.get_link(i, SETTING)) for i in range(s.link_count)}
+        s.restore()
+        for i, lvl in levels.items():
+            lib.EN_setnodevalue(ph, i + 1, TANKLEVEL, lvl)
+        for i, (status, setting) in links.items():
+            kind = s.link_types[i]
+            if kind <= PUMP:  # pipes and pumps: open/closed (and pump speed) as at t0
+                if status != s.get_link(i, INITSTATUS):
+                    lib.EN_setlinkvalue(ph, i + 1, INITSTATUS, status)
+                if kind == PUMP and status > 0 and setting > 0:
+                    lib.EN_setlinkvalue(ph, i + 1, INITSETTING, setting)
+            elif status == 0:  # a control valve closed at t0 (open ones stay active, not fixed open)
+                lib.EN_setlinkvalue(ph, i + 1, INITSTATUS, 0)
+        for code in (PATTERNSTART, STARTTIME):
+            lib.EN_settimeparam(ph, code, s.time_param(code) + t0)
+        n = ctypes.c_int()
+        lib.EN_getcount(ph, 5, ctypes.byref(n))
+        ty, li, ni = ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
+        st, lv = ctypes.c_double(), ctypes.c_double()
+        for k in range(1, n.value + 1):
+            lib.EN_getcontrol(ph, k, ctypes.byref(ty), ctypes.byref(li), ctypes.byref(st), ctypes.byref(ni),
+                              ctypes.byref(lv))
+            if ty.value == TIMER:
+                lib.EN_setcontrolenabled(ph, k, 0)
+
+    def _window(self, s: Solver, node: int = -1):
+        """Minimum pressure (EPANET units) of every node over the test window, or None if unbalanced."""
+        lib, ph = s._lib, s._ph
+        if not s._h_open:
+            s._check(lib.EN_openH(ph), "open the hydraulic solver")
+            s._h_open = True
+        s._check(lib.EN_initH(ph, 10), "initialise the hydraulics")
+        t, step = ctypes.c_long(), ctypes.c_long()
+        lowest = None
+        buf, ptr = s._node_buf, s._node_ptr
+        while True:
+            code = lib.EN_runH(ph, ctypes.byref(t))
+            if code > 100:
+                raise SolverError(f"EPANET failed at {t.value / 3600:.2f} h: {code}")
+            if code == UNBALANCED:
+                return None
+            lib.EN_getnodevalues(ph, PRESSURE, ptr)
+            lowest = buf.copy() if lowest is None else np.minimum(lowest, buf)
+            lib.EN_nextH(ph, ctypes.byref(step))
+            if step.value <= 0:
+                return lowest
+
+    def _with_fire(self, s: Solver, node: int, lps: float, units: float):
+        lib, ph = s._lib, s._ph
+        s._check(lib.EN_adddemand(ph, node + 1, lps * units, self._fire_pattern, b"fire"), "add the fire demand")
+        try:
+            return self._window(s, node)
+        finally:
+            n = ctypes.c_int()
+            lib.EN_getnumdemands(ph, node + 1, ctypes.byref(n))
+            lib.EN_deletedemand(ph, node + 1, n.value)
+
+    def _ok(self, state, node: int, lowest) -> tuple[bool, str]:
+        s: Solver = state["solver"]
+        if lowest is None:
+            return False, "EPANET did not converge"
+        r = self.residual_m / s.pressure_factor
+        if lowest[node] < r:
+            return False, f"residual at the hydrant {lowest[node] * s.pressure_factor:.1f} m"
+        others = state["check"].copy()
+        others[node] = False
+        low = others & (lowest < r)
+        if low.any():
+            worst = int(np.flatnonzero(low)[np.argmin(lowest[low])])
+            return False, (f"{int(low.sum())} other junction(s) below {self.residual_m:g} m "
+                           f"(lowest {s.node_ids[worst]}: {lowest[worst] * s.pressure_factor:.1f} m)")
+        return True, ""
+
+    def evaluate(self, state, node: int) -> dict:
+        s: Solver = state["solver"]
+        units = state["to_units"]
+        passes, why = self._ok(state, node, self._with_fire(s, node, self.flow_lps, units))
+        out = {"passes": passes, "limited_by": why}
+        if self.available:
+            out["available_flow_lps"] = self._available(state, node, passes)
+        return out
+
+    def _available(self, state, node: int, passes: bool) -> float:
+        """Largest fire flow (L/s) keeping the residuals, to ``tolerance_lps``."""
+        s: Solver = state["solver"]
+        lib, ph = s._lib, s._ph
+        elev = s.get_node(node, ELEVATION)
+        # an emitter discharging at the residual: flow = C * sqrt(p - residual); C so large that the
+        # residual is met to ~1 mm at 1,000 L/s, i.e. the network alone sets the flow
+        coeff = 1000.0 * state["to_units"] / np.sqrt(0.001 / s.pressure_factor)
+        try:
+            lib.EN_setnodevalue(ph, node + 1, ELEVATION, elev + self.residual_m / s.length_factor)
+            lib.EN_setnodevalue(ph, node + 1, EMITTER, coeff)
+            q_hyd = self._emitter_window(s, node)
+        finally:
+            lib.EN_setnodevalue(ph, node + 1, EMITTER, 0.0)
+            lib.EN_setnodevalue(ph, node + 1, ELEVATION, elev)
+        if q_hyd is None or q_hyd <= 0:
+            return 0.0
+        hi = q_hyd / state["to_units"]  # L/s
+        ok_hi, _ = self._ok(state, node, self._with_fire(s, node, hi, state["to_units"]))
+        if ok_hi:
+            return round(hi, 2)
+        lo = self.flow_lps if passes else 0.0
+        # to tolerance_lps or 1 % of the flow, whichever is coarser: hydrant flows are not known better
+        while hi - lo > max(self.tolerance_lps, 0.01 * hi):
+            mid = 0.5 * (lo + hi)
+            ok, _ = self._ok(state, node, self._with_fire(s, node, mid, state["to_units"]))
+            lo, hi = (mid, hi) if ok else (lo, mid)
+        return round(lo, 2)
+
+    def _emitter_window(self, s: Solver, node: int):
+        """Smallest emitter discharge (flow units) over the window, or None if unbalanced."""
+        from simulation.hydraulics.solver import EMITTERFLOW
+
+        lib, ph = s._lib, s._ph
+        s._check(lib.EN_initH(ph, 10), "initialise the hydraulics")
+        t, step, v = ctypes.c_long(), ctypes.c_long(), ctypes.c_double()
+        low = None
+        while True:
+            code = lib.EN_runH(ph, ctypes.byref(t))
+            if code > 100 or code == UNBALANCED:
+                return None
+            lib.EN_getnodevalue(ph, node + 1, EMITTERFLOW, ctypes.byref(v))
+            low = v.value if low is None else min(low, v.value)
+            lib.EN_nextH(ph, ctypes.byref(step))
+            if step.value <= 0:
+                return low
+
+
+@dataclass
+class FireFlow:
+    network: str
+    table: pd.DataFrame      # id, node, passes, available_flow_lps, limited_by
+    failures: pd.DataFrame   # id, node, reason (EPANET errors)
+    seconds: float
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def pass_rate(self) -> float:
+        return float(self.table["passes"].mean()) if len(self.table) else float("nan")
+
+    def to_json(self) -> dict:
+        """The ``fire-flow --json`` document."""
+        rows = [{"id": str(r.id), "node": str(r.node), "passes": bool(r.passes),
+                 "available_flow_lps": (None if pd.isna(r.available_flow_lps) else round(float(r.available_flow_lps), 2))}
+                for r in self.table.itertuples()]
+        return {"hydrants": rows, "seconds": round(self.seconds, 3)}
+
+    def write(self, out_dir) -> list[Path]:
+        out = Path(out_dir)
+        return [write_atomic(out / "fire_flow.csv", self.table.to_csv(index=False)),
+                write_atomic(out / "fire_flow_failures.csv", self.failures.to_csv(index=False)),
+                write_atomic(out / "fire_flow.json", json.dumps({**self.to_json(), "pass_rate": self.pass_rate,
+                                                                 "settings": self.settings}, indent=1))]
+
+
+def hydrant_nodes(system, nodes: list[str] | None = None) -> pd.DataFrame:
+    """(id, node) of the hydrants to test: the hydrants layer, or every junction of a bare network."""
+    wn = system.network
+    if nodes:
+        known = set(wn.junction_name_list)
+        bad = [n for n in nodes if n not in known]
+        if bad:
+            raise KeyError(f"{system.source or system.name}: unknown junction id(s) {', '.join(map(repr, bad[:5]))}")
+        return pd.DataFrame({"id": nodes, "node": nodes})
+    if len(system.hydrants):
+        return pd.DataFrame({"id": system.hydrants["id"].astype(str).to_numpy(),
+                             "node": system.hydrants["node_id"].astype(str).to_numpy()})
+    names = wn.junction_name_list
+    return pd.DataFrame({"id": names, "node": names})
+
+
+def fire_flow(system, *, nodes: list[str] | None = None, sample: int | None = None, seed: int = 0,
+              flow_lps: float = FIRE_FLOW_LPS, duration_h: float = FIRE_DURATION_H,
+              residual_m: float = RESIDUAL_M, start_h: float | None = None, available: bool = True,
+              workers: int = 0, scheduler: str | None = None, progress: bool = False) -> FireFlow:
+    """Test every hydrant (or junction); see the module docstring for the rules."""
+    hydrants = hydrant_nodes(system, nodes)
+    if sample is not None and sample < len(hydrants):
+        hydrants = hydrants.sample(n=sample, random_state=seed).sort_index()
+    text = system.inp_text()
+    with Solver(text, name=system.name) as probe:
+        index = [probe.node(n) for n in hydrants["node"]]
+    study = FireFlowStudy(text, system.name, flow_lps=flow_lps, duration_h=duration_h, residual_m=residual_m,
+                          start_h=start_h, available=available)
+    report = sweep(study, index, workers=workers, scheduler=scheduler, progress=progress, desc="hydrants")
+    rows, failures = [], []
+    for (hid, node), o in zip(hydrants.itertuples(index=False), report.outcomes):
+        if o.ok:
+            rows.append({"id": hid, "node": node, "passes": o.value["passes"],
+                         "available_flow_lps": o.value.get("available_flow_lps", np.nan),
+                         "limited_by": o.value["limited_by"]})
+        else:
+            failures.append({"id": hid, "node": node, "reason": o.error})
+    table = pd.DataFrame(rows, columns=["id", "node", "passes", "available_flow_lps", "limited_by"])
+    return FireFlow(system.name, table, pd.DataFrame(failures, columns=["id", "node", "reason"]), report.seconds,
+                    {"flow_lps": flow_lps, "duration_h": duration_h, "residual_m": residual_m,
+                     "start_h": start_h if start_h is not None else "peak demand hour", "workers": report.workers})

@@ -1,0 +1,187 @@
+"""Run the network once (extended period or steady state, DDA or PDD) and hold the results as tidy tables.
+
+``simulate(system, ...)`` returns :class:`Results`: one DataFrame per quantity,
+indexed by time (seconds from the start) with element ids as columns —
+``results.junction_frame("pressure")``, ``results.pipe_frame("flow")`` — the
+shape WNTR uses, so they feed WNTR's metrics unchanged.  ``results.layer_values``
+aligns a quantity with the rows of a twin layer (``water_junctions``,
+``water_pipes``) so the 3D scene can colour features by it, time step by time step.
+
+Demand models: ``DemandModel()`` is demand-driven (EPANET's DDA, demands met
+whatever the pressure).  ``DemandModel(pdd=True)`` is pressure-driven (PDA): a
+junction gets nothing below ``min_pressure`` (default 0 m), its full demand
+from ``required_pressure`` (default 20 m), and in between
+``((p - pmin) / (preq - pmin)) ** exponent`` of it (exponent 0.5, orifice-like).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simulation.hydraulics.solver import Solver, SolverError
+
+#: Pressure below which a junction counts as without adequate service (criticality, breaks), m.
+SERVICE_PRESSURE = 14.0
+
+
+@dataclass(frozen=True)
+class DemandModel:
+    """Demand-driven (default) or pressure-driven with documented thresholds (metres)."""
+
+    pdd: bool = False
+    min_pressure: float = 0.0
+    required_pressure: float = 20.0
+    exponent: float = 0.5
+
+    def apply(self, solver: Solver) -> None:
+        solver.set_demand_model(self.pdd, self.min_pressure, self.required_pressure, self.exponent)
+
+    def describe(self) -> str:
+        if not self.pdd:
+            return "demand-driven (DDA)"
+        return (f"pressure-driven (PDA: nothing below {self.min_pressure:g} m, full demand from "
+                f"{self.required_pressure:g} m, exponent {self.exponent:g})")
+
+
+NODE_QUANTITIES = ("pressure", "head", "demand")
+LINK_QUANTITIES = ("flow", "velocity", "headloss", "status")
+
+
+@dataclass
+class Results:
+    """Time × element tables of one simulation (SI units; time in seconds from the start)."""
+
+    name: str
+    node: dict[str, pd.DataFrame]
+    link: dict[str, pd.DataFrame]
+    junctions: list[str]
+    pipes: list[str]
+    demand_model: DemandModel = field(default_factory=DemandModel)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def times(self) -> pd.Index:
+        return next(iter(self.node.values())).index
+
+    def junction_frame(self, quantity: str) -> pd.DataFrame:
+        """time × junction table of ``pressure``, ``head`` or ``demand`` (delivered demand, m³/s)."""
+        return self._frame(self.node, quantity, self.junctions)
+
+    def node_frame(self, quantity: str) -> pd.DataFrame:
+        return self._frame(self.node, quantity, None)
+
+    def pipe_frame(self, quantity: str) -> pd.DataFrame:
+        """time × pipe table of ``flow`` (m³/s), ``velocity`` (m/s), ``headloss`` (m/m) or ``status`` (1 open)."""
+        return self._frame(self.link, quantity, self.pipes)
+
+    def link_frame(self, quantity: str) -> pd.DataFrame:
+        return self._frame(self.link, quantity, None)
+
+    @staticmethod
+    def _frame(store, quantity, columns):
+        if quantity not in store:
+            raise KeyError(f"no result {quantity!r}; available: {', '.join(store)}")
+        frame = store[quantity]
+        return frame if columns is None else frame[columns]
+
+    def layer_values(self, layer, quantity: str) -> tuple[np.ndarray, np.ndarray]:
+        """(times, values[time, feature]) aligned with the rows of a twin layer by its ``id``.
+
+        Features without a result (not in the network) get NaN, so the scene can
+        grey them out.
+        """
+        ids = [str(i) for i in layer["id"]]
+        store = self.node if quantity in self.node else self.link
+        frame = self._frame(store, quantity, None)
+        values = frame.reindex(columns=ids).to_numpy(dtype=float)
+        return frame.index.to_numpy(dtype=float), values
+
+    def tidy(self, kind: str = "junction") -> pd.DataFrame:
+        """Long table: time, id, and one column per quantity (``kind`` junction or pipe)."""
+        if kind == "junction":
+            frames = {q: self.junction_frame(q) for q in self.node}
+        elif kind == "pipe":
+            frames = {q: self.pipe_frame(q) for q in self.link}
+        else:
+            raise ValueError(f"kind must be 'junction' or 'pipe', not {kind!r}")
+        parts = [f.stack().rename(q) for q, f in frames.items()]
+        out = pd.concat(parts, axis=1).reset_index()
+        out.columns = ["time_s", "id", *frames]
+        return out
+
+    def summary(self) -> dict:
+        p = self.junction_frame("pressure")
+        return {"network": self.name, "demand_model": self.demand_model.describe(),
+                "steps": int(len(p.index)), "junctions": len(self.junctions), "pipes": len(self.pipes),
+                "duration_h": float(p.index[-1] / 3600) if len(p.index) else 0.0,
+                "min_pressure_m": round(float(np.nanmin(p.to_numpy())), 3) if p.size else None,
+                "min_pressure_junction": str(p.min().idxmin()) if p.size else None,
+                "junctions_below_service_pressure": int((p.min() < SERVICE_PRESSURE).sum()),
+                "warnings": self.warnings}
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """junctions.csv, pipes.csv (tidy) and summary.json, each written atomically."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = [write_atomic(out / "junctions.csv", self.tidy("junction").to_csv(index=False)),
+                 write_atomic(out / "pipes.csv", self.tidy("pipe").to_csv(index=False)),
+                 write_atomic(out / "summary.json", json.dumps(self.summary(), indent=2))]
+        return paths
+
+
+def write_atomic(path: Path, data: str | bytes) -> Path:
+    """Write ``data`` to a temporary file beside ``path`` and rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    mode = "wb" if isinstance(data, bytes) else "w"
+    with open(tmp, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def results_from_run(solver: Solver, run, demand_model: DemandModel, name: str) -> Results:
+    index = pd.Index(run.times, name="time")
+    node = {q: pd.DataFrame(v, index=index, columns=solver.node_ids) for q, v in run.nodes.items()}
+    link = {q: pd.DataFrame(v, index=index, columns=solver.link_ids) for q, v in run.links.items()}
+    junctions = [solver.node_ids[i] for i in solver.junctions]
+    pipes = [solver.link_ids[i] for i in solver.pipes]
+    return Results(name, node, link, junctions, pipes, demand_model, list(run.warnings))
+
+
+def simulate(system_or_text, *, demand_model: DemandModel | None = None, duration_h: float | None = None,
+             name: str | None = None, node_quantities=NODE_QUANTITIES,
+             link_quantities=LINK_QUANTITIES) -> Results:
+    """Solve the network once, extended period (or steady state when the duration is 0).
+
+    ``system_or_text`` is a :class:`~simulation.hydraulics.system.WaterSystem`
+    or .inp text.  ``duration_h`` overrides the network's duration.  A run that
+    does not converge raises :class:`SolverError` (no results that look valid).
+    """
+    demand_model = demand_model or DemandModel()
+    if isinstance(system_or_text, str):
+        text, label = system_or_text, name or "network"
+    else:
+        text, label = system_or_text.inp_text(), name or system_or_text.name
+    with Solver(text, name=label) as solver:
+        demand_model.apply(solver)
+        if duration_h is not None:
+            if duration_h < 0:
+                raise ValueError(f"duration must be >= 0 h, not {duration_h}")
+            from simulation.hydraulics.solver import DURATION
+
+            solver.set_time(DURATION, int(round(duration_h * 3600)))
+        run = solver.run(node_quantities, link_quantities)
+        if run.unbalanced_at is not None:
+            raise SolverError(f"{label}: EPANET did not converge at {run.unbalanced_at / 3600:.2f} h "
+                              f"(system unbalanced); results would not be valid")
+        return results_from_run(solver, run, demand_model, label)

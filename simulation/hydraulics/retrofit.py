@@ -1,0 +1,336 @@
+"""Retrofit plans: new diameters and materials on chosen pipes, judged against the network as it is.
+
+A plan is a CSV (``pipe_id,diameter_mm[,material][,roughness]``) or a YAML file::
+
+    name: Old town mains 2027
+    year: 2027                    # the pipes' new install year (default: this year)
+    repair_hours: 12              # how long a break leaves its customers dry
+    unit_costs: {150: 260, 200: 320, 300: 450}   # currency per metre by diameter, mm
+    pipes:
+      - {id: "p343", diameter_mm: 300, material: DI}
+      - {id: "p696", diameter_mm: 250, material: PE, roughness: 150}
+
+Each metric is computed for the baseline and for the plan, side by side:
+
+* minimum pressure over junctions with demand and report times (m);
+* pressure-deficit hours: junction-hours below the service pressure (14 m);
+* fire-flow pass rate (see :mod:`.fire_flow`; hydrants, or a sample of junctions);
+* expected population-hours without water per year: for every pipe, break rate
+  (per km·year, by material and age, :data:`BREAK_RATES`) × length × the people
+  its closure leaves below service pressure (:mod:`.criticality`) × repair hours;
+* Todini's resilience index (WNTR's ``todini_index``, averaged over time);
+* cost: length × unit cost of the new diameter (next listed size up).
+
+Roughness, when the plan gives none, comes from the material (Hazen-Williams C
+in :data:`HW_C`, or Darcy-Weisbach mm in :data:`DW_MM`).  Break rates are
+indicative values for North American mains (after Folkman, *Water Main Break
+Rates in the USA and Canada*, 2018, converted to per 100 km·year), raised by
+:data:`AGE_GROWTH` per year of age beyond :data:`AGE_FREE_YEARS`; replace them
+with a utility's own records where they exist.  The default unit costs are
+indicative installed costs for open-cut work in urban streets, to be replaced
+by local prices.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simulation.hydraulics.results import SERVICE_PRESSURE, write_atomic
+from twin.errors import SourceError
+
+#: Breaks per 100 km per year, by material (indicative; see the module docstring).
+BREAK_RATES = {"CI": 21.5, "AC": 4.6, "DI": 3.0, "PVC": 1.6, "PE": 2.0, "HDPE": 2.0, "STEEL": 7.1,
+               "CONCRETE": 2.1, "UNKNOWN": 8.0}
+AGE_FREE_YEARS = 20
+AGE_GROWTH = 0.03
+#: Hazen-Williams C of new pipe, by material.
+HW_C = {"CI": 130, "DI": 140, "PVC": 150, "PE": 150, "HDPE": 150, "STEEL": 140, "CONCRETE": 130, "AC": 140}
+#: Darcy-Weisbach absolute roughness of new pipe, mm.
+DW_MM = {"CI": 0.26, "DI": 0.1, "PVC": 0.0015, "PE": 0.007, "HDPE": 0.007, "STEEL": 0.045, "CONCRETE": 0.3,
+         "AC": 0.03}
+#: Indicative installed cost per metre by diameter (mm).
+DEFAULT_UNIT_COSTS = {100: 210, 150: 260, 200: 320, 250: 380, 300: 450, 400: 600, 500: 780, 600: 950,
+                      800: 1350, 1000: 1800}
+REPAIR_HOURS = 12.0
+
+
+@dataclass
+class Plan:
+    name: str
+    pipes: pd.DataFrame                    # id, diameter_mm, material, roughness
+    unit_costs: dict = field(default_factory=lambda: dict(DEFAULT_UNIT_COSTS))
+    year: int | None = None
+    repair_hours: float = REPAIR_HOURS
+    source: str = ""
+
+
+def read_plan(path: str | Path, system=None) -> Plan:
+    """Read a plan (CSV or YAML); with ``system``, every pipe id is checked against its network."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such plan file")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise SourceError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("pipes"), list) or not doc["pipes"]:
+            raise SourceError(f"{path}: a plan needs a non-empty 'pipes' list")
+        rows = []
+        for i, item in enumerate(doc["pipes"], start=1):
+            if not isinstance(item, dict) or "id" not in item or "diameter_mm" not in item:
+                raise SourceError(f"{path}: pipes entry {i} needs 'id' and 'diameter_mm'")
+            rows.append(item)
+        pipes = pd.DataFrame(rows)
+        lines = list(range(1, len(pipes) + 1))
+        where = "pipes entry"
+        costs = doc.get("unit_costs") or DEFAULT_UNIT_COSTS
+        try:
+            costs = {float(k): float(v) for k, v in costs.items()}
+        except (TypeError, ValueError, AttributeError):
+            raise SourceError(f"{path}: unit_costs must map diameters (mm) to costs per metre") from None
+        plan = Plan(str(doc.get("name") or path.stem), pipes, costs, doc.get("year"),
+                    float(doc.get("repair_hours", REPAIR_HOURS)), str(path))
+    else:
+        try:
+            pipes = pd.read_csv(path, dtype={"pipe_id": str, "id": str, "material": str}, comment="#")
+        except Exception as exc:
+            raise SourceError(f"{path}: cannot read the plan CSV ({exc})") from None
+        if "pipe_id" in pipes.columns:
+            pipes = pipes.rename(columns={"pipe_id": "id"})
+        for col in ("id", "diameter_mm"):
+            if col not in pipes.columns:
+                raise SourceError(f"{path}: plan CSV has no column {col!r} (needs pipe_id, diameter_mm)")
+        lines = list(range(2, len(pipes) + 2))
+        where = "line"
+        plan = Plan(path.stem, pipes, dict(DEFAULT_UNIT_COSTS), None, REPAIR_HOURS, str(path))
+    p = plan.pipes
+    p["id"] = p["id"].astype(str)
+    for col in ("material", "roughness"):
+        if col not in p.columns:
+            p[col] = np.nan
+    for line, row in zip(lines, p.itertuples()):
+        try:
+            d = float(row.diameter_mm)
+        except (TypeError, ValueError):
+            d = float("nan")
+        if not d > 0:
+            raise SourceError(f"{path}: {where} {line}: diameter_mm must be a number > 0, not {row.diameter_mm!r}")
+    p["diameter_mm"] = p["diameter_mm"].astype(float)
+    if system is not None:
+        known = set(system.network.pipe_name_list)
+        for line, pid in zip(lines, p["id"]):
+            if pid not in known:
+                raise KeyError(f"{path}: {where} {line}: no pipe {pid!r} in the network {system.name!r}")
+    dup = p["id"][p["id"].duplicated()]
+    if len(dup):
+        raise SourceError(f"{path}: pipe {dup.iloc[0]!r} is listed twice")
+    return plan
+
+
+def unit_cost(costs: dict, diameter_mm: float) -> float:
+    sizes = sorted(costs)
+    for s in sizes:
+        if diameter_mm <= s + 1e-9:
+            return float(costs[s])
+    raise ValueError(f"no unit cost for a {diameter_mm:g} mm pipe (largest priced size {sizes[-1]:g} mm)")
+
+
+def apply_plan(system, plan: Plan, year: int):
+    """A copy of ``system`` with the plan's diameters, roughness and materials (installed in ``year``)."""
+    out = system.copy()
+    wn = out.network
+    dw = wn.options.hydraulic.headloss == "D-W"
+    attrs = out.pipe_attributes.copy() if len(out.pipe_attributes) else pd.DataFrame(
+        index=pd.Index(wn.pipe_name_list, name="id"), columns=["material", "install_year"])
+    for r in plan.pipes.itertuples():
+        pipe = wn.get_link(r.id)
+        pipe.diameter = r.diameter_mm / 1000.0
+        material = str(r.material).upper() if isinstance(r.material, str) and r.material else None
+        if not pd.isna(r.roughness):
+            pipe.roughness = float(r.roughness)
+        elif material:
+            table = DW_MM if dw else HW_C
+            if material not in table:
+                raise ValueError(f"{plan.source}: pipe {r.id}: no default roughness for material {material!r}; "
+                                 f"give a roughness (known: {', '.join(table)})")
+            pipe.roughness = float(table[material])
+        attrs.loc[r.id, "material"] = material or attrs.get("material", pd.Series(dtype=object)).get(r.id)
+        attrs.loc[r.id, "install_year"] = year
+    out.pipe_attributes = attrs
+    return out
+
+
+def break_rates(system, year: int) -> pd.Series:
+    """Breaks per km per year for every pipe, from its material and age."""
+    names = system.network.pipe_name_list
+    attrs = system.pipe_attributes.reindex(names) if len(system.pipe_attributes) else pd.DataFrame(index=names)
+    material = attrs.get("material", pd.Series(index=names, dtype=object)).fillna("UNKNOWN").astype(str).str.upper()
+    base = material.map(lambda m: BREAK_RATES.get(m, BREAK_RATES["UNKNOWN"])) / 100.0
+    installed = pd.to_numeric(attrs.get("install_year", pd.Series(index=names, dtype=float)), errors="coerce")
+    age = (year - installed).clip(lower=0).fillna(AGE_FREE_YEARS + 20)  # unknown age: 40 years
+    factor = (1.0 + AGE_GROWTH) ** (age - AGE_FREE_YEARS).clip(lower=0)
+    return (base * factor).astype(float)
+
+
+@dataclass
+class RetrofitResult:
+    plan: Plan
+    table: pd.DataFrame            # metric, baseline, plan, change
+    cost: float
+    details: dict
+    figures: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"plan": self.plan.name, "pipes": len(self.plan.pipes), "cost": round(self.cost, 2),
+                "metrics": {r.metric: {"baseline": _num(r.baseline), "plan": _num(r.plan), "change": _num(r.change)}
+                            for r in self.table.itertuples()},
+                "settings": self.details.get("settings", {})}
+
+    def write(self, out_dir) -> list[Path]:
+        out = Path(out_dir)
+        paths = [write_atomic(out / "retrofit_comparison.csv", self.table.to_csv(index=False)),
+                 write_atomic(out / "retrofit.json", json.dumps(self.to_json(), indent=1)),
+                 write_atomic(out / "retrofit_pipes.csv", self.details["pipes"].to_csv(index=False))]
+        for name, png in self.figures.items():
+            paths.append(write_atomic(out / name, png))
+        return paths
+
+
+def _num(v):
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) else round(float(v), 4)
+
+
+def _pressure_metrics(system, duration_h):
+    import wntr
+
+    from simulation.hydraulics.results import simulate
+
+    res = simulate(system, duration_h=duration_h)
+    p = res.junction_frame("pressure")
+    wn = system.network
+    demanding = [j for j in p.columns if (wn.get_node(j).base_demand or 0) > 0] or list(p.columns)
+    pd_ = p[demanding]
+    step_h = (np.diff(p.index.to_numpy()).mean() / 3600.0) if len(p.index) > 1 else 1.0
+    deficit_hours = float((pd_ < SERVICE_PRESSURE).to_numpy().sum() * step_h)
+    try:
+        todini = wntr.metrics.todini_index(res.node_frame("head"), res.node_frame("pressure"),
+                                           res.node_frame("demand"), res.link_frame("flow"), wn, SERVICE_PRESSURE)
+        todini = float(np.nanmean(np.asarray(todini, dtype=float)))
+    except Exception:  # pumps without curves WNTR can read, etc.: report as unknown
+        todini = float("nan")
+    return {"min_pressure_m": float(pd_.to_numpy().min()), "deficit_hours": deficit_hours, "todini": todini,
+            "junction_min": pd_.min()}
+
+
+def evaluate_plan(system, plan: Plan, *, year: int | None = None, sample: int | None = None, seed: int = 0,
+                  duration_h: float | None = None, fire_sample: int = 100, workers: int = 0,
+                  scheduler: str | None = None, progress: bool = False) -> RetrofitResult:
+    """Baseline against plan: pressure, deficit hours, fire flow, expected people-hours without water, Todini, cost."""
+    from simulation.hydraulics.criticality import criticality
+    from simulation.hydraulics.fire_flow import fire_flow, hydrant_nodes
+
+    year = int(year or plan.year or _dt.date.today().year)
+    planned = apply_plan(system, plan, year)
+    wn = system.network
+    lengths = pd.Series({p: wn.get_link(p).length for p in wn.pipe_name_list})
+    costs = plan.pipes.apply(lambda r: lengths[r.id] * unit_cost(plan.unit_costs, r.diameter_mm), axis=1)
+    cost = float(costs.sum())
+    kw = dict(workers=workers, scheduler=scheduler, progress=progress)
+    hydrants = hydrant_nodes(system)
+    fire_nodes = hydrants["node"].tolist()
+    if len(fire_nodes) > fire_sample:
+        fire_nodes = hydrants.sample(n=fire_sample, random_state=seed)["node"].tolist()
+    crit_pipes = None
+    if sample is not None and sample < len(wn.pipe_name_list):
+        rng = np.random.default_rng(seed)
+        crit_pipes = sorted(set(rng.choice(wn.pipe_name_list, size=sample, replace=False).tolist())
+                            | set(plan.pipes["id"]))
+    metrics, per_pipe = {}, {}
+    for label, sysm in (("baseline", system), ("plan", planned)):
+        pm = _pressure_metrics(sysm, duration_h)
+        ff = fire_flow(sysm, nodes=list(dict.fromkeys(fire_nodes)), available=False, **kw)
+        cr = criticality(sysm, pipes=crit_pipes, duration_h=duration_h, **kw)
+        rates = break_rates(sysm, year)
+        people = cr.table.set_index("id")["population_without_service"]
+        km = lengths.reindex(people.index) / 1000.0
+        exp_ph = rates.reindex(people.index) * km * people * plan.repair_hours
+        per_pipe[label] = pd.DataFrame({"people_without_service": people, "breaks_per_year": rates.reindex(
+            people.index) * km, "expected_people_hours": exp_ph})
+        metrics[label] = {"min_pressure_m": pm["min_pressure_m"], "pressure_deficit_hours": pm["deficit_hours"],
+                          "fire_flow_pass_rate": ff.pass_rate,
+                          "expected_people_hours_without_water_per_year": float(exp_ph.sum()),
+                          "todini_index": pm["todini"], "cost": 0.0 if label == "baseline" else cost,
+                          "_junction_min": pm["junction_min"]}
+    rows = []
+    for m in ("min_pressure_m", "pressure_deficit_hours", "fire_flow_pass_rate",
+              "expected_people_hours_without_water_per_year", "todini_index", "cost"):
+        b, p = metrics["baseline"][m], metrics["plan"][m]
+        rows.append({"metric": m, "baseline": b, "plan": p, "change": p - b})
+    table = pd.DataFrame(rows)
+    pipes = per_pipe["baseline"].join(per_pipe["plan"], lsuffix="_baseline", rsuffix="_plan").reset_index()
+    pipes = pipes.rename(columns={"index": "id"}).sort_values("expected_people_hours_baseline", ascending=False)
+    figures = _figures(plan, metrics, pipes, table)
+    return RetrofitResult(plan, table, cost, {"pipes": pipes, "settings": {
+        "year": year, "repair_hours": plan.repair_hours, "service_pressure_m": SERVICE_PRESSURE,
+        "criticality_pipes": "all" if crit_pipes is None else len(crit_pipes),
+        "fire_flow_nodes": len(set(fire_nodes)), "population_source": system.population_source}}, figures)
+
+
+def _figures(plan, metrics, pipes, table) -> dict[str, bytes]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from io import BytesIO
+
+    import matplotlib.pyplot as plt
+
+    def png(fig) -> bytes:
+        buf = BytesIO()
+        fig.tight_layout()
+        fig.savefig(buf, format="png", dpi=110)
+        plt.close(fig)
+        return buf.getvalue()
+
+    out = {}
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, colour in (("baseline", "tab:grey"), ("plan", "tab:blue")):
+        v = np.sort(metrics[label]["_junction_min"].to_numpy())
+        ax.plot(v, np.linspace(0, 1, len(v)), label=label, color=colour)
+    ax.axvline(SERVICE_PRESSURE, color="tab:red", ls="--", lw=0.8, label=f"{SERVICE_PRESSURE:g} m")
+    ax.set_xlabel("lowest pressure over the run, m")
+    ax.set_ylabel("share of junctions")
+    ax.set_title(f"Pressure: baseline vs {plan.name}")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    out["retrofit_pressure.png"] = png(fig)
+
+    top = pipes.head(15)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    y = np.arange(len(top))
+    ax.barh(y - 0.2, top["expected_people_hours_baseline"], height=0.4, color="tab:grey", label="baseline")
+    ax.barh(y + 0.2, top["expected_people_hours_plan"], height=0.4, color="tab:blue", label="plan")
+    ax.set_yticks(y, top["id"].astype(str))
+    ax.invert_yaxis()
+    ax.set_xlabel("expected people-hours without water per year")
+    ax.set_title("Most critical pipes")
+    ax.legend()
+    out["retrofit_criticality.png"] = png(fig)
+
+    fig, axes = plt.subplots(1, 5, figsize=(12, 3))
+    for ax, r in zip(axes, table[table["metric"] != "cost"].itertuples()):
+        ax.bar(["baseline", "plan"], [r.baseline, r.plan], color=["tab:grey", "tab:blue"])
+        ax.set_title(r.metric.replace("_", " "), fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(f"{plan.name}: cost {metrics['plan']['cost']:,.0f}", fontsize=9)
+    out["retrofit_metrics.png"] = png(fig)
+    return out

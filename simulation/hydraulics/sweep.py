@@ -1,0 +1,192 @@
+"""Many scenarios of one network, in parallel on Dask: failures recorded, progress shown, Ctrl-C clean.
+
+A sweep is a *study* (a picklable object with ``prepare()`` run once per worker
+process and ``evaluate(state, scenario)`` run per scenario) and a list of
+scenarios.  Each Dask worker prepares the study once — opens the network in
+EPANET, solves the baseline — and keeps it in a per-process cache, so a
+scenario costs one solve and a few array reads.  Scenarios travel in batches to
+keep Dask's per-task overhead (about a millisecond) small next to the solves.
+
+``workers=0`` runs in this process (no Dask); ``workers=N`` starts a
+LocalCluster of N single-threaded worker processes; ``scheduler="tcp://host:port"``
+uses an existing cluster.  A scenario that raises (EPANET error, no
+convergence) becomes an :class:`Outcome` with its reason and the sweep goes
+on.  On Ctrl-C every pending batch is cancelled, the local cluster shut down,
+and ``KeyboardInterrupt`` re-raised, so no caller writes results as if complete.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+_STATES: dict[tuple[str, int], Any] = {}
+
+
+@dataclass
+class Outcome:
+    """The result of one scenario: ``value`` (a dict of scores) or ``error`` (why it failed)."""
+
+    scenario: Any
+    value: dict | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Study:
+    """Base for sweepable studies; subclasses set what ``prepare``/``evaluate`` do."""
+
+    def __init__(self):
+        self.key = uuid.uuid4().hex
+
+    def prepare(self) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def evaluate(self, state: Any, scenario: Any) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def state(self) -> Any:
+        """This process's (and thread's) prepared state for the study, made on first use."""
+        k = (self.key, threading.get_ident())
+        st = _STATES.get(k)
+        if st is None:
+            # one study at a time per worker: drop states of earlier studies (their solvers close)
+            for old in [o for o in _STATES if o[0] != self.key]:
+                _STATES.pop(old, None)
+            st = _STATES[k] = self.prepare()
+        return st
+
+
+def run_batch(study: Study, scenarios: list) -> list[Outcome]:
+    """Evaluate scenarios one after the other on this worker's prepared study."""
+    state = study.state()
+    out = []
+    for sc in scenarios:
+        t0 = time.perf_counter()
+        try:
+            out.append(Outcome(sc, study.evaluate(state, sc), None, time.perf_counter() - t0))
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # recorded with its reason; the sweep goes on
+            reason = str(exc).strip() or type(exc).__name__
+            out.append(Outcome(sc, None, reason, time.perf_counter() - t0))
+    return out
+
+
+@dataclass
+class SweepReport:
+    outcomes: list[Outcome]
+    seconds: float
+    workers: int
+    setup_seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+
+def _batches(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def sweep(study: Study, scenarios: Iterable, *, workers: int = 0, scheduler: str | None = None,
+          progress: bool = False, desc: str = "scenarios", batch_size: int | None = None) -> SweepReport:
+    """Evaluate every scenario; outcomes come back in the order of ``scenarios``."""
+    scenarios = list(scenarios)
+    bar = _bar(len(scenarios), desc, progress)
+    t0 = time.perf_counter()
+    try:
+        if not scenarios:
+            return SweepReport([], 0.0, 0)
+        if scheduler is None and workers <= 0:
+            study.state()
+            setup = time.perf_counter() - t0
+            outcomes = []
+            for batch in _batches(scenarios, 16):
+                outcomes.extend(run_batch(study, batch))
+                bar.update(len(batch))
+            return SweepReport(outcomes, time.perf_counter() - t0, 1, setup)
+        return _sweep_dask(study, scenarios, workers, scheduler, bar, batch_size, t0)
+    finally:
+        bar.close()
+
+
+def _bar(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="scn", file=sys.stderr, disable=not enabled, leave=False,
+                dynamic_ncols=True)
+
+
+def _sweep_dask(study, scenarios, workers, scheduler, bar, batch_size, t0) -> SweepReport:
+    import dask
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    with dask.config.set({"distributed.worker.daemon": False, "logging.distributed": "error"}):
+        if scheduler:
+            client = Client(scheduler, timeout="20s")
+        else:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=40)
+            client = Client(cluster)
+    futures = []
+    try:
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})) or workers or 1)
+        if batch_size is None:
+            # enough batches for balance (8 per worker), few enough that Dask's overhead is noise
+            batch_size = max(1, min(64, math.ceil(len(scenarios) / (8 * n_workers))))
+        remote = client.scatter(study, broadcast=True)
+        # prepare every worker (open the network, solve the baseline) in its task thread, so the
+        # scenarios that follow find the state ready (single-threaded workers reuse that thread)
+        addresses = list(client.scheduler_info().get("workers", {}))
+        client.gather([client.submit(_prepare_on_worker, remote, workers=[a], pure=False,
+                                     allow_other_workers=False) for a in addresses])
+        setup = time.perf_counter() - t0
+        batches = _batches(scenarios, batch_size)
+        futures = [client.submit(run_batch, remote, b, pure=False) for b in batches]
+        index = {f.key: i for i, f in enumerate(futures)}
+        results: list[list[Outcome] | None] = [None] * len(batches)
+        for fut in as_completed(futures):
+            i = index[fut.key]
+            try:
+                results[i] = fut.result()
+            except Exception as exc:  # the worker died or the batch could not run: record, go on
+                reason = f"worker failure: {str(exc).strip() or type(exc).__name__}"
+                results[i] = [Outcome(sc, None, reason) for sc in batches[i]]
+            bar.update(len(batches[i]))
+        outcomes = [o for r in results for o in (r or [])]
+        return SweepReport(outcomes, time.perf_counter() - t0, n_workers, setup)
+    except KeyboardInterrupt:
+        for f in futures:
+            f.cancel()
+        raise
+    finally:
+        try:
+            client.run(_forget, study.key)
+        except Exception:
+            pass
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _prepare_on_worker(study) -> int:
+    study.state()
+    return os.getpid()
+
+
+def _forget(key: str) -> None:
+    for k in [k for k in _STATES if k[0] == key]:
+        _STATES.pop(k, None)

@@ -1,0 +1,159 @@
+"""The water system an analysis works on: the network plus who and what hangs on it.
+
+:func:`load_system` accepts a project (``.gpkg``: the twin's network, buildings
+with ``junction_id``/``population``, hydrants with ``node_id``, isolation valves
+with ``pipe_id``/``node_id``) or a bare EPANET ``.inp``.  For a bare network
+there are no buildings: the population served by each junction is then its
+*population equivalent*, average demand divided by a per-capita consumption
+(:data:`LITRES_PER_PERSON_DAY`), and there are no hydrants or valves (fire flow
+tests every junction; segments place valves by the N-1 rule, see
+:mod:`simulation.hydraulics.segments`).
+
+Networks EPANET could solve but that make no sense for these analyses are
+refused here with one message: junctions with no path to any reservoir or tank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import wntr
+
+from twin.errors import SourceError
+
+#: Per-capita consumption used for the population equivalent of a bare network, L/(person·day).
+LITRES_PER_PERSON_DAY = 200.0
+
+
+@dataclass
+class WaterSystem:
+    """A network, the population each junction serves, and its hydrants and isolation valves."""
+
+    name: str
+    network: wntr.network.WaterNetworkModel
+    population: pd.Series                 # junction id -> people served
+    population_source: str                # "buildings" or "demand-equivalent"
+    hydrants: pd.DataFrame                # id, node_id
+    valves: pd.DataFrame                  # id, pipe_id, node_id, operable
+    source: str = ""
+    twin: object | None = None
+    pipe_attributes: pd.DataFrame = field(default_factory=pd.DataFrame)  # id -> material, install_year
+
+    def inp_text(self) -> str:
+        """The network as EPANET text, written exactly as WNTR's EpanetSimulator writes it."""
+        from twin.network import network_text
+
+        return network_text(self.network)
+
+    def copy(self) -> "WaterSystem":
+        import copy
+
+        return WaterSystem(self.name, copy.deepcopy(self.network), self.population.copy(),
+                           self.population_source, self.hydrants.copy(), self.valves.copy(),
+                           self.source, self.twin, self.pipe_attributes.copy())
+
+
+def load_system(path: str | Path, *, check_connected: bool = True) -> WaterSystem:
+    """Read a project (.gpkg) or a bare EPANET network (.inp) into a :class:`WaterSystem`."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.suffix.lower() == ".gpkg":
+        from twin.project import load
+
+        system = from_twin(load(path), source=str(path))
+    else:
+        from twin.network import read_network
+
+        wn = read_network(path)
+        system = from_network(wn, name=path.stem, source=str(path))
+    if check_connected:
+        problems = disconnected_junctions(system.network)
+        if problems:
+            raise SourceError(f"{path}: the network is disconnected: {len(problems)} junction(s) have no path "
+                              f"to any reservoir or tank (e.g. {', '.join(problems[:5])})")
+    return system
+
+
+def from_network(wn, *, name: str = "network", source: str = "") -> WaterSystem:
+    """A bare network: population equivalents from demand, no hydrants, no valves."""
+    return WaterSystem(name, wn, demand_population(wn), "demand-equivalent",
+                       pd.DataFrame({"id": pd.Series(dtype=object), "node_id": pd.Series(dtype=object)}),
+                       _empty_valves(), source)
+
+
+def from_twin(twin, *, source: str = "") -> WaterSystem:
+    """The twin's network with its buildings, hydrants and isolation valves."""
+    if twin.network is None:
+        raise SourceError(f"{source or twin.name}: the project has no water network")
+    wn = twin.network
+    junctions = set(wn.junction_name_list)
+    buildings = twin["buildings"]
+    pop = None
+    if len(buildings) and buildings["junction_id"].notna().any() and buildings["population"].notna().any():
+        b = buildings[buildings["junction_id"].isin(junctions)]
+        pop = b.groupby("junction_id")["population"].sum().astype(float)
+        pop = pop.reindex(wn.junction_name_list, fill_value=0.0)
+        population, how = pop, "buildings"
+    else:
+        population, how = demand_population(wn), "demand-equivalent"
+    hydrants = twin["hydrants"][["id", "node_id"]].copy() if len(twin["hydrants"]) else \
+        pd.DataFrame({"id": pd.Series(dtype=object), "node_id": pd.Series(dtype=object)})
+    if len(hydrants):
+        unknown = hydrants[~hydrants["node_id"].isin(set(wn.node_name_list))]
+        if len(unknown):
+            raise SourceError(f"{source}: layer 'hydrants' field node_id: {len(unknown)} hydrant(s) name "
+                              f"nodes not in the network (e.g. hydrant {unknown['id'].iloc[0]!r} -> "
+                              f"{unknown['node_id'].iloc[0]!r})")
+    valves = twin["water_valves"]
+    if len(valves):
+        iso = valves[valves["pipe_id"].notna() & valves["node_id"].notna()].copy()
+        iso["operable"] = iso["operable"].fillna(True).astype(bool)
+        valves = iso[["id", "pipe_id", "node_id", "operable"]].reset_index(drop=True)
+    else:
+        valves = _empty_valves()
+    pipes = twin["water_pipes"]
+    attrs = pipes[["id", "material", "install_year"]].set_index("id") if len(pipes) else pd.DataFrame()
+    return WaterSystem(twin.name, wn, population, how, hydrants.reset_index(drop=True), valves,
+                       source, twin, attrs)
+
+
+def _empty_valves() -> pd.DataFrame:
+    return pd.DataFrame({"id": pd.Series(dtype=object), "pipe_id": pd.Series(dtype=object),
+                         "node_id": pd.Series(dtype=object), "operable": pd.Series(dtype=bool)})
+
+
+def demand_population(wn) -> pd.Series:
+    """Population equivalent of each junction: average demand / LITRES_PER_PERSON_DAY."""
+    names = wn.junction_name_list
+    if not names:
+        return pd.Series(dtype=float)
+    try:
+        demand = wntr.metrics.average_expected_demand(wn).reindex(names).fillna(0.0).clip(lower=0.0)
+    except Exception:  # patterns WNTR cannot average: fall back on base demands
+        demand = pd.Series([wn.get_node(n).base_demand for n in names], index=names).clip(lower=0.0)
+    people = demand * 86400.0 * 1000.0 / LITRES_PER_PERSON_DAY
+    return people.round().astype(float)
+
+
+def disconnected_junctions(wn) -> list[str]:
+    """Junctions with no path, through any link whatever its status, to a reservoir or tank."""
+    names = wn.node_name_list
+    index = {n: i for i, n in enumerate(names)}
+    parent = np.arange(len(names))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for _, link in wn.links():
+        a, b = find(index[link.start_node_name]), find(index[link.end_node_name])
+        if a != b:
+            parent[a] = b
+    fed = {find(index[n]) for n in wn.reservoir_name_list + wn.tank_name_list}
+    return [n for n in wn.junction_name_list if find(index[n]) not in fed]
