@@ -146,7 +146,9 @@ def run(args) -> int:
         if args.camera == "underground":
             scene.view("underground")
         else:
-            scene.camera(args.camera)
+            scene.view("overview")
+            if args.camera != "oblique":
+                scene.camera(args.camera)
         for layer, field in colourings:
             colour_layer(scene, layer, field, at)
         _write_png(scene, out)

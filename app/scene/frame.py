@@ -19,7 +19,7 @@ import numpy as np
 from twin.terrain import Terrain
 
 #: Pipe sizes are drawn at (diagonal of the town / this) times their size...
-UNDERGROUND_SCALE_DIVISOR = 400.0
+UNDERGROUND_SCALE_DIVISOR = 200.0
 #: ...and burial depths at this share of that factor: deep enough to keep every pipe
 #: under the surface and the layers apart, shallow enough that the town's underground
 #: does not look deeper than its buildings are tall.

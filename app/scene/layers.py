@@ -20,6 +20,11 @@ from app.scene.frame import SceneFrame
 from app.scene.markers import instances
 from app.scene.prisms import extrude, footprints, part_vertex_stats
 
+#: Altitudes of the low-altitude layers (``floor_m``, ``ceiling_m``, the Z of corridors
+#: and tracks) are elevations on the DEM's vertical datum, as aeronautical charts give
+#: them; a track point without Z is drawn this far above the ground (m).
+DEFAULT_AGL = 60.0
+
 #: Layers with more line segments than this are drawn as wide lines instead of tube
 #: geometry (8 quads per segment).  Measured on Mesa's software GL at 100k segments:
 #: VTK's render-lines-as-tubes shader costs 4x plain wide lines, so plain lines it is.
@@ -46,21 +51,21 @@ STYLES: dict[str, LayerStyle] = {
     "sewers": LayerStyle("sewer", "sewers", depth=2.5, diameter=0.3),
     "utility_tunnels": LayerStyle("pipe", "utility tunnels", depth=3.0, diameter=1.0, opacity=0.8),
     "water_pumps": LayerStyle("link_marker", "pumps", depth=1.2, shape="cube", size=0.6),
-    "water_junctions": LayerStyle("buried_marker", "junctions", depth=1.2, shape="sphere", size=0.25),
-    "water_valves": LayerStyle("buried_marker", "valves", depth=1.2, shape="diamond", size=0.3),
-    "hydrants": LayerStyle("marker", "hydrants", shape="cylinder", size=0.18),
+    "water_junctions": LayerStyle("buried_marker", "junctions", depth=1.2, shape="sphere", size=0.15),
+    "water_valves": LayerStyle("buried_marker", "valves", depth=1.2, shape="diamond", size=0.2),
+    "hydrants": LayerStyle("marker", "hydrants", shape="cylinder", size=0.1),
     "water_tanks": LayerStyle("tank", "tanks", shape="cylinder", size=0.8),
     "water_reservoirs": LayerStyle("tank", "reservoirs", shape="cylinder", size=1.5),
-    "manholes": LayerStyle("shaft", "manholes", depth=2.5, shape="cylinder", size=0.2),
-    "septic_tanks": LayerStyle("buried_tank", "septic tanks", depth=1.5, shape="cylinder", size=0.3),
+    "manholes": LayerStyle("shaft", "manholes", depth=2.5, shape="cylinder", size=0.12),
+    "septic_tanks": LayerStyle("buried_tank", "septic tanks", depth=1.5, shape="cylinder", size=0.18),
     "buildings": LayerStyle("building", "buildings", colour_by="use"),
     "roads": LayerStyle("road", "roads", opacity=0.6),
     "sites": LayerStyle("site", "sites", shape="cube", size=0.6, colour_by="risk_level"),
     "fire_stations": LayerStyle("marker", "fire stations", shape="cube", size=0.8),
-    "cameras": LayerStyle("marker", "cameras", shape="cone", size=0.25),
-    "sensors": LayerStyle("marker", "sensors", shape="diamond", size=0.3),
+    "cameras": LayerStyle("marker", "cameras", shape="cone", size=0.15),
+    "sensors": LayerStyle("marker", "sensors", shape="diamond", size=0.2),
     "airspace_zones": LayerStyle("airspace", "airspace zones", opacity=0.22, colour_by="kind"),
-    "drone_corridors": LayerStyle("corridor", "drone corridors", opacity=0.3),
+    "drone_corridors": LayerStyle("corridor", "drone corridors", opacity=0.25),
     "drone_tracks": LayerStyle("track", "drone tracks"),
 }
 
@@ -167,9 +172,8 @@ def build_road(frame: SceneFrame, layer: pd.DataFrame, style: LayerStyle, name: 
 def build_corridor(frame: SceneFrame, layer: pd.DataFrame, style: LayerStyle, name: str) -> LayerMesh:
     parts = line_mesh.line_parts(layer.geometry.values, frame.densify_length)
     x, y = parts.xy[:, 0], parts.xy[:, 1]
-    altitude = np.where(np.isfinite(parts.z), parts.z, 60.0)
     sx, sy = frame.xy(x, y)
-    pts = np.column_stack([sx, sy, frame.ground_z(x, y) + altitude * frame.vertical])
+    pts = np.column_stack([sx, sy, _altitude_z(frame, x, y, parts.z)])
     mesh = line_mesh.polylines(pts, parts)
     radius = _column(layer, "width_m", 30.0)[parts.part_feature][parts.vertex_part] / 2.0
     if mesh.n_cells:
@@ -190,13 +194,18 @@ def build_track(frame: SceneFrame, layer: pd.DataFrame, style: LayerStyle, name:
     rows, xy, zg, t, track = rows[order], xy[order], zg[order], t[order], track[order]
     _, part = np.unique(track, return_inverse=True)
     parts = line_mesh.LineParts(xy, zg, part, np.arange(part.max() + 1), invalid)
-    altitude = np.where(np.isfinite(zg), zg, 60.0)
     sx, sy = frame.xy(xy[:, 0], xy[:, 1])
-    pts = np.column_stack([sx, sy, frame.ground_z(xy[:, 0], xy[:, 1]) + altitude * frame.vertical])
+    pts = np.column_stack([sx, sy, _altitude_z(frame, xy[:, 0], xy[:, 1], zg)])
     mesh = line_mesh.segments(pts, parts, vertex_feature=rows)
     first = np.flatnonzero(part[1:] == part[:-1])
     mesh.cell_data["time"] = t[first]
     return LayerMesh(mesh, invalid, {"line_width": 3.0, "render_lines_as_tubes": True})
+
+
+def _altitude_z(frame: SceneFrame, x, y, z) -> np.ndarray:
+    """Scene height of flight altitudes; a point without Z flies ``DEFAULT_AGL`` above the ground."""
+    z = np.asarray(z, dtype=float)
+    return np.where(np.isfinite(z), frame.z(z), frame.ground_z(x, y) + DEFAULT_AGL * frame.vertical)
 
 
 def _marker_centres(frame: SceneFrame, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -301,12 +310,13 @@ def build_airspace(frame: SceneFrame, layer: pd.DataFrame, style: LayerStyle, na
     fp = footprints(layer.geometry.values)
     if len(fp.parts) == 0:
         return LayerMesh(pv.PolyData(), fp.invalid, {})
-    _, _, mid = part_vertex_stats(fp, frame.ground)
-    floor = _column(layer, "floor_m", 0.0)[fp.part_feature]
-    ceiling = _column(layer, "ceiling_m", 120.0)[fp.part_feature]
-    ground = frame.z(mid)
-    mesh = extrude(fp, ground + floor * frame.vertical, ground + np.maximum(ceiling, floor + 1) * frame.vertical,
-                   frame.xy, cap_bottom=True)
+    lo, _, _ = part_vertex_stats(fp, frame.ground)
+    floor = _column(layer, "floor_m", np.nan)[fp.part_feature]
+    ceiling = _column(layer, "ceiling_m", np.nan)[fp.part_feature]
+    # Missing limits: from the lowest ground under the zone up to 120 m above it (the drone rule).
+    floor = np.where(np.isfinite(floor), floor, lo)
+    ceiling = np.where(np.isfinite(ceiling), ceiling, lo + DEFAULT_AGL + 60.0)
+    mesh = extrude(fp, frame.z(floor), frame.z(np.maximum(ceiling, floor + 1.0)), frame.xy, cap_bottom=True)
     return LayerMesh(mesh, fp.invalid, {})
 
 

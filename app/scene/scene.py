@@ -32,6 +32,9 @@ TERRAIN_STYLE = LayerStyle("terrain", "terrain", opacity=0.6)
 #: Layers drawn see-through by default are skipped by picking when something solid is behind them.
 _SEE_THROUGH = 0.5
 VIEWS = ("overview", "underground", "risk")
+#: Point layers too dense to read from a town's height: the overview hides them.
+DETAIL_LAYERS = ("water_junctions", "water_valves", "hydrants", "manholes", "septic_tanks", "sensors",
+                 "cameras")
 
 
 def _readable(colour: str) -> tuple[float, float, float]:
@@ -118,6 +121,7 @@ class Scene:
 
     def _build(self, wanted) -> None:
         explicit = wanted is not None
+        self._requested = set(wanted or ())
         if explicit:
             wanted = list(wanted)
             known = set(STYLES) | {"terrain"}
@@ -465,6 +469,11 @@ class Scene:
                     self.color_by(layer, "risk_level")
             self.camera("oblique")
         else:
+            # Thousands of valves, manholes and septic tanks are a grey fog from a town's
+            # height: the overview leaves them to close-ups unless they were asked for.
+            for layer in DETAIL_LAYERS:
+                if layer in self.layers and layer not in self._requested:
+                    self.hide(layer)
             self.camera("oblique")
 
     # ------------------------------------------------------------------ picking

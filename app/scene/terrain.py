@@ -1,7 +1,7 @@
 """The ground surface from the DEM, with an optional "underground window" cut out of it.
 
 The surface is a quad mesh through the DEM's cell centres (large DEMs are
-strided down to about 300,000 cells: more is invisible at town scale and
+strided down to about 200,000 cells: more is invisible at town scale and
 slows every frame of software GL).  The window removes the quads over a rectangle so the pipes
 below are seen without the surface in between, plus four translucent soil walls
 showing the cut.
@@ -14,7 +14,7 @@ import pyvista as pv
 
 from app.scene.frame import SceneFrame
 
-MAX_TERRAIN_CELLS = 300_000
+MAX_TERRAIN_CELLS = 200_000
 
 
 def terrain_mesh(frame: SceneFrame, window: tuple[float, float, float, float] | None = None,

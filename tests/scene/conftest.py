@@ -81,14 +81,18 @@ def ky10_twin(with_extras: bool = True):
         {"id": ["gas-station-1", "school-1"], "name": ["Fuel stop", "Elm school"],
          "category": ["gas station", "school"], "lec_l": [6.0, 1.0], "lec_e": [6.0, 3.0], "lec_c": [15.0, 7.0]},
         geometry=[Point(cx + 300, cy + 200), box(cx - 400, cy - 300, cx - 300, cy - 220)], crs=crs))
+    # Altitudes are on the DEM's datum (like aeronautical charts), not above the ground.
+    g0 = float(ground(cx, cy))
     twin.set_layer("airspace_zones", gpd.GeoDataFrame(
-        {"id": ["NFZ-1"], "name": ["Hospital no-fly"], "kind": ["no_fly"], "floor_m": [0.0], "ceiling_m": [120.0]},
+        {"id": ["NFZ-1"], "name": ["Hospital no-fly"], "kind": ["no_fly"], "floor_m": [g0 - 20.0],
+         "ceiling_m": [g0 + 120.0]},
         geometry=[Point(cx, cy).buffer(600)], crs=crs))
     twin.set_layer("drone_corridors", gpd.GeoDataFrame(
         {"id": ["C1"], "name": ["north route"], "width_m": [40.0]},
-        geometry=[LineString([(cx - 3000, cy - 2000, 80), (cx, cy, 90), (cx + 3000, cy + 2500, 80)])], crs=crs))
+        geometry=[LineString([(cx - 3000, cy - 2000, g0 + 80), (cx, cy, g0 + 90), (cx + 3000, cy + 2500, g0 + 80)])],
+        crs=crs))
     t0 = pd.Timestamp("2026-05-01T10:00:00Z")
-    track = [(cx - 1000 + 100 * i, cy - 800 + 60 * i, 50 + i) for i in range(12)]
+    track = [(cx - 1000 + 100 * i, cy - 800 + 60 * i, g0 + 50 + i) for i in range(12)]
     twin.set_layer("drone_tracks", gpd.GeoDataFrame(
         {"id": [f"T{i}" for i in range(12)], "track_id": "D1",
          "time": [t0 + pd.Timedelta(seconds=10 * i) for i in range(12)]},
