@@ -29,7 +29,7 @@ from twin.town.plan import CENTRE_RADIUS, TownPlan
 from twin.town.streets import HALF_WIDTH, Streets
 
 STEP = 9.0                 # m between lot candidates along a street
-KEEP_EVERY = {"centre": 3, "town": 2, "rural": 4, "industrial": 5}
+KEEP_EVERY = {"centre": 2, "town": 2, "rural": 4, "industrial": 4}
 PERSONS_PER_HOUSEHOLD = 2.6
 #: How much each use counts, per m² of floor, when a junction's people are shared out.
 USE_WEIGHT = {"residential": 1.0, "commercial": 0.25, "public": 0.15, "industrial": 0.05}
@@ -43,6 +43,7 @@ class Buildings:
     back: np.ndarray          # (n, 2) unit vector pointing away from the street
     front: np.ndarray         # (n, 2) lot point on the street centreline
     road_index: np.ndarray    # street (row of Streets.frame) the building faces
+    road_class: np.ndarray    # that street's class
     orphans: int              # junctions with demand but no building (people moved to a neighbour)
 
 
@@ -87,7 +88,8 @@ def _candidates(plan: TownPlan, streets: Streets, rng: np.random.Generator, indu
 
     width, depth, setback = np.empty(n), np.empty(n), np.empty(n)
     half = np.array([HALF_WIDTH[c] for c in cls])
-    for name, w, dp, sb in (("centre", (14, 24), (14, 26), (2.5, 4.0)),
+    # Centre blocks fill their 18 m frontage (2 m apart); houses stand in their lots.
+    for name, w, dp, sb in (("centre", (14, 16), (16, 30), (2.5, 4.0)),
                             ("town", (8, 13), (8, 12), (5.0, 9.0)),
                             ("rural", (9, 15), (8, 12), (12.0, 30.0)),
                             ("industrial", (25, 45), (20, 40), (8.0, 14.0))):
@@ -221,7 +223,7 @@ def build_buildings(plan: TownPlan, streets: Streets, exclusion=None) -> Buildin
         "risk_level": risk, "base_elevation": np.round(plan.ground(centroid), 2),
         "junction_id": plan.junction_ids[junction],
     }, geometry=gpd.GeoSeries(polys_kept, crs=plan.crs), crs=plan.crs)
-    return Buildings(frame, zone, -c["normal"][cand], c["p0"][cand], c["road"][cand], orphans)
+    return Buildings(frame, zone, -c["normal"][cand], c["p0"][cand], c["road"][cand], c["cls"][cand], orphans)
 
 
 def _share_people(people: np.ndarray, junction: np.ndarray, weight: np.ndarray,

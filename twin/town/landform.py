@@ -1,11 +1,14 @@
 """The demo town's ground: a DEM that passes through the network's junctions.
 
 EPANET junction elevations are the pipe's elevation; the ground is the burial
-cover higher (1.2-1.5 m).  The DEM interpolates those ground heights linearly,
-is smoothed so the triangles of the interpolation do not show, gains gentle
-hills away from the mains (where the network says nothing about the ground),
-and is then corrected back through every junction so a pipe's cover read from
-the DEM is the cover it was given.
+cover higher (1.2-1.5 m).  The DEM is fitted to those ground heights coarse to
+fine (multilevel normalised convolution: smooth everywhere, close at the
+junctions, no triangulation facets), gains rolling hills away from the mains
+(where the network says nothing about the ground: a few octaves of smooth
+seeded noise, faded in with distance from the mains), and is fitted again at
+the finest levels so a junction's cover read from the DEM stays close to the
+cover it was given.  Junctions whose elevation disagrees wildly with their neighbours' (ky10
+has one at 0 m among hills at 190-280 m) are left out of the ground.
 """
 
 from __future__ import annotations
@@ -13,19 +16,20 @@ from __future__ import annotations
 import numpy as np
 import shapely
 from affine import Affine
-from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
 from scipy.ndimage import distance_transform_edt, gaussian_filter, zoom
 from scipy.spatial import cKDTree
 
 from twin.terrain import Terrain
 from twin.town.plan import TownPlan
 
-CELL = 25.0          # m: fine enough for streets, small enough to build in a second
+CELL = 25.0          # m: fine enough for streets, small enough to build in a few seconds
 MARGIN = 1000.0      # m of ground around the outermost junction
 COVER = (1.2, 1.5)   # m of ground over a junction's pipe
-HILL_RELIEF = 14.0   # m: standard deviation of the hills between the mains
-HILL_SCALE = 400.0   # m: wavelength scale of those hills
-HILL_FADE = 450.0    # m from a main over which the hills rise to full relief
+#: Hills where the network is silent: (wavelength m, relief m) octaves of a smooth random field.
+HILLS = ((3200.0, 16.0), (1400.0, 9.0), (600.0, 3.5))
+HILL_FADE = 700.0    # m from a main over which the hills rise to full relief
+#: Widths (m) of the coarse-to-fine levels that fit the ground to the junctions.
+FIT_LEVELS = (3200.0, 1600.0, 800.0, 400.0, 200.0, 100.0, 50.0, 35.0)
 OUTLIER_M = 40.0     # a junction this far from its neighbours' median elevation is a data error
 
 
@@ -50,40 +54,66 @@ def build_terrain(plan: TownPlan, main_lines) -> Terrain:
     cols = int(np.ceil((right - left) / CELL))
     rows = int(np.ceil((top - bottom) / CELL))
     transform = Affine(CELL, 0, left, 0, -CELL, top)
-    cx = left + (np.arange(cols) + 0.5) * CELL
-    cy = top - (np.arange(rows) + 0.5) * CELL
-    gx, gy = np.meshgrid(cx, cy)
-    pts = np.column_stack([px, py])
-    tri = LinearNDInterpolator(pts, pg)
-    heights = _fill(tri(gx, gy), NearestNDInterpolator(pts, pg), gx, gy)
-    heights = gaussian_filter(heights, sigma=2.0, mode="nearest")
+    terrain = Terrain(np.full((rows, cols), float(np.mean(pg))), transform, plan.crs)
+    _fit(terrain, px, py, pg, FIT_LEVELS)
 
-    # Hills where the network is silent: a smooth random field, faded in with distance from the mains.
-    coarse = rng.standard_normal((int(rows * CELL / HILL_SCALE) + 3, int(cols * CELL / HILL_SCALE) + 3))
-    field = zoom(coarse, (rows / (coarse.shape[0] - 2), cols / (coarse.shape[1] - 2)), order=3)[:rows, :cols]
-    field = gaussian_filter(field, sigma=3.0)
-    field *= HILL_RELIEF / max(float(field.std()), 1e-9)
-    near_main = np.zeros((rows, cols), dtype=bool)
-    vertices = shapely.get_coordinates(shapely.segmentize(np.asarray(main_lines), CELL / 2))
-    c = ((vertices[:, 0] - left) / CELL).astype(int).clip(0, cols - 1)
-    r = ((top - vertices[:, 1]) / CELL).astype(int).clip(0, rows - 1)
-    near_main[r, c] = True
-    fade = np.clip(distance_transform_edt(~near_main) * CELL / HILL_FADE, 0.0, 1.0) ** 1.5
-    heights = heights + field * fade
-
-    # Put the ground back through every junction (bilinear sampling is what consumers use).
-    terrain = Terrain(heights, transform, plan.crs)
-    residual = pg - terrain.sample(px, py)
-    corr = LinearNDInterpolator(pts, residual)(gx, gy)
-    corr = _fill(corr, NearestNDInterpolator(pts, residual), gx, gy)
-    terrain.heights = heights + corr
+    fade = _fade_from_mains(main_lines, left, top, rows, cols)
+    terrain.heights = terrain.heights + _hills(rng, rows, cols) * fade
+    _fit(terrain, px, py, pg, FIT_LEVELS[-2:])
     return terrain
 
 
-def _fill(values: np.ndarray, nearest, gx, gy) -> np.ndarray:
-    """Fill NaN cells (outside the junctions' hull) with the nearest junction's value."""
-    hole = np.isnan(values)
-    if hole.any():
-        values = values.copy()
-        values[hole] = nearest(gx[hole], gy[hole])
-    return values
+def _fit(terrain: Terrain, px, py, values, levels) -> None:
+    """Fit ``terrain`` to the points, coarse to fine (multilevel normalised convolution), in place.
+
+    Each level spreads the points' remaining residuals with a Gaussian of that level's
+    width (on a grid coarse enough for the width, brought back with cubic splines so no
+    creases show) and adds the weighted mean.  Where the points are too sparse for the
+    level (weight below half an isolated point's) the correction fades out rather than
+    extrapolating; the coarsest level starts from the mean ground height.
+    """
+    rows, cols = terrain.shape
+    left, top = terrain.transform.c, terrain.transform.f
+    for n, sigma_m in enumerate(levels):
+        residual = values - terrain.sample(px, py)
+        f = max(1, int(sigma_m / (3.0 * CELL)))
+        shape = (rows // f + 2, cols // f + 2)
+        jr = ((top - py) / (CELL * f)).astype(int).clip(0, shape[0] - 1)
+        jc = ((px - left) / (CELL * f)).astype(int).clip(0, shape[1] - 1)
+        mass = np.zeros(shape)
+        push = np.zeros(shape)
+        np.add.at(mass, (jr, jc), 1.0)
+        np.add.at(push, (jr, jc), residual)
+        s = sigma_m / (CELL * f)
+        weight = gaussian_filter(mass, s, mode="constant")
+        floor = 0.5 / (2.0 * np.pi * s * s)
+        corr = gaussian_filter(push, s, mode="constant") / np.maximum(weight, floor)
+        if f > 1:
+            corr = zoom(corr, f, order=3, mode="nearest", grid_mode=True)
+        terrain.heights = terrain.heights + corr[:rows, :cols]
+
+
+def _fade_from_mains(main_lines, left: float, top: float, rows: int, cols: int) -> np.ndarray:
+    """0 on the mains rising smoothly to 1 at HILL_FADE from them (smoothed: no medial-axis creases)."""
+    f = 4
+    shape = (rows // f + 2, cols // f + 2)
+    near = np.zeros(shape, dtype=bool)
+    vertices = shapely.get_coordinates(shapely.segmentize(np.asarray(main_lines), CELL * f / 2))
+    c = ((vertices[:, 0] - left) / (CELL * f)).astype(int).clip(0, shape[1] - 1)
+    r = ((top - vertices[:, 1]) / (CELL * f)).astype(int).clip(0, shape[0] - 1)
+    near[r, c] = True
+    fade = np.clip(distance_transform_edt(~near) * CELL * f / HILL_FADE, 0.0, 1.0)
+    fade = gaussian_filter(fade * fade * (3.0 - 2.0 * fade), 2.0, mode="nearest")
+    return np.clip(zoom(fade, f, order=3, mode="nearest", grid_mode=True)[:rows, :cols], 0.0, 1.0)
+
+
+def _hills(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
+    """A smooth random relief field (sum of octaves), zero mean."""
+    total = np.zeros((rows, cols))
+    for wavelength, relief in HILLS:
+        step = wavelength / 2.0 / CELL                  # grid cells per control point
+        coarse = rng.standard_normal((int(rows / step) + 4, int(cols / step) + 4))
+        fine = zoom(coarse, step, order=3, mode="reflect", grid_mode=False)[:rows, :cols]
+        fine = gaussian_filter(fine, sigma=step / 3.0, mode="nearest")
+        total += fine * relief / max(float(fine.std()), 1e-9)
+    return total - total.mean()

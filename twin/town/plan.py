@@ -98,3 +98,26 @@ def _mean_demand(wn, junction) -> float:
         mean = float(np.mean(pattern.multipliers)) if pattern is not None else 1.0
         total += ts.base_value * mean
     return total
+
+
+def spread_out(xy: np.ndarray, k: int, rng: np.random.Generator, weight: np.ndarray | None = None) -> np.ndarray:
+    """Indices of ``k`` points of ``xy`` spread over the area (farthest-point sampling).
+
+    ``weight`` (>= 0) favours some points: distance is multiplied by it, so heavy points
+    (population, risk) are picked before light ones at the same distance.
+    """
+    xy = np.asarray(xy, dtype=float)
+    n = len(xy)
+    if n == 0 or k <= 0:
+        return np.zeros(0, dtype=int)
+    k = min(k, n)
+    w = np.ones(n) if weight is None else np.asarray(weight, dtype=float)
+    chosen = [int(rng.integers(n))]
+    best = np.hypot(*(xy - xy[chosen[0]]).T)
+    for _ in range(k - 1):
+        nxt = int(np.argmax(best * w))
+        if best[nxt] <= 0:
+            break
+        chosen.append(nxt)
+        best = np.minimum(best, np.hypot(*(xy - xy[nxt]).T))
+    return np.asarray(chosen, dtype=int)

@@ -115,21 +115,22 @@ def build_streets(plan: TownPlan) -> Streets:
     links = _link_table(plan)
     chains = _chains(links)
     lines, ends, diam, kinds, n_links = [], [], [], [], []
+    coords_of = links["coords"].tolist()
+    a_of, b_of = links["a"].tolist(), links["b"].tolist()
+    d_of, kind_of = links["diameter"].tolist(), links["kind"].tolist()
+    len_of = [_length(c) for c in coords_of]
     for chain in chains:
         coords = []
         for edge, rev in chain:
-            c = links.at[edge, "coords"]
-            c = c[::-1] if rev else c
+            c = coords_of[edge][::-1] if rev else coords_of[edge]
             coords.extend(c if not coords else c[1:])
         lines.append(np.asarray(coords, dtype=float))
-        first, last = chain[0], chain[-1]
-        start = links.at[first[0], "b" if first[1] else "a"]
-        end = links.at[last[0], "a" if last[1] else "b"]
-        ends.append((start, end))
-        seg_len = np.array([_length(links.at[e, "coords"]) for e, _ in chain])
-        d = np.array([links.at[e, "diameter"] for e, _ in chain])
+        (first, frev), (last, lrev) = chain[0], chain[-1]
+        ends.append((b_of[first] if frev else a_of[first], a_of[last] if lrev else b_of[last]))
+        seg_len = np.array([len_of[e] for e, _ in chain])
+        d = np.array([d_of[e] for e, _ in chain])
         diam.append(float((seg_len * d).sum() / max(seg_len.sum(), 1e-9)))
-        kinds.append({links.at[e, "kind"] for e, _ in chain})
+        kinds.append({kind_of[e] for e, _ in chain})
         n_links.append(len(chain))
     main_line = shapely.linestrings(np.vstack(lines), indices=np.repeat(np.arange(len(lines)), [len(c) for c in lines]))
     ends = np.array(ends, dtype=object)
