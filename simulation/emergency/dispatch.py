@@ -79,6 +79,8 @@ class DispatchBoard:
         self.unit_type = [u.type for u in fleet.units]
         self.pool = {t: np.array([u.index for u in fleet.units if u.type == t], np.int64)
                      for t in fleet.types()}
+        self.pool_station = {t: self.unit_station[c] for t, c in self.pool.items()}
+        self._units = fleet.units
         self.free = np.ones(n, bool)
         self.busy = np.zeros(n, bool)
         self.off_shift = np.zeros(n, bool)
@@ -93,7 +95,7 @@ class DispatchBoard:
         self._noise = _Draws(lambda k: np.exp(sigma * rng.standard_normal(k)))
         turnout = turnout or {t: scenario.unit_types[t].turnout for t in self.pool}
         self._turnout = {t: _Draws(lambda k, d=turnout[t]: d.sample(rng, k)) for t in self.pool}
-        self._micro = self.pool.get("micro")
+        self._micro = "micro" in self.pool
         self._micro_radius = scenario.micro_radius_s
         for u in fleet.units:
             if u.off_duty == "off" and not u.always_on:
@@ -109,16 +111,15 @@ class DispatchBoard:
         ev = self.env.event()
         times = self.travel.out_times(self.sites, i)
         crews = []
-        if micro_first and self._micro is not None:
-            u = self._closest(self._micro, times, self._micro_radius)
+        if micro_first and self._micro:
+            u = self._closest("micro", times, self._micro_radius)
             if u is not None:
                 crews.append(self._send(u, i, times, True, 0.0))
         for pool in slots:
-            cand = self.pool[pool]
-            u = self._closest(cand, times)
+            u = self._closest(pool, times)
             if u is not None:
                 crews.append(self._send(u, i, times, True, 0.0))
-            elif np.isfinite(times[self.unit_station[cand]]).any():
+            elif np.isfinite(times[self.pool_station[pool]]).any():
                 heapq.heappush(self.waiting[pool], (priority, self.env.now, next(self._seq), i, times))
                 self.pending[i] = self.pending.get(i, 0) + 1
             else:
@@ -131,11 +132,11 @@ class DispatchBoard:
             ev.succeed([])
         return ev
 
-    def _closest(self, cand: np.ndarray, times: np.ndarray, limit: float = np.inf):
-        t = times[self.unit_station[cand]]
-        t = np.where(self.free[cand], t, np.inf)
-        k = int(np.argmin(t))
-        if not (np.isfinite(t[k]) and t[k] <= limit):  # inf <= inf: a busy pool is no answer
+    def _closest(self, pool: str, times: np.ndarray, limit: float = np.inf):
+        cand = self.pool[pool]
+        t = np.where(self.free[cand], times[self.pool_station[pool]], np.inf)
+        k = int(t.argmin())
+        if not t[k] <= limit or t[k] == np.inf:  # inf <= inf: a busy pool is no answer
             return None
         return int(cand[k])
 
@@ -143,17 +144,16 @@ class DispatchBoard:
         now = self.env.now
         self.free[u] = False
         self.busy[u] = True
-        st = self.unit_station[u]
-        cand = self.pool[self.unit_type[u]]
-        first_due = times[self.unit_station[cand]].min()
-        unit = self.fleet.units[u]
+        unit = self._units[u]
+        st = unit.station
+        expected = float(times[st])
+        first_due = float(times[self.pool_station[unit.type]].min())
         turnout = self._turnout[unit.type]()
         if unit.off_duty == "on_call" and not unit.on_duty(now):
             turnout += unit.on_call_extra_s
-        travel = times[st] * self._noise()
+        travel = expected * self._noise()
         crew = Crew(u, i, now, now + turnout, now + turnout + travel, initial,
-                    bool(times[st] > first_due + 1e-9), queued_s,
-                    float(self.travel.back_times(self.sites, i)[st]))
+                    expected > first_due + 1e-9, queued_s, self.travel.back_time(self.sites, i, st))
         self.crews.append(crew)
         self.crews_of.setdefault(i, []).append(crew)
         return crew

@@ -31,13 +31,13 @@ class StepLog:
     """When each incident reached each step of its life cycle (NaN: not reached)."""
 
     def __init__(self, n: int):
-        self.times = {step: np.full(n, np.nan) for step in STEPS}
+        self.times = {step: [np.nan] * n for step in STEPS}
 
     def observe(self, step: str, i: int, t: float) -> None:
         self.times[step][i] = t
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.times)
+        return pd.DataFrame({step: np.asarray(v, dtype=float) for step, v in self.times.items()})
 
 
 @dataclass
@@ -68,6 +68,11 @@ class Draws:
         feedback = scenario.feedback.sample(rng, n)
         false = per_type(lambda it, m: rng.random(m) < it.false_alarm).astype(bool)
         return cls(verify, dispatch, handle, feedback, false)
+
+
+class _Lists:
+    def __init__(self, **columns):
+        self.__dict__.update(columns)
 
 
 @dataclass
@@ -110,10 +115,15 @@ class ResponseSimulation:
         self.env = simpy.Environment()
         self.log = StepLog(len(incidents))
         self.board = DispatchBoard(self.env, fleet, travel, self.sites, scenario, self.rng, turnout)
+        # Plain Python lists: indexing numpy arrays one value at a time is slow in the hot loop.
+        dr = self.draws
+        self._d = _Lists(verify=dr.verify.tolist(), dispatch=dr.dispatch.tolist(), handle=dr.handle.tolist(),
+                         feedback=dr.feedback.tolist(), false_alarm=dr.false_alarm.tolist(),
+                         kind=incidents.kind.tolist(), priority=incidents.priority.tolist())
 
     # ------------------------------------------------------------------ processes
     def life_cycle(self, i: int):
-        env, log, d = self.env, self.log, self.draws
+        env, log, d = self.env, self.log, self._d
         log.observe("report", i, env.now)
         yield env.timeout(d.verify[i])                 # the platform calls the site back
         log.observe("verify", i, env.now)
@@ -122,9 +132,8 @@ class ResponseSimulation:
             return
         yield env.timeout(d.dispatch[i])               # the dispatcher picks the units
         log.observe("request", i, env.now)
-        kind = self.incidents.kind[i]
-        crews = yield self.board.assign(i, self.slots[kind], int(self.incidents.priority[i]),
-                                        self.micro_first[kind])
+        kind = d.kind[i]
+        crews = yield self.board.assign(i, self.slots[kind], d.priority[i], self.micro_first[kind])
         log.observe("assign", i, env.now)
         if not crews:                                  # nobody can reach it: archived unserved
             log.observe("close", i, env.now)
@@ -141,26 +150,29 @@ class ResponseSimulation:
         log.observe("close", i, env.now)
 
     def _reports(self):
-        env, times = self.env, self.incidents.time
+        env, times = self.env, self.incidents.time.tolist()
         for i in range(len(times)):
             dt = times[i] - env.now
             if dt > 0:
                 yield env.timeout(dt)
-            env.process(self.life_cycle(i))
+            env.process(self.life_cycle(i)).callbacks.append(self._archived)
+
+    def _archived(self, _event) -> None:
+        # Shift changes run forever: the run ends when the last incident is archived.
+        self._open -= 1
+        if self._open == 0:
+            self._all_archived.succeed()
 
     # ------------------------------------------------------------------ run
     def run(self, horizon_s: float | None = None) -> Run:
         """Run until every incident is closed (the horizon only sets the utilisation window)."""
         env = self.env
+        self._open = len(self.incidents)
+        self._all_archived = env.event()
         env.process(self._reports())
-        events = 0
-        step = env.step
-        try:
-            while True:
-                step()
-                events += 1
-        except simpy.core.EmptySchedule:
-            pass
+        if self._open:
+            env.run(until=self._all_archived)
+        events = next(env._eid)  # SimPy numbers every scheduled event
         if horizon_s is None:
             horizon_s = float(np.ceil(max(self.incidents.time.max(initial=0.0), 1.0) / 86400.0) * 86400.0)
         return Run(self._incident_table(), self._crew_table(), horizon_s, self.fleet, events, self.notes)

@@ -52,7 +52,7 @@ def _group(inc: pd.DataFrame) -> dict:
 
 def crew_times(run: Run) -> pd.DataFrame:
     """Crews that reached the scene, with their measures and the incident's type and report time."""
-    crews = run.crews[run.crews["arrived"]].copy()
+    crews = run.crews[run.crews["arrived"].astype(bool)].copy()
     inc = run.incidents.set_index("incident")
     crews["type"] = inc["type"].reindex(crews["incident"]).to_numpy()
     crews["turnout"] = crews["rolling"] - crews["dispatched"]
@@ -73,7 +73,7 @@ def standard_share(crews: pd.DataFrame, st: Standard) -> dict:
     if st.scope == "first":
         sel = sel.sort_values("on_scene").drop_duplicates("incident", keep="first")
     elif st.scope == "full_alarm":
-        sel = sel[sel["initial"]].sort_values("on_scene").drop_duplicates("incident", keep="last")
+        sel = sel[sel["initial"].astype(bool)].sort_values("on_scene").drop_duplicates("incident", keep="last")
     v = sel[st.measure].to_numpy(float)
     share = float((v <= st.limit_s).mean()) if len(v) else None
     return {"name": st.name, "n": int(len(v)), "limit_s": st.limit_s, "target": st.target,

@@ -76,7 +76,7 @@ class RoadGraph:
         if bad.any():
             rid = roads["id"].iloc[int(np.flatnonzero(bad)[0])]
             raise LayerError(f"layer 'roads' column 'speed_kmh': road {rid!r} has speed "
-                             f"{speed[bad][0]!r}; speeds must be positive km/h ({int(bad.sum())} roads)")
+                             f"{float(speed[bad][0])}; speeds must be positive km/h ({int(bad.sum())} roads)")
         factor = roads["road_class"].map(lambda c: speed_factor.get(str(c), 1.0)).to_numpy(dtype=float)
         oneway = roads["oneway"].fillna(False).to_numpy(dtype=bool) if "oneway" in roads else \
             np.zeros(len(roads), bool)

@@ -95,6 +95,9 @@ class RoadTravel:
     def back_times(self, sites: Sites, i: int) -> np.ndarray:
         return self.back[sites.node[i]] + sites.leg_s[i]
 
+    def back_time(self, sites: Sites, i: int, station: int) -> float:
+        return float(self.back[sites.node[i], station] + sites.leg_s[i])
+
     def table(self, sites: Sites) -> np.ndarray:
         """Expected outbound time from every station to every site: (n_sites, n_stations)."""
         return self.out[sites.node] + sites.leg_s[:, None]
@@ -129,6 +132,10 @@ class StraightLineTravel:
         return self.seconds(d)
 
     back_times = out_times
+
+    def back_time(self, sites: Sites, i: int, station: int) -> float:
+        d = float(np.hypot(*(self.station_xy[station] - sites.xy[i])))
+        return float(self.seconds(d))
 
     def table(self, sites: Sites) -> np.ndarray:
         d = np.hypot(sites.xy[:, None, 0] - self.station_xy[None, :, 0],
