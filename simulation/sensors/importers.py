@@ -309,7 +309,7 @@ def _header(path: Path, sep: str) -> list[str]:
         line = fh.readline().rstrip("\r\n")
     if not line:
         raise SourceError(f"{path}: empty file")
-    return [c.strip() for c in line.split(sep)]
+    return [c.strip().strip("\"") for c in line.split(sep)]
 
 
 def _arrow_message(exc: Exception) -> str:

@@ -117,6 +117,14 @@ class Replay:
         self._origin = (clock.start if clock is not None else (span[0] if span else 0.0)) - 1e-6
         self._last = self._origin
         self._cursor = {sid: 0 for sid in timeline.times}
+        # per sensor: cumulative count of readings that might fire something, and constant-run starts
+        self._hot: dict[str, np.ndarray] = {}
+        self._run_start: dict[str, np.ndarray] = {}
+        for sid, ts in timeline.times.items():
+            calm = engine.calm(sid, ts, timeline.values[sid], timeline.quality[sid])
+            if calm is not None:
+                self._hot[sid] = np.concatenate([[0], np.cumsum(~calm[0])])
+                self._run_start[sid] = calm[1]
         self._subscription = clock.subscribe(self.on_frame) if clock is not None else None
 
     def detach(self) -> None:
@@ -140,8 +148,16 @@ class Replay:
             a = self._cursor[sid]
             b = int(np.searchsorted(ts, t, side="right"))
             if b > a:
-                fired.extend(self.engine.feed(sid, ts[a:b], self.timeline.values[sid][a:b],
-                                              self.timeline.quality[sid][a:b], publish=False))
+                hot = self._hot.get(sid)
+                if hot is not None and hot[b] == hot[a] and self.engine.at_rest(sid):
+                    # nothing in this stretch can fire: hand over only the state later readings need
+                    rule = self.engine._state(sid).rules.rate
+                    w = int(np.searchsorted(ts, ts[b - 1] - rule.window_s, side="left")) if rule else b
+                    self.engine.rest(sid, ts[b - 1], self.timeline.values[sid][b - 1], self._run_start[sid][b - 1],
+                                     ts[w:b], self.timeline.values[sid][w:b])
+                else:
+                    fired.extend(self.engine.feed(sid, ts[a:b], self.timeline.values[sid][a:b],
+                                                  self.timeline.quality[sid][a:b], publish=False))
                 self._cursor[sid] = b
                 self.readings_fed += b - a
         fired.extend(self.engine.check_missing(t, publish=False))
