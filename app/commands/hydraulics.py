@@ -30,7 +30,8 @@ def register(sub) -> None:
         q.add_argument("--out", help="folder for CSV/JSON/PNG outputs")
         q.add_argument("--duration", type=float, help="simulation length, h (default: the network's)")
         if demand:
-            q.add_argument("--pdd", action="store_true", help="pressure-driven demand (PDA)")
+            q.add_argument("--pdd", action="store_true",
+                           help="pressure-driven demand (PDA); default: the network's own demand model")
             q.add_argument("--min-pressure", type=float, default=0.0, help="PDA: no flow below, m (default 0)")
             q.add_argument("--required-pressure", type=float, default=20.0,
                            help="PDA: full demand from, m (default 20)")
@@ -109,8 +110,11 @@ def _system(args):
 
 
 def _demand(args):
+    """--pdd chooses pressure-driven demand; without it the network's own .inp option holds."""
     from simulation.hydraulics.results import DemandModel
 
+    if not getattr(args, "pdd", False):
+        return None
     return DemandModel(pdd=bool(getattr(args, "pdd", False)), min_pressure=getattr(args, "min_pressure", 0.0),
                        required_pressure=getattr(args, "required_pressure", 20.0))
 

@@ -76,11 +76,12 @@ class ClosureStudy(Study):
 
     def _scores(self, solver: Solver, run) -> tuple[np.ndarray, np.ndarray]:
         j = solver.junctions
-        t, dt = run.step_times, run.step_lengths.copy()
-        if solver.duration == 0:
-            dt[:] = 3600.0  # steady state: per hour of closure
+        t, dt = run.step_times, run.step_lengths
         lo, hi = self.start, self.end
-        overlap = np.clip(np.minimum(t + dt, hi) - np.maximum(t, lo), 0, None)
+        if solver.duration == 0:  # steady state: volumes per hour of closure
+            overlap = np.full(len(t), 3600.0)
+        else:
+            overlap = np.clip(np.minimum(t + dt, hi) - np.maximum(t, lo), 0, None)
         inside = (t >= lo) & (t <= hi)
         p = run.step_nodes["pressure"][:, j]
         min_p = p[inside].min(axis=0) if inside.any() else np.full(len(j), np.inf)

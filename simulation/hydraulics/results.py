@@ -164,16 +164,19 @@ def simulate(system_or_text, *, demand_model: DemandModel | None = None, duratio
     """Solve the network once, extended period (or steady state when the duration is 0).
 
     ``system_or_text`` is a :class:`~simulation.hydraulics.system.WaterSystem`
-    or .inp text.  ``duration_h`` overrides the network's duration.  A run that
+    or .inp text.  ``demand_model`` None keeps the network's own (its .inp
+    options).  ``duration_h`` overrides the network's duration.  A run that
     does not converge raises :class:`SolverError` (no results that look valid).
     """
-    demand_model = demand_model or DemandModel()
     if isinstance(system_or_text, str):
         text, label = system_or_text, name or "network"
     else:
         text, label = system_or_text.inp_text(), name or system_or_text.name
     with Solver(text, name=label) as solver:
-        demand_model.apply(solver)
+        if demand_model is not None:
+            demand_model.apply(solver)
+        else:
+            demand_model = solver.demand_model()
         if duration_h is not None:
             if duration_h < 0:
                 raise ValueError(f"duration must be >= 0 h, not {duration_h}")

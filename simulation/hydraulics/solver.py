@@ -103,7 +103,7 @@ def library() -> ctypes.CDLL:
             "EN_getlinkvalue": [p, i, i, dp], "EN_setlinkvalue": [p, i, i, d],
             "EN_addcontrol": [p, i, i, d, i, d, ip], "EN_deletecontrol": [p, i],
             "EN_setcontrolenabled": [p, i, i], "EN_getcontrol": [p, i, ip, ip, dp, ip, dp], "EN_setruleenabled": [p, i, i],
-            "EN_setdemandmodel": [p, i, d, d, d], "EN_geterror": [i, c, i],
+            "EN_setdemandmodel": [p, i, d, d, d], "EN_getdemandmodel": [p, ip, dp, dp, dp], "EN_geterror": [i, c, i],
             "EN_addpattern": [p, c], "EN_getpatternindex": [p, c, ip], "EN_setpattern": [p, i, dp, i],
             "EN_deletepattern": [p, i], "EN_adddemand": [p, i, d, c, c], "EN_deletedemand": [p, i, i],
             "EN_getnumdemands": [p, i, ip],
@@ -359,11 +359,19 @@ class Solver:
         return self._link_controls.get(link, [])
 
     def hold_closed(self, link: int) -> None:
-        """Close ``link`` for the whole run and disable the model's controls that would reopen it."""
+        """Close ``link`` for the whole run and disable the model's controls that would reopen it.
+
+        EPANET refuses to set the status of a check-valve pipe (error 207), so a
+        CV pipe is choked instead: a minor loss of 1e9 velocity heads lets no
+        more than a trickle through (under 1e-4 L/s at 100 m of head in a 100 mm pipe).
+        """
         for k in self.controls_on(link):
             self._check(self._lib.EN_setcontrolenabled(self._ph, k, 0), "disable a control")
             self._changes.append(("control", k, 0, 1.0))
-        self.set_link(link, INITSTATUS, 0)
+        if self.link_types[link] == CVPIPE:
+            self.set_link(link, MINORLOSS, 1e9)
+        else:
+            self.set_link(link, INITSTATUS, 0)
 
     def set_time(self, code: int, value: int) -> None:
         old = self.time_param(code)
@@ -377,6 +385,16 @@ class Solver:
         self._check(self._lib.EN_setdemandmodel(self._ph, PDA if pdd else DDA, min_pressure / f,
                                                 max(required_pressure, min_pressure + 0.01) / f, exponent),
                     "set the demand model")
+
+    def demand_model(self):
+        """The network's own demand model (from its .inp options), thresholds in metres."""
+        from simulation.hydraulics.results import DemandModel
+
+        kind, pmin, preq, pexp = ctypes.c_int(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
+        self._check(self._lib.EN_getdemandmodel(self._ph, ctypes.byref(kind), ctypes.byref(pmin),
+                                                ctypes.byref(preq), ctypes.byref(pexp)), "read the demand model")
+        f = self.pressure_factor
+        return DemandModel(kind.value == PDA, pmin.value * f, preq.value * f, pexp.value)
 
     def restore(self) -> None:
         """Undo every change since the last restore (in reverse order) and remove added controls."""
