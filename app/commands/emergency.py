@@ -52,6 +52,8 @@ def register(sub) -> None:
     hist.add_argument("--stations", required=True, help="stations CSV: station, longitude, latitude")
     hist.add_argument("--calibrate-on", help="FROM:TO dates (both included) to fit on; default: the first week")
     hist.add_argument("--replications", type=int, default=5, help="replays of the records (default 5)")
+    hist.add_argument("--project", help="drive over this project's roads instead of the fitted "
+                                        "straight-line curve (the project must cover the records' city)")
     hist.add_argument("--out", help="folder for validation.png")
     _common(hist)
     p.set_defaults(func=run_command)
@@ -249,8 +251,20 @@ def _history(args) -> int:
 
     scenario = load_scenario(args.scenario)
     calls = read_calls(args.calls)
+    if calls.skipped:
+        _warn([calls.skipped_summary()])
     stations = read_stations(args.stations)
-    v = validate(calls, stations, scenario, parse_dates(args.calibrate_on), replications=args.replications)
+    graph = crs = None
+    if args.project:
+        from simulation.emergency.roads import RoadGraph
+        from twin.project import load
+
+        twin = load(args.project)
+        r = scenario.roads
+        graph = RoadGraph.from_roads(twin["roads"], r.speed_factor, r.single_lane_factor, r.node_tolerance_m)
+        crs = twin.crs
+    v = validate(calls, stations, scenario, parse_dates(args.calibrate_on), replications=args.replications,
+                 road_graph=graph, crs=crs)
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -262,7 +276,9 @@ def _history(args) -> int:
     _warn(v.notes)
     lo, hi = v.calibration
     print(f"calibrated on {v.calibration_incidents} incidents dispatched {lo}..{hi}")
-    if v.fit is not None:
+    if v.fit is None:
+        print(f"travel over the road graph of {args.project}")
+    else:
         p = v.fit.params
         print(f"travel time t = {p.a:.1f} + {p.b:.1f}·(d/km)^{p.c:.3f} s, lognormal spread sigma {p.sigma:.3f} "
               f"(fitted on {v.fit.n} engine responses; median absolute error {v.fit.median_abs_error_s:.0f} s)")

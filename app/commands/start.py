@@ -17,6 +17,7 @@ from pathlib import Path
 
 STEPS: list[str] = [
     "simulation.sensors.drill:drill_showcase",
+    "app.commands.emergency:showcase",
 ]
 
 

@@ -163,73 +163,99 @@ def from_table(frame: pd.DataFrame, scenario: Scenario, source: str = "<table>")
 
 
 # ---------------------------------------------------------------------- alarms
-def _seconds(value, t0) -> float:
+def _seconds(value) -> float:
+    """Alarm time as POSIX seconds: numbers are taken as such, anything else parsed as a time (UTC if naive)."""
     if isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value) - (t0 if isinstance(t0, (int, float)) else 0.0)
+        return float(value)
     ts = pd.Timestamp(value)
     if ts.tzinfo is None:
         ts = ts.tz_localize("UTC")
-    base = pd.Timestamp(t0)
-    if base.tzinfo is None:
-        base = base.tz_localize("UTC")
-    return (ts - base).total_seconds()
+    return ts.timestamp()
 
 
-def from_alarms(alarms, twin, scenario: Scenario, start=None, merge_s: float = 1800.0) -> Incidents:
-    """Incidents raised by sensor alarms (duck-typed: time, level, sensor, feature, message)."""
+def _field(alarm, *names, default=None):
+    for name in names:
+        value = getattr(alarm, name, None)
+        if value is not None:
+            return value
+    return default
+
+
+def from_alarms(alarms, twin, scenario: Scenario, merge_s: float = 1800.0) -> Incidents:
+    """Incidents raised by sensor alarms.
+
+    Duck-typed: an alarm needs ``time`` (POSIX seconds or a timestamp), ``level``
+    and ``sensor`` (or ``sensor_id``); ``feature`` and ``message`` are kept as the
+    incident's reference; ``sensor_type`` and ``x``/``y`` are used when present,
+    else looked up in the twin's sensors layer; an alarm with ``opens_incident``
+    false (lowered, cleared) opens nothing.  Time 0 is midnight (UTC) of the first
+    alarm's day, so shifts line up with the clock.
+    """
     sensors = twin["sensors"]
     by_id = {str(r.id): (str(r.sensor_type), r.geometry) for r in sensors.itertuples(index=False)}
     names = list(scenario.incident_types)
     levels = set(scenario.alarm_levels)
-    rows, notes = [], []
-    skipped_level = skipped_unknown = skipped_type = merged = 0
+    rows = []
+    counts = {"level": 0, "unknown": 0, "type": 0, "merged": 0, "closing": 0}
     last: dict[str, float] = {}
-    items = list(alarms)
-    for n, alarm in enumerate(items):
-        try:
-            t, level, sensor = alarm.time, alarm.level, str(alarm.sensor)
-        except AttributeError as exc:
-            raise SourceError(f"alarm #{n + 1}: {type(alarm).__name__} has no attribute "
-                              f"{exc.name!r} (an alarm needs time, level, sensor, feature, message)") from None
-        if start is None:
-            start = t if not isinstance(t, (int, float)) else 0.0
+    for n, alarm in enumerate(alarms):
+        t, level, sensor = (getattr(alarm, "time", None), getattr(alarm, "level", None),
+                            _field(alarm, "sensor", "sensor_id"))
+        missing = [k for k, v in (("time", t), ("level", level), ("sensor", sensor)) if v is None]
+        if missing:
+            raise SourceError(f"alarm #{n + 1}: {type(alarm).__name__} has no attribute {missing[0]!r} "
+                              "(an alarm needs time, level, sensor, feature, message)")
+        sensor = str(sensor)
+        if getattr(alarm, "opens_incident", True) is False:
+            counts["closing"] += 1
+            continue
         if str(level) not in levels:
-            skipped_level += 1
+            counts["level"] += 1
             continue
-        if sensor not in by_id:
-            skipped_unknown += 1
-            continue
-        stype, geom = by_id[sensor]
-        itype = scenario.alarm_types.get(stype)
+        known = by_id.get(sensor)
+        stype = _field(alarm, "sensor_type", default=known[0] if known else None)
+        x, y = _field(alarm, "x"), _field(alarm, "y")
+        if x is None or y is None:
+            if known is None:
+                counts["unknown"] += 1
+                continue
+            p = known[1].representative_point()
+            x, y = p.x, p.y
+        itype = scenario.alarm_types.get(str(stype)) if stype is not None else None
         if itype is None:
-            skipped_type += 1
+            counts["type"] += 1
             continue
-        secs = _seconds(t, start)
-        if sensor in last and secs - last[sensor] < merge_s:
+        try:
+            secs = _seconds(t)
+        except (ValueError, TypeError):
+            raise SourceError(f"alarm #{n + 1} from sensor {sensor!r}: time {t!r} is not a time") from None
+        if sensor in last and 0 <= secs - last[sensor] < merge_s:
             last[sensor] = secs
-            merged += 1
+            counts["merged"] += 1
             continue
         last[sensor] = secs
-        p = geom.representative_point()
         prio = 1 if str(level) == scenario.alarm_levels[0] else 2
-        msg = getattr(alarm, "message", "") or ""
-        feature = getattr(alarm, "feature", "") or ""
-        rows.append((secs, names.index(itype), prio, p.x, p.y, f"alarm {sensor} {feature}: {msg}".strip()))
-    if skipped_level:
-        notes.append(f"{skipped_level} alarm(s) below levels {', '.join(scenario.alarm_levels)} ignored")
-    if skipped_unknown:
-        notes.append(f"{skipped_unknown} alarm(s) from sensors not in the twin's sensors layer skipped")
-    if skipped_type:
-        notes.append(f"{skipped_type} alarm(s) from sensor types with no incident type "
+        msg = _field(alarm, "message", default="")
+        feature = _field(alarm, "feature", default="")
+        rows.append((secs, names.index(itype), prio, float(x), float(y), f"alarm {sensor} {feature}: {msg}".strip()))
+    notes = []
+    if counts["closing"]:
+        notes.append(f"{counts['closing']} alarm(s) lowering or clearing an alarm open no incident")
+    if counts["level"]:
+        notes.append(f"{counts['level']} alarm(s) below levels {', '.join(scenario.alarm_levels)} ignored")
+    if counts["unknown"]:
+        notes.append(f"{counts['unknown']} alarm(s) from sensors with no position (not in the twin's "
+                     "sensors layer) skipped")
+    if counts["type"]:
+        notes.append(f"{counts['type']} alarm(s) from sensor types with no incident type "
                      f"(scenario alarm_types) skipped")
-    if merged:
-        notes.append(f"{merged} repeated alarm(s) within {merge_s:.0f} s of the same sensor merged")
+    if counts["merged"]:
+        notes.append(f"{counts['merged']} repeated alarm(s) within {merge_s:.0f} s of the same sensor merged")
     if not rows:
         return Incidents(np.zeros(0), np.zeros(0, np.int64), names, np.zeros(0, np.int64),
                          np.zeros((0, 2)), np.zeros(0, object), notes)
     t, k, pr, x, y, ref = zip(*rows)
-    inc = Incidents(np.array(t, float), np.array(k, np.int64), names, np.array(pr, np.int64),
-                    np.column_stack([x, y]), np.array(ref, dtype=object), notes).sorted()
-    if len(inc) and inc.time.min() < 0:
-        inc.time = inc.time - inc.time.min()
-    return inc
+    t = np.array(t, float)
+    t = t - np.floor(t.min() / 86400.0) * 86400.0
+    return Incidents(t, np.array(k, np.int64), names, np.array(pr, np.int64),
+                     np.column_stack([x, y]), np.array(ref, dtype=object), notes).sorted()

@@ -14,6 +14,7 @@ when the twin has no roads, said in the notes), then answers:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -200,9 +201,11 @@ class EmergencyModel:
         radius = minutes * 60.0
         before = float(d_w[(cost_old <= radius).any(axis=1)].sum() / d_w.sum()) if existing else 0.0
         predefined = np.r_[np.ones(len(existing)), np.zeros(len(cand))].astype(int)
-        mclp = MCLP.from_cost_matrix(cost, d_w, radius, p_facilities=len(existing) + add,
-                                     predefined_facilities_arr=predefined if existing else None)
-        mclp.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s))
+        with warnings.catch_warnings():  # PuLP 3 deprecations raised inside spopt, not ours to fix
+            warnings.simplefilter("ignore", DeprecationWarning)
+            mclp = MCLP.from_cost_matrix(cost, d_w, radius, p_facilities=len(existing) + add,
+                                         predefined_facilities_arr=predefined if existing else None)
+            mclp.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s))
         chosen = [j for j, v in enumerate(mclp.fac_vars) if v.value() and v.value() > 0.5 and j >= len(existing)]
         covered = (cost[:, list(range(len(existing))) + chosen] <= radius).any(axis=1)
         after = float(d_w[covered].sum() / d_w.sum())

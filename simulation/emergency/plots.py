@@ -85,15 +85,20 @@ def coverage_map(model, coverage, path: Path, new_stations: pd.DataFrame | None 
     fig, ax = plt.subplots(figsize=(8, 8), dpi=110)
     roads = model.twin["roads"]
     if len(roads):
-        roads.plot(ax=ax, color="#bbbbbb", lw=0.6, zorder=1)
-    minutes = np.minimum(coverage.best_s / 60.0, coverage.minutes * 2)
-    sc = ax.scatter(coverage.xy[:, 0], coverage.xy[:, 1], c=minutes, cmap="RdYlGn_r", s=8,
-                    vmin=0, vmax=coverage.minutes * 2, zorder=2)
-    fig.colorbar(sc, ax=ax, shrink=0.7, label="drive time from the nearest station (min)")
-    out = coverage.best_s > coverage.minutes * 60.0
-    if out.any():
-        ax.scatter(coverage.xy[out, 0], coverage.xy[out, 1], facecolors="none", edgecolors="black", s=16,
-                   lw=0.5, zorder=3, label=f"beyond {coverage.minutes:g} min")
+        roads.plot(ax=ax, color="#999999", lw=0.5, zorder=1)
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    t = coverage.minutes
+    # Greens up to T, reds beyond: the T-minute line is the colour break.
+    bounds = [0, t / 3, 2 * t / 3, t, 1.5 * t, 2 * t, 1e9]
+    cmap = ListedColormap(["#1a9850", "#66bd63", "#a6d96a", "#fdae61", "#f46d43", "#a50026"])
+    minutes = np.minimum(coverage.best_s / 60.0, 1e8)
+    order = np.argsort(-minutes)  # covered buildings drawn last, on top
+    sc = ax.scatter(coverage.xy[order, 0], coverage.xy[order, 1], c=minutes[order], cmap=cmap,
+                    norm=BoundaryNorm(bounds, cmap.N), s=5, lw=0, zorder=2)
+    cb = fig.colorbar(sc, ax=ax, shrink=0.7, ticks=bounds[:-1], extend="max")
+    cb.ax.set_yticklabels([f"{b:.3g}" for b in bounds[:-1]])
+    cb.set_label(f"drive time from the nearest station (min); covered up to {t:g}")
     for kind in sorted({s.kind for s in model.fleet.stations}):
         marker, color = _KIND_STYLE.get(kind, ("o", "black"))
         pts = np.array([[s.x, s.y] for s in model.fleet.stations if s.kind == kind])

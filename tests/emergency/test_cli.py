@@ -1,0 +1,89 @@
+"""``lifeline-twin emergency ...`` on saved projects: outputs, JSON, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.cli import main
+from twin.project import save
+
+from .conftest import grid_twin
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def project(tmp_path):
+    return save(grid_twin(8), tmp_path / "grid.gpkg")
+
+
+def test_run_json_and_outputs(project, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["emergency", "run", str(project), "--days", "30", "--replications", "2", "--json",
+                 "--out", str(out)])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["replications"] == 2 and report["days"] == 30
+    kpis = report["kpis"]
+    assert set(kpis["by_type"]) <= {"structure_fire", "medical", "gas_leak", "water_main_break",
+                                    "drain_flooding", "drone_incident"}
+    med = kpis["overall"]["response_s"]["median"]
+    assert med["ci95"][0] <= med["mean"] <= med["ci95"][1]
+    names = [s["name"] for s in kpis["standards"]]
+    assert "NFPA 1710 first engine travel (240 s)" in names
+    assert any("water_repair station(s) list no units" in n for n in report["notes"])
+    for name in ("response_ecdf.png", "utilisation.png", "coverage.png"):
+        data = (out / name).read_bytes()
+        assert data.startswith(PNG) and len(data) > 10_000
+    assert json.loads((out / "kpis.json").read_text())["kpis"] == kpis
+    header = (out / "incidents.csv").read_text().splitlines()[0]
+    assert header.startswith("incident,type,priority,report,verify,request,assign,turnout,on_scene,handled,close")
+
+
+def test_run_text_report(project, capsys):
+    assert main(["emergency", "run", str(project), "--days", "10", "--replications", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "standards (share meeting the limit, 95% CI over replications):" in out
+    assert "China: micro fire station on scene within 3 min" in out
+    assert "utilisation: mean" in out and "queued calls:" in out
+
+
+def test_coverage_and_siting_json(project, tmp_path, capsys):
+    assert main(["emergency", "coverage", str(project), "--minutes", "2", "--json"]) == 0
+    cov = json.loads(capsys.readouterr().out)
+    assert cov["buildings"] == 49 and 0 < cov["building_share"] < 1
+    assert main(["emergency", "site-stations", str(project), "--add", "1", "--minutes", "2", "--json",
+                 "--out", str(tmp_path)]) == 0
+    site = json.loads(capsys.readouterr().out)
+    assert len(site["new_stations"]) == 1
+    assert site["population_share_after"] > site["population_share_before"]
+    assert (tmp_path / "siting.png").read_bytes().startswith(PNG)
+
+
+def test_replayed_incidents_far_from_roads_are_flagged(project, tmp_path, capsys):
+    calls = tmp_path / "calls.csv"
+    calls.write_text("time,type,x,y\n0,medical,500300,3400300\n600,medical,509000,3400300\n")
+    assert main(["emergency", "run", str(project), "--days", "1", "--replications", "1",
+                 "--incidents", str(calls), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["kpis"]["far_incidents"]["mean"] == 1
+    assert any("1 incident(s) lie more than 500 m from the reachable road network" in n and
+               f"{calls}:3" in n for n in report["notes"])
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    empty = grid_twin(4, station_rows=[("fs1", "Empty", "station", {}, 500000, 3400000)])
+    path = save(empty, tmp_path / "nounits.gpkg")
+    assert main(["emergency", "run", str(path), "--days", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["lifeline-twin emergency: error: layer 'fire_stations': no station has any unit, "
+                   "nothing can be dispatched"]
+    assert main(["emergency", "coverage", str(tmp_path / "missing.gpkg"), "--minutes", "5"]) == 2
+    assert "missing.gpkg" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: one\n")
+    assert main(["emergency", "coverage", str(path), "--minutes", "5", "--scenario", str(bad)]) == 2
+    assert "bad.yaml: field seed" in capsys.readouterr().err
+    assert main(["emergency", "run", str(path), "--days", "0"]) == 2
