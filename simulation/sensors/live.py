@@ -46,6 +46,11 @@ from simulation.sensors.store import QUALITY_NAMES, ReadingStore, positions_tabl
 log = logging.getLogger("lifeline.sensors.live")
 
 
+_loads = json.loads
+_isfinite = math.isfinite
+_NUMBER = (int, float)
+
+
 class PayloadError(ValueError):
     """A message that is not a valid observation; the text says which field."""
 
@@ -92,9 +97,21 @@ def parse_payload(payload: bytes, topic: str, received_ms: int, into: Observatio
     Raises :class:`PayloadError` naming the problem; nothing is added then.
     """
     try:
-        doc = json.loads(payload)
+        doc = _loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadError(f"not JSON ({exc.__class__.__name__}: {str(exc)[:60]})") from None
+    if type(doc) is dict and len(doc) == 3:
+        # the common message from a device: {"sensor", "phenomenonTime" (POSIX s), "result"};
+        # taken without the general checks below, which cost more than the JSON parse itself
+        sensor, t, result = doc.get("sensor"), doc.get("phenomenonTime"), doc.get("result")
+        if (type(sensor) is str and type(t) in _NUMBER and type(result) in _NUMBER
+                and _isfinite(t) and _isfinite(result)):
+            into.sensor.append(sensor)
+            into.phenomenon_ms.append(int(round(t * 1000)))
+            into.result_ms.append(received_ms)
+            into.value.append(float(result))
+            into.quality.append(0)
+            return 1
     items = doc if isinstance(doc, list) else [doc]
     parsed = []
     for k, item in enumerate(items):
