@@ -86,6 +86,7 @@ class DispatchBoard:
         self.off_shift = np.zeros(n, bool)
         self.waiting: dict[str, list] = {t: [] for t in self.pool}
         self.pending: dict[int, int] = {}
+        self.unfilled: dict[int, int] = {}  # requests still waiting when the incident was handled
         self.first_wait: dict[int, simpy.Event] = {}
         self.crews_of: dict[int, list[Crew]] = {}
         self.crews: list[Crew] = []
@@ -162,7 +163,9 @@ class DispatchBoard:
     def stand_down(self, i: int) -> None:
         """Incident ``i`` is handled: its crews head back, its waiting requests are dropped."""
         now = self.env.now
-        self.pending.pop(i, None)
+        left = self.pending.pop(i, 0)
+        if left:
+            self.unfilled[i] = left
         for crew in self.crews_of.pop(i, ()):
             crew.cleared = now
             if crew.on_scene <= now:

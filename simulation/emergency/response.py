@@ -187,6 +187,10 @@ class ResponseSimulation:
         frame["x"] = inc.xy[:, 0]
         frame["y"] = inc.xy[:, 1]
         frame["snap_m"] = self.sites.snap_m
+        unfilled = np.zeros(len(inc), np.int64)
+        for i, n in self.board.unfilled.items():
+            unfilled[i] = n
+        frame["unfilled_slots"] = unfilled
         frame["ref"] = inc.ref
         return frame
 

@@ -51,14 +51,17 @@ def _group(inc: pd.DataFrame) -> dict:
 
 
 def crew_times(run: Run) -> pd.DataFrame:
-    """Crews that reached the scene, with their measures and the incident's type and report time."""
-    crews = run.crews[run.crews["arrived"].astype(bool)].copy()
+    """Every crew sent, with its measures and the incident's type and report time
+    (``arrived`` false: turned round before reaching the scene)."""
+    crews = run.crews.copy()
+    crews["arrived"] = crews["arrived"].astype(bool)
     inc = run.incidents.set_index("incident")
     crews["type"] = inc["type"].reindex(crews["incident"]).to_numpy()
     crews["turnout"] = crews["rolling"] - crews["dispatched"]
     crews["travel"] = crews["on_scene"] - crews["rolling"]
     crews["dispatch_to_scene"] = crews["on_scene"] - crews["dispatched"]
     crews["report_to_scene"] = crews["on_scene"] - inc["report"].reindex(crews["incident"]).to_numpy()
+    crews["unfilled_slots"] = inc["unfilled_slots"].reindex(crews["incident"]).to_numpy()
     return crews
 
 
@@ -70,15 +73,29 @@ def standard_share(crews: pd.DataFrame, st: Standard) -> dict:
         sel = sel[sel["station_kind"].isin(st.stations)]
     if st.incident_types:
         sel = sel[sel["type"].isin(st.incident_types)]
-    if st.scope == "first":
-        sel = sel.sort_values("on_scene").drop_duplicates("incident", keep="first")
-    elif st.scope == "full_alarm":
-        sel = sel[sel["initial"].astype(bool)].sort_values("on_scene").drop_duplicates("incident", keep="last")
+    if st.scope == "full_alarm":
+        # The whole assignment on scene: an incident where a unit never came (still queued, or
+        # turned round because the first crews had finished) fails the standard.
+        incomplete = (~sel["arrived"] | (sel["unfilled_slots"] > 0)).groupby(sel["incident"]).transform("any")
+        sel = sel.assign(**{st.measure: np.where(incomplete, np.inf, sel[st.measure])})
+        sel = sel.sort_values("on_scene").drop_duplicates("incident", keep="last")
+    else:
+        sel = sel[sel["arrived"]]
+        if st.scope == "first":
+            sel = sel.sort_values("on_scene").drop_duplicates("incident", keep="first")
     v = sel[st.measure].to_numpy(float)
     share = float((v <= st.limit_s).mean()) if len(v) else None
     return {"name": st.name, "n": int(len(v)), "limit_s": st.limit_s, "target": st.target,
             "share": share, "met": None if share is None else bool(share >= st.target),
-            "p90_s": float(np.percentile(v, 90)) if len(v) else None}
+            "p90_s": _p90_or_none(v)}
+
+
+def _p90_or_none(v: np.ndarray) -> float | None:
+    """90th percentile, None when empty or when it is a unit that never came (inf)."""
+    if len(v) == 0:
+        return None
+    p = np.percentile(v, 90, method="linear" if np.isfinite(v).all() else "higher")
+    return float(p) if np.isfinite(p) else None
 
 
 def utilisation(run: Run) -> pd.DataFrame:
@@ -123,7 +140,7 @@ def summarise(run: Run, scenario: Scenario) -> dict:
         "queued_calls": {"incidents": int((inc["queue_s"] > 0).sum()),
                          "crews": int(len(queued_crews)),
                          "mean_wait_s": float(queued_crews["queued_s"].mean()) if len(queued_crews) else 0.0},
-        "mutual_aid_share": float(crews["mutual_aid"].mean()) if len(crews) else 0.0,
+        "mutual_aid_share": float(crews.loc[crews["arrived"], "mutual_aid"].mean()) if crews["arrived"].any() else 0.0,
         "far_incidents": int((inc["snap_m"] > scenario.roads.max_snap_m).sum()),
     }
 

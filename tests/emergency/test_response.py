@@ -194,3 +194,25 @@ def test_fleet_rules_and_bad_units(scenario):
     assert slots["structure_fire"] == ["engine", "engine", "ladder"]
     assert slots["medical"] == ["engine"]
     assert "medical: no ambulance in the fleet, sending engine instead" in notes
+
+
+def test_full_alarm_fails_when_a_unit_never_arrives(exact):
+    from simulation.emergency.config import scenario_from_dict
+
+    data = exact().model_dump(exclude_none=True)
+    data["incident_types"]["structure_fire"]["units"] = {"engine": 2}
+    data["incident_types"]["structure_fire"]["micro_first"] = False
+    sc = scenario_from_dict(data)
+    rows = [("fs1", "One engine", "station", {"engine": 1}, X0, Y0),
+            ("fs2", "Two engines", "station", {"engine": 2}, X0 + 800, Y0 + 800)]
+    # fire 1 near fs1 gets fs1's engine and one of fs2's; fire 2 gets the other fs2 engine and waits
+    # for a second one that is still busy when it is handled
+    run = simulate(town_with(rows), sc, [(0, "structure_fire", 1, X0 + 200, Y0),
+                                         (10, "structure_fire", 1, X0 + 800, Y0 + 600)])
+    inc = run.incidents.set_index("incident")
+    assert inc["unfilled_slots"].tolist() == [0, 1]
+    stds = {s["name"]: s for s in summarise(run, sc)["standards"]}
+    full = stds["NFPA 1710 full alarm travel (480 s)"]
+    assert full["n"] == 2 and full["share"] == 0.5
+    first = stds["NFPA 1710 first engine travel (240 s)"]
+    assert first["n"] == 2 and first["share"] == 1.0
