@@ -163,7 +163,7 @@ def _destinations(plan: TownPlan, stations: gpd.GeoDataFrame, houses) -> list[tu
 
     people = houses.frame["population"].to_numpy()[rural].astype(float)
     load = np.array([people[i].sum() for i in cKDTree(xy).query_ball_point(xy, 1000.0)])
-    picks = spread_out(xy[far], 8, plan.rng("drone-destinations"), load[far])
+    picks = spread_out(xy[far], 14, plan.rng("drone-destinations"), load[far])
     names = houses.frame["junction_id"].to_numpy()[rural][far]
     for k in picks:
         out.append((f"Station 1 to settlement at {names[k]}", xy[far][k]))

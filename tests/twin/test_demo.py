@@ -472,3 +472,17 @@ def test_demo_command_refuses_a_non_gpkg_output(tmp_path, capsys, monkeypatch, d
     assert cli_main(["demo", "-o", str(tmp_path / "city.shp")]) == 2
     err = capsys.readouterr().err
     assert "city.shp" in err and ".gpkg" in err and len(err.strip().splitlines()) == 1
+
+
+def test_plan_drawing_of_the_demo(demo_twin, tmp_path):
+    from PIL import Image
+
+    from twin.town.drawing import showcase
+
+    (png,) = showcase(demo_twin, tmp_path / "demo.gpkg", tmp_path)
+    assert png.name == "demo-town-map.png"
+    with Image.open(png) as image:
+        assert image.size == (1800, 900)
+        pixels = np.asarray(image.convert("RGB"))
+    # Not blank: the terrain, roads and buildings give thousands of colours.
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 1000

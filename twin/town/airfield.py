@@ -1,7 +1,7 @@
 """The demo town's airfield and its obstacle limitation surfaces (ICAO Annex 14, Chapter 4).
 
 A 1,600 m code-3 runway is sited automatically in the countryside: the flattest
-spot (least rise along the runway on the DEM) 5.5-10 km from the centre that no
+spot (least rise along the runway on the DEM) 7-11 km from the centre that no
 street crosses and a street passes near (for the access road).  Around it the
 obstacle limitation surfaces of a non-instrument code-3 runway become
 ``airspace_zones``: each surface is a polygon whose floor is the surface's
@@ -32,7 +32,7 @@ from twin.town.plan import TownPlan
 from twin.town.streets import Streets
 
 #: The inner horizontal surface (4 km around the runway) should clear the town centre.
-MIN_FROM_CENTRE, MAX_FROM_CENTRE = 5500.0, 10000.0
+MIN_FROM_CENTRE, MAX_FROM_CENTRE = 7000.0, 11000.0
 RUNWAY_LENGTH = 1600.0
 RUNWAY_WIDTH = 30.0
 STRIP_HALF_WIDTH = 75.0

@@ -25,6 +25,7 @@ from scipy.sparse.csgraph import dijkstra
 from twin.town.plan import TownPlan
 from twin.town.streets import Streets, road_nodes
 
+MAX_CORRIDORS = 7
 CRUISE_AGL = 90.0
 CORRIDOR_WIDTH = 60.0
 CRUISE_SPEED = 15.0
@@ -49,7 +50,8 @@ def no_fly_zones(plan: TownPlan, sites: gpd.GeoDataFrame, first_id: int) -> gpd.
 
 
 def corridors(plan: TownPlan, streets: Streets, hub_xy, destinations: list[tuple[str, np.ndarray]],
-              avoid) -> gpd.GeoDataFrame:
+              avoid, limit: int = MAX_CORRIDORS) -> gpd.GeoDataFrame:
+    """Corridors from the hub to the first ``limit`` destinations that can be reached clear of ``avoid``."""
     xy, ends = road_nodes(streets)
     lines = streets.frame.geometry.values
     length = shapely.length(lines)
@@ -68,6 +70,8 @@ def corridors(plan: TownPlan, streets: Streets, hub_xy, destinations: list[tuple
     _, pred = dijkstra(graph, directed=False, indices=hub, return_predecessors=True)
     rows = []
     for name, dest in destinations:
+        if len(rows) >= limit:
+            break
         node = int(tree.query(dest)[1])
         if node == hub or pred[node] < 0:
             continue

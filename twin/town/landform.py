@@ -29,7 +29,7 @@ COVER = (1.2, 1.5)   # m of ground over a junction's pipe
 HILLS = ((3200.0, 16.0), (1400.0, 9.0), (600.0, 3.5))
 HILL_FADE = 700.0    # m from a main over which the hills rise to full relief
 #: Widths (m) of the coarse-to-fine levels that fit the ground to the junctions.
-FIT_LEVELS = (3200.0, 1600.0, 800.0, 400.0, 200.0, 100.0, 50.0, 35.0)
+FIT_LEVELS = (3200.0, 1600.0, 800.0, 400.0, 200.0, 100.0, 60.0, 40.0, 30.0)
 OUTLIER_M = 40.0     # a junction this far from its neighbours' median elevation is a data error
 
 
@@ -53,13 +53,17 @@ def build_terrain(plan: TownPlan, main_lines) -> Terrain:
     bottom, top = py.min() - MARGIN, py.max() + MARGIN
     cols = int(np.ceil((right - left) / CELL))
     rows = int(np.ceil((top - bottom) / CELL))
-    transform = Affine(CELL, 0, left, 0, -CELL, top)
-    terrain = Terrain(np.full((rows, cols), float(np.mean(pg))), transform, plan.crs)
-    _fit(terrain, px, py, pg, FIT_LEVELS)
-
-    fade = _fade_from_mains(main_lines, left, top, rows, cols)
-    terrain.heights = terrain.heights + _hills(rng, rows, cols) * fade
-    _fit(terrain, px, py, pg, FIT_LEVELS[-2:])
+    # The landform is shaped on a grid twice as coarse (cheap), brought to CELL once with
+    # cubic splines, then fitted to the junctions at the finest levels on the full grid.
+    coarse_cell = 2 * CELL
+    shape = (rows // 2 + 2, cols // 2 + 2)
+    draft = Terrain(np.full(shape, float(np.mean(pg))), Affine(coarse_cell, 0, left, 0, -coarse_cell, top), plan.crs)
+    _fit(draft, px, py, pg, [s for s in FIT_LEVELS if s >= 2 * coarse_cell])
+    fade = _fade_from_mains(main_lines, left, top, shape, coarse_cell)
+    draft.heights = draft.heights + _hills(rng, shape, coarse_cell) * fade
+    heights = zoom(draft.heights, 2, order=3, mode="nearest", grid_mode=True)[:rows, :cols]
+    terrain = Terrain(heights, Affine(CELL, 0, left, 0, -CELL, top), plan.crs)
+    _fit(terrain, px, py, pg, [s for s in FIT_LEVELS if s < 2 * coarse_cell])
     return terrain
 
 
@@ -74,17 +78,18 @@ def _fit(terrain: Terrain, px, py, values, levels) -> None:
     """
     rows, cols = terrain.shape
     left, top = terrain.transform.c, terrain.transform.f
-    for n, sigma_m in enumerate(levels):
+    cell = terrain.cell_size[0]
+    for sigma_m in levels:
         residual = values - terrain.sample(px, py)
-        f = max(1, int(sigma_m / (3.0 * CELL)))
+        f = max(1, int(sigma_m / (3.0 * cell)))
         shape = (rows // f + 2, cols // f + 2)
-        jr = ((top - py) / (CELL * f)).astype(int).clip(0, shape[0] - 1)
-        jc = ((px - left) / (CELL * f)).astype(int).clip(0, shape[1] - 1)
+        jr = ((top - py) / (cell * f)).astype(int).clip(0, shape[0] - 1)
+        jc = ((px - left) / (cell * f)).astype(int).clip(0, shape[1] - 1)
         mass = np.zeros(shape)
         push = np.zeros(shape)
         np.add.at(mass, (jr, jc), 1.0)
         np.add.at(push, (jr, jc), residual)
-        s = sigma_m / (CELL * f)
+        s = sigma_m / (cell * f)
         weight = gaussian_filter(mass, s, mode="constant")
         floor = 0.5 / (2.0 * np.pi * s * s)
         corr = gaussian_filter(push, s, mode="constant") / np.maximum(weight, floor)
@@ -93,25 +98,27 @@ def _fit(terrain: Terrain, px, py, values, levels) -> None:
         terrain.heights = terrain.heights + corr[:rows, :cols]
 
 
-def _fade_from_mains(main_lines, left: float, top: float, rows: int, cols: int) -> np.ndarray:
+def _fade_from_mains(main_lines, left: float, top: float, out_shape, cell: float) -> np.ndarray:
     """0 on the mains rising smoothly to 1 at HILL_FADE from them (smoothed: no medial-axis creases)."""
-    f = 4
+    rows, cols = out_shape
+    f = 2
     shape = (rows // f + 2, cols // f + 2)
     near = np.zeros(shape, dtype=bool)
-    vertices = shapely.get_coordinates(shapely.segmentize(np.asarray(main_lines), CELL * f / 2))
-    c = ((vertices[:, 0] - left) / (CELL * f)).astype(int).clip(0, shape[1] - 1)
-    r = ((top - vertices[:, 1]) / (CELL * f)).astype(int).clip(0, shape[0] - 1)
+    vertices = shapely.get_coordinates(shapely.segmentize(np.asarray(main_lines), cell * f / 2))
+    c = ((vertices[:, 0] - left) / (cell * f)).astype(int).clip(0, shape[1] - 1)
+    r = ((top - vertices[:, 1]) / (cell * f)).astype(int).clip(0, shape[0] - 1)
     near[r, c] = True
-    fade = np.clip(distance_transform_edt(~near) * CELL * f / HILL_FADE, 0.0, 1.0)
+    fade = np.clip(distance_transform_edt(~near) * cell * f / HILL_FADE, 0.0, 1.0)
     fade = gaussian_filter(fade * fade * (3.0 - 2.0 * fade), 2.0, mode="nearest")
     return np.clip(zoom(fade, f, order=3, mode="nearest", grid_mode=True)[:rows, :cols], 0.0, 1.0)
 
 
-def _hills(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
+def _hills(rng: np.random.Generator, shape, cell: float) -> np.ndarray:
     """A smooth random relief field (sum of octaves), zero mean."""
+    rows, cols = shape
     total = np.zeros((rows, cols))
     for wavelength, relief in HILLS:
-        step = wavelength / 2.0 / CELL                  # grid cells per control point
+        step = wavelength / 2.0 / cell                  # grid cells per control point
         coarse = rng.standard_normal((int(rows / step) + 4, int(cols / step) + 4))
         fine = zoom(coarse, step, order=3, mode="reflect", grid_mode=False)[:rows, :cols]
         fine = gaussian_filter(fine, sigma=step / 3.0, mode="nearest")
