@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 STEPS: list[str] = [
+    "twin.town.drawing:showcase",
     "simulation.sensors.drill:drill_showcase",
     "app.commands.emergency:showcase",
 ]
