@@ -277,7 +277,7 @@ def evaluate_plan(system, plan: Plan, *, year: int | None = None, sample: int | 
         b, p = metrics["baseline"][m], metrics["plan"][m]
         rows.append({"metric": m, "baseline": b, "plan": p, "change": p - b})
     table = pd.DataFrame(rows)
-    pipes = per_pipe["baseline"].join(per_pipe["plan"], lsuffix="_baseline", rsuffix="_plan").reset_index()
+    pipes = per_pipe["baseline"].add_suffix("_baseline").join(per_pipe["plan"].add_suffix("_plan")).reset_index()
     pipes = pipes.rename(columns={"index": "id"}).sort_values("expected_people_hours_baseline", ascending=False)
     figures = _figures(plan, metrics, pipes, table)
     return RetrofitResult(plan, table, cost, {"pipes": pipes, "settings": {

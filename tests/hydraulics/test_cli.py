@@ -1,0 +1,83 @@
+"""The ``lifeline-twin hydraulics`` commands: JSON documents, outputs, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+
+
+def _run(capsys, *argv):
+    code = main(["hydraulics", *map(str, argv)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_criticality_json_and_outputs(capsys, wntr_network_path, tmp_path):
+    net = wntr_network_path("Net3.inp")
+    code, out, err = _run(capsys, "criticality", net, "--pipes", "125,175,20", "--duration", 24, "--workers", 0,
+                          "--json", "--out", tmp_path)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert list(doc) == ["network", "scenarios", "failed", "seconds", "pipes"]
+    assert [p["id"] for p in doc["pipes"]][:2] == ["125", "175"]
+    assert {"criticality.csv", "criticality.json", "failures.csv"} <= {p.name for p in tmp_path.iterdir()}
+
+
+def test_fire_flow_json(capsys, wntr_network_path):
+    code, out, err = _run(capsys, "fire-flow", wntr_network_path("ky10.inp"), "--nodes", "J-10,J-103",
+                          "--fire-hours", 0, "--workers", 0, "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert list(doc) == ["hydrants", "seconds"]
+    assert [h["node"] for h in doc["hydrants"]] == ["J-10", "J-103"]
+
+
+def test_run_segments_quality_break_text(capsys, wntr_network_path, tmp_path):
+    net = wntr_network_path("Net3.inp")
+    code, out, _ = _run(capsys, "run", net, "--duration", 24, "--out", tmp_path / "run")
+    assert code == 0 and "lowest pressure" in out
+    assert (tmp_path / "run" / "junctions.csv").read_text().startswith("time_s,id,pressure,head,demand")
+    code, out, _ = _run(capsys, "segments", net, "--pipe", "125", "--json")
+    assert code == 0 and json.loads(out)["shutdown"]["pipe"] == "125"
+    code, out, _ = _run(capsys, "quality", net, "--duration", 24, "--inject", "121", "--start", 1)
+    assert code == 0 and "people exposed" in out
+    code, out, _ = _run(capsys, "break", net, "--pipe", "125", "--at", 1, "--duration", 4, "--json")
+    assert code == 0 and json.loads(out)["volume_lost_m3"] > 0
+
+
+def test_bad_inputs_are_one_line(capsys, wntr_network_path, tmp_path):
+    net = wntr_network_path("Net3.inp")
+    code, out, err = _run(capsys, "criticality", net, "--pipes", "NOPE", "--workers", 0, "--out", tmp_path / "o")
+    assert code == 2 and err.count("\n") == 1 and "unknown pipe id(s) 'NOPE'" in err
+    assert not (tmp_path / "o").exists()  # nothing written
+    # a junction with no path to any source
+    text = Path(net).read_text().replace("[PIPES]", "[PIPES]\n ISOLATED-P  ISO-A  ISO-B  100  8  100  0  Open ;")
+    text = text.replace("[JUNCTIONS]", "[JUNCTIONS]\n ISO-A  10  1 ;\n ISO-B  10  1 ;")
+    bad = tmp_path / "islands.inp"
+    bad.write_text(text)
+    code, _, err = _run(capsys, "run", bad)
+    assert code == 2 and "disconnected: 2 junction(s)" in err and "ISO-A" in err
+    plan = tmp_path / "plan.csv"
+    plan.write_text("pipe_id,diameter_mm\nMISSING,300\n")
+    code, _, err = _run(capsys, "retrofit", net, "--plan", plan, "--workers", 0)
+    assert code == 2 and "line 2: no pipe 'MISSING'" in err
+    garbage = tmp_path / "garbage.inp"
+    garbage.write_text("[JUNCTIONS]\n J1 not-a-number\n")
+    code, _, err = _run(capsys, "run", garbage)
+    assert code == 2 and "garbage.inp" in err and err.count("\n") == 1
+
+
+def test_unsolvable_network_is_refused(capsys, wntr_network_path, tmp_path):
+    text = Path(wntr_network_path("Net3.inp")).read_text()
+    text = re.sub(r"(?m)^ *Trials.*$", " Trials 2", text)
+    text = re.sub(r"(?m)^ *Unbalanced.*$", " Unbalanced STOP", text)
+    bad = tmp_path / "stiff.inp"
+    bad.write_text(text)
+    code, _, err = _run(capsys, "run", bad, "--out", tmp_path / "o")
+    assert code == 2 and "did not converge" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()

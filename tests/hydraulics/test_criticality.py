@@ -1,0 +1,145 @@
+"""Criticality sweeps: scores, ranking, the --json document, failures, and a real Dask cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wntr
+
+from simulation.hydraulics import DemandModel, simulate
+from simulation.hydraulics.criticality import criticality
+from simulation.hydraulics.system import from_network, load_system
+from twin.network import read_network
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def ky10(wntr_network_path):
+    return load_system(wntr_network_path("ky10.inp"))
+
+
+def test_scores_follow_from_the_closed_network(ky10):
+    res = criticality(ky10, pipes=["P-100", "P-200", "P-1000"])
+    row = res.table.set_index("id").loc["P-100"]
+    # P-100 feeds a dead end: closing it starves exactly the junctions cut off from every source
+    wn = read_network(ky10.source)
+    wn.options.hydraulic.demand_model = "PDD"
+    wn.options.hydraulic.minimum_pressure = 0.0
+    wn.options.hydraulic.required_pressure = 20.0
+    base = simulate(from_network(wn), demand_model=DemandModel(pdd=True)).junction_frame("pressure").min()
+    wn.get_link("P-100").initial_status = wntr.network.LinkStatus.Closed
+    closed = simulate(from_network(wn), demand_model=DemandModel(pdd=True)).junction_frame("pressure").min()
+    expected = set(closed[(closed < 14.0) & (base >= 14.0)].index)
+    assert row["junctions_below_min_pressure"] == len(expected) >= 1
+    assert row["population_without_service"] == pytest.approx(ky10.population[list(expected)].sum())
+    assert row["demand_not_delivered_m3"] > 0  # steady state: m³ per hour of closure
+    assert list(res.table["rank"]) == [1, 2, 3]
+
+
+def test_json_document_is_exactly_the_issue_format(ky10):
+    res = criticality(ky10, sample=12, seed=3)
+    doc = res.to_json()
+    assert list(doc) == ["network", "scenarios", "failed", "seconds", "pipes"]
+    assert doc["scenarios"] == 12 and doc["failed"] == 0 and doc["network"] == "ky10"
+    assert all(list(p) == ["id", "junctions_below_min_pressure", "demand_not_delivered_m3",
+                           "population_without_service"] for p in doc["pipes"])
+    keys = [(p["population_without_service"], p["demand_not_delivered_m3"]) for p in doc["pipes"]]
+    assert keys == sorted(keys, reverse=True)
+
+
+def test_unknown_pipe_is_one_clear_error(ky10):
+    with pytest.raises(KeyError, match="unknown pipe id.*'NOPE'"):
+        criticality(ky10, pipes=["P-100", "NOPE"])
+
+
+def test_a_failing_scenario_is_recorded_and_the_sweep_goes_on(ky10):
+    # a closure window needs timer controls, which EPANET refuses on the check-valve pipe P-75
+    res = criticality(ky10, pipes=["P-75", "P-100"], duration_h=2, start_h=0.5, hours=1)
+    assert list(res.failures["id"]) == ["P-75"]
+    assert "CV" in res.failures["reason"].iloc[0]
+    assert list(res.table["id"]) == ["P-100"]
+    assert res.to_json()["failed"] == 1
+
+
+def test_window_limits_the_undelivered_volume(wntr_network_path):
+    system = load_system(wntr_network_path("Net3.inp"))
+    full = criticality(system, pipes=["175"], duration_h=24).table.iloc[0]
+    part = criticality(system, pipes=["175"], duration_h=24, hours=12).table.iloc[0]
+    later = criticality(system, pipes=["175"], duration_h=24, start_h=12, hours=6).table.iloc[0]
+    assert 0 < part["demand_not_delivered_m3"] < full["demand_not_delivered_m3"]
+    assert later["demand_not_delivered_m3"] == 0  # the tanks carry the town through a short afternoon closure
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A real `dask scheduler` and `dask worker` on loopback, as separate processes."""
+    bin_ = Path(sys.executable).parent
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([str(bin_ / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                               "--no-dashboard"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)]
+    address = f"tcp://127.0.0.1:{port}"
+    procs.append(subprocess.Popen([str(bin_ / "dask"), "worker", address, "--nthreads", "1", "--nworkers", "2",
+                                   "--no-dashboard", "--local-directory", str(tmp_path)], cwd=tmp_path, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    from distributed import Client
+
+    deadline = time.time() + 90
+    try:
+        while True:
+            try:
+                with Client(address, timeout="5s") as c:
+                    if len(c.scheduler_info()["workers"]) >= 2:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError("the Dask scheduler/workers did not come up in 90 s")
+            time.sleep(0.5)
+        yield address
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_sweep_through_a_real_scheduler_equals_in_process(ky10, dask_cluster):
+    pipes = ["P-75", "P-100", "P-200", "P-300", "P-400", "P-500", "P-600", "P-700"]
+    local = criticality(ky10, pipes=pipes, duration_h=2, start_h=0.5, hours=1)
+    remote = criticality(ky10, pipes=pipes, duration_h=2, start_h=0.5, hours=1, scheduler=dask_cluster)
+    assert remote.settings["workers"] == 2
+    assert list(remote.failures["id"]) == ["P-75"]  # recorded on a worker, sweep went on
+    a, b = local.table.set_index("id"), remote.table.set_index("id")
+    assert list(a.index) == list(b.index)
+    np.testing.assert_allclose(a[["junctions_below_min_pressure", "demand_not_delivered_m3",
+                                  "population_without_service"]].to_numpy(dtype=float),
+                               b[["junctions_below_min_pressure", "demand_not_delivered_m3",
+                                  "population_without_service"]].to_numpy(dtype=float), rtol=1e-9, atol=1e-9)
+
+
+def test_local_cluster_of_worker_processes(ky10):
+    pipes = ["P-100", "P-200", "P-300"]
+    res = criticality(ky10, pipes=pipes, workers=2)
+    ref = criticality(ky10, pipes=pipes)
+    assert res.settings["workers"] == 2
+    assert res.to_json()["pipes"] == ref.to_json()["pipes"]
