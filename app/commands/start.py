@@ -19,6 +19,7 @@ STEPS: list[str] = [
     "twin.town.drawing:showcase",
     "simulation.sensors.drill:drill_showcase",
     "app.commands.emergency:showcase",
+    "app.commands.render:render_demo_views",
 ]
 
 
