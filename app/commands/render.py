@@ -43,6 +43,7 @@ def register(sub) -> None:
     kind.add_argument("--orbit", action="store_true", help="movie: one turn around the town (default)")
     kind.add_argument("--series", metavar="LAYER:FIELD", help="movie: a hydraulic result over the day")
     p.add_argument("--fps", type=int, default=None, help="movie frames per second")
+    p.add_argument("--frames", type=int, default=96, help="frames of an orbit movie (default 96)")
     p.set_defaults(func=run)
 
 
@@ -126,6 +127,10 @@ def run(args) -> int:
     colourings = [parse_layer_field(c, "--color-by") for c in args.color_by]
     at = parse_time(args.time)
     series_spec = parse_layer_field(args.series, "--series") if args.series else None
+    if args.frames < 2:
+        raise ValueError(f"--frames {args.frames}: an orbit needs at least 2 frames")
+    if args.movie and Path(args.movie).suffix.lower() not in (".mp4", ".mov", ".mkv", ".gif"):
+        raise ValueError(f"{args.movie}: --movie must end in .mp4, .mov, .mkv or .gif")
     if not 0.0 <= args.terrain_opacity <= 1.0:
         raise ValueError(f"--terrain-opacity {args.terrain_opacity}: must be between 0 and 1")
     out = Path(args.out)
@@ -159,7 +164,7 @@ def run(args) -> int:
                 path = write_series(scene, series, args.movie, fps=args.fps or 6)
                 print(f"wrote {path} ({series.steps} steps of {series.layer}:{series.name})")
             else:
-                path = write_orbit(scene, args.movie, fps=args.fps or 24)
+                path = write_orbit(scene, args.movie, frames=args.frames, fps=args.fps or 24)
                 print(f"wrote {path} (camera orbit)")
         elif series_spec or args.orbit:
             raise ValueError("--orbit and --series describe a movie: add --movie OUT.mp4")

@@ -60,7 +60,7 @@ def preset(name: str, bounds, ground_z: float, underground_z: float | None = Non
     diag = float(np.hypot(wx, wy))
     if name == "oblique":
         focal = np.array([cx, cy, ground_z])
-        dist = diag / 2.0 / half * 0.5
+        dist = diag / 2.0 / half * 0.68
         return CameraPose(tuple(focal + _towards(AZIMUTH_DEG, 40.0) * dist), tuple(focal), (0, 0, 1), view_angle)
     if name == "underground":
         fz = underground_z if underground_z is not None else ground_z

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from twin.terrain import Terrain
 
@@ -47,22 +48,27 @@ def focus_extent(twin, grid: int = 64, hot: float = 0.4) -> tuple[float, float, 
     A county network can be 30 km wide with farm houses along every road while
     the town a planner looks at is 3 km: buildings are counted on a coarse grid,
     cells holding at least ``hot`` of the densest cell's count are joined into
-    clusters, and the cluster with the most buildings is the focus.
+    clusters, and the cluster with the most built volume is the focus, centred
+    on its densest cells.
     """
     buildings = twin["buildings"]
     if len(buildings) < 20:
         return None
     c = buildings.geometry.representative_point()
     x, y = c.x.to_numpy(), c.y.to_numpy()
-    ok = np.isfinite(x) & np.isfinite(y)
+    # Built volume, not the number of houses: a suburb has more houses per hectare
+    # than a town centre of blocks and halls, but far less building.
+    volume = (buildings.geometry.area.to_numpy()
+              * pd.to_numeric(buildings["height"], errors="coerce").fillna(6.0).clip(lower=1.0).to_numpy())
+    ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(volume)
     if ok.sum() < 20:
         return None
-    x, y = x[ok], y[ok]
+    x, y, volume = x[ok], y[ok], volume[ok]
     span = max(x.max() - x.min(), y.max() - y.min(), 1.0)
     cell = max(span / grid, MIN_FOCUS_CELL)
     nx = max(1, int(np.ceil((x.max() - x.min()) / cell)) + 1)
     ny = max(1, int(np.ceil((y.max() - y.min()) / cell)) + 1)
-    counts, xe, ye = np.histogram2d(x, y, bins=[nx, ny],
+    counts, xe, ye = np.histogram2d(x, y, bins=[nx, ny], weights=volume,
                                     range=[[x.min(), x.min() + nx * cell], [y.min(), y.min() + ny * cell]])
     from scipy.ndimage import binary_dilation, label
 
@@ -74,8 +80,16 @@ def focus_extent(twin, grid: int = 64, hot: float = 0.4) -> tuple[float, float, 
     ix, iy = np.nonzero(labels == best)
     x0, x1 = xe[ix.min()], xe[ix.max() + 1]
     y0, y1 = ye[iy.min()], ye[iy.max() + 1]
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    # Centre on the heart of the town (the buildings of its densest cells), not on the
+    # middle of a box that a long ribbon of roadside houses can drag aside.
+    core = (labels == best) & (counts >= 0.5 * counts[labels == best].max())
+    bi = np.clip(((x - xe[0]) / cell).astype(int), 0, nx - 1)
+    bj = np.clip(((y - ye[0]) / cell).astype(int), 0, ny - 1)
+    inside = core[bi, bj]
+    cx = float(np.average(x[inside], weights=volume[inside]))
+    cy = float(np.average(y[inside], weights=volume[inside]))
     hw, hh = max(x1 - x0, MIN_FOCUS_SIZE) / 2, max(y1 - y0, MIN_FOCUS_SIZE) / 2
+    hw = hh = min(max(hw, hh), 1.5 * min(hw, hh))  # frame a place, not a corridor
     return (float(cx - hw), float(cy - hh), float(cx + hw), float(cy + hh))
 
 

@@ -464,6 +464,7 @@ class Scene:
                     self.hide(layer)
             self.camera("underground")
         elif name == "risk":
+            self._hide_details()
             for layer in ("buildings", "sites"):
                 if layer in self.layers:
                     self.color_by(layer, "risk_level")
@@ -471,10 +472,13 @@ class Scene:
         else:
             # Thousands of valves, manholes and septic tanks are a grey fog from a town's
             # height: the overview leaves them to close-ups unless they were asked for.
-            for layer in DETAIL_LAYERS:
-                if layer in self.layers and layer not in self._requested:
-                    self.hide(layer)
+            self._hide_details()
             self.camera("oblique")
+
+    def _hide_details(self) -> None:
+        for layer in DETAIL_LAYERS:
+            if layer in self.layers and layer not in self._requested:
+                self.hide(layer)
 
     # ------------------------------------------------------------------ picking
     def feature_at(self, name: str, cell_id: int) -> str:

@@ -81,7 +81,10 @@ def hydraulic_series(twin, layer: str, field: str) -> ResultSeries:
         table = getattr(results.node, fields[field]) if hasattr(results.node, fields[field]) \
             else results.node[fields[field]]
         unit = {"pressure": "m", "head": "m", "demand": "m³/s"}[field]
-        return ResultSeries(layer, field, table, unit)
+        # Node results include tanks and reservoirs; keep the layer's junctions, in its order,
+        # so the colour range is the junctions' own.
+        ids = [i for i in twin[layer]["id"] if i in table.columns]
+        return ResultSeries(layer, field, table[ids], unit)
     if field == "pressure":
         pressure = results.node["pressure"]
         pipes = twin["water_pipes"]
