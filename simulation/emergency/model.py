@@ -220,17 +220,26 @@ class EmergencyModel:
                       before, after, len(existing), len(cand))
 
     def _candidates(self, n: int) -> np.ndarray:
-        """Up to ``n`` reachable road nodes spread over the city (one per grid cell)."""
+        """About ``n`` reachable road nodes spread over the city: the node nearest the centre of
+        each occupied cell of a grid refined until ``n`` cells hold roads."""
         nodes = self.travel.reachable
         if len(nodes) <= n:
             return nodes
         xy = self.graph.xy[nodes]
         lo, hi = xy.min(axis=0), xy.max(axis=0)
-        cells = int(np.ceil(np.sqrt(n)))
-        ij = np.floor((xy - lo) / np.maximum(hi - lo, 1e-9) * (cells - 1e-9)).astype(int)
-        key = ij[:, 0] * cells + ij[:, 1]
-        centre = lo + (ij + 0.5) * (hi - lo) / cells
+        span = np.maximum(hi - lo, 1e-9)
+        cells = max(2, int(np.ceil(np.sqrt(n))))
+        while True:
+            ij = np.minimum(np.floor((xy - lo) / span * cells).astype(np.int64), cells - 1)
+            key = ij[:, 0] * cells + ij[:, 1]
+            if len(np.unique(key)) >= n or cells > 4 * n:
+                break
+            cells = int(np.ceil(cells * 1.25))
+        centre = lo + (ij + 0.5) * span / cells
         d = np.hypot(*(xy - centre).T)
         order = np.lexsort((d, key))
         first = np.r_[True, key[order][1:] != key[order][:-1]]
-        return nodes[order[first]][:n]
+        picked = nodes[order[first]]
+        if len(picked) > n:  # an even thinning keeps the spread
+            picked = picked[np.linspace(0, len(picked) - 1, n).round().astype(int)]
+        return picked

@@ -69,9 +69,9 @@ def utilisation_chart(util: pd.DataFrame, path: Path, title: str = "") -> Path:
     ax.set_yticks(y, util["unit"], fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("utilisation (% of on-duty time busy)")
-    for t in types:
-        ax.barh([], [], color=colors[t], label=t)
-    ax.legend(fontsize=8, loc="lower right")
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(color=colors[t], label=t) for t in types], fontsize=8, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(title or "Unit utilisation")
     fig.tight_layout()

@@ -158,7 +158,8 @@ def _flatten(d, prefix=()):
         yield prefix, d
 
 
-def _interval(values: list) -> dict | None:
+def _interval(values: list, share: bool = False) -> dict | None:
+    """Mean and Student-t 95 % interval, kept within what the quantity can be (>= 0; <= 1 for shares)."""
     v = np.array([x for x in values if x is not None and not isinstance(x, (bool, str))], dtype=float)
     if len(v) == 0:
         return None
@@ -166,7 +167,12 @@ def _interval(values: list) -> dict | None:
     if len(v) < 2 or np.all(v == v[0]):
         return {"mean": mean, "ci95": [mean, mean]}
     half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
-    return {"mean": mean, "ci95": [mean - half, mean + half]}
+    lo, hi = mean - half, mean + half
+    if v.min() >= 0:
+        lo = max(lo, 0.0)
+    if share:
+        hi = min(hi, 1.0)
+    return {"mean": mean, "ci95": [lo, hi]}
 
 
 def combine(summaries: list[dict]) -> dict:
@@ -181,10 +187,22 @@ def combine(summaries: list[dict]) -> dict:
         vals = [f.get(key) for f in flat]
         first = next((v for v in vals if v is not None), None)
         if isinstance(first, (int, float)) and not isinstance(first, bool):
-            combined[key] = _interval(vals)
+            share = key[-1].endswith("share") or (key[-1] in ("mean", "max") and "utilisation" in key)
+            combined[key] = _interval(vals, share=share)
         else:
             combined[key] = first
-    return _unflatten(summaries[0], combined)
+    return _unflatten(_union(summaries), combined)
+
+
+def _union(items: list):
+    """One template holding every key any replication has (a rare type may miss in one)."""
+    first = items[0]
+    if isinstance(first, dict):
+        keys = list(first)
+        for d in items[1:]:
+            keys += [k for k in d if k not in keys]
+        return {k: _union([d[k] for d in items if k in d]) for k in keys}
+    return first
 
 
 def _unflatten(template, combined, prefix=()):
