@@ -25,6 +25,7 @@ empty or non-numeric values (dropped, counted; they show up as gaps).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,7 +224,12 @@ def write_series(store: ReadingStore, series: list[Series], part: str) -> int:
     edges = np.arange(day0, day1 + 2, dtype="int64") * DAY_MS
     cuts = [np.searchsorted(s.t_ms, edges) for s in series]
     names = pa.array([s.sensor_id for s in series], pa.string())
-    written = 0
+    # Parquet encoding and compression release the GIL: days are written in parallel while the
+    # next ones are cut
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
+    futures = []
     for k in range(day1 - day0 + 1):
         idx, ts, vs, qs = [], [], [], []
         for j, (s, c) in enumerate(zip(series, cuts)):
@@ -238,15 +244,18 @@ def write_series(store: ReadingStore, series: list[Series], part: str) -> int:
         t = np.concatenate(ts)
         sensor = pa.DictionaryArray.from_arrays(pa.array(np.concatenate(idx)), names).cast(pa.string())
         tt = pa.array(t).cast(pa.timestamp("ms", tz="UTC"))
-        table = pa.Table.from_arrays([sensor, tt, tt, pa.array(np.concatenate(vs)),
-                                      pa.array(np.concatenate(qs))],
+        table = pa.Table.from_arrays([sensor, tt, tt, pa.array(np.concatenate(vs)), pa.array(np.concatenate(qs))],
                                      names=["sensor_id", "phenomenon_time", "result_time", "value", "quality"])
-        for p in store.append(table, part=part, durable=False):
-            old.discard(p)
-            written += 1
+        futures.append(pool.submit(store.append, table, part=part, durable=False, presorted=True))
+    try:
+        paths = [p for f in futures for p in f.result()]
+    finally:
+        pool.shutdown()
+    for p in paths:
+        old.discard(p)
     for p in old:
         p.unlink()
-    return written
+    return len(paths)
 
 
 def _utc_ms(series) -> np.ndarray:

@@ -16,9 +16,11 @@ raised: a feed must survive a misbehaving device.
 :class:`Recorder` buffers observations and writes them to the store every
 ``flush_s`` seconds (default 1 s) or every ``max_batch`` observations (default
 5,000), whichever comes first; each write is an fsynced, atomically renamed
-Parquet part.  **A crash loses at most the observations received since the last
-write: at most ``flush_s`` seconds and at most ``max_batch`` observations** (plus
-what the broker had not yet delivered, which a QoS 1 persistent session redelivers).
+Parquet part.  :class:`MqttFeed` hands parsed messages to it every 0.2 s or
+every 500 observations.  **A crash loses at most the observations received
+since the last write: at most ``flush_s`` + 0.2 seconds' worth and at most
+``max_batch`` + 500 observations** (plus what the broker had not delivered yet,
+which a QoS 1 session with a fixed client id redelivers on reconnection).
 Parts are merged every ``compact_s`` seconds (default 600 s) and on stop.
 
 :class:`MqttFeed` subscribes with paho-mqtt; connection losses are retried with

@@ -112,7 +112,7 @@ class ReadingStore:
 
     # ------------------------------------------------------------ writing
     def append(self, table: pa.Table, *, part: str | None = None, kind: str = "readings",
-               durable: bool = True) -> list[Path]:
+               durable: bool = True, presorted: bool = False) -> list[Path]:
         """Write ``table`` as one part per day it covers; returns the files written.
 
         ``part`` names the files (re-writing a part of the same name replaces it);
@@ -126,10 +126,11 @@ class ReadingStore:
         table = table.select(schema.names).cast(schema)
         ms = table.column(time_col).cast(pa.int64()).to_numpy()
         days = np.floor_divide(ms, DAY_MS)
-        order = np.lexsort((ms, days))  # by day, then time; sensor sort happens per day below
-        if not (np.diff(order) == 1).all():
-            table = table.take(pa.array(order))
-            days = days[order]
+        if not presorted:
+            order = np.lexsort((ms, days))  # by day, then time; sensor sort happens per day below
+            if not (np.diff(order) == 1).all():
+                table = table.take(pa.array(order))
+                days = days[order]
         bounds = np.flatnonzero(np.diff(days)) + 1
         starts = np.concatenate([[0], bounds])
         ends = np.concatenate([bounds, [len(days)]])
@@ -137,7 +138,8 @@ class ReadingStore:
         written = []
         for s, e in zip(starts, ends):
             chunk = table.slice(int(s), int(e - s))
-            chunk = chunk.sort_by([("sensor_id", "ascending"), (time_col, "ascending")])
+            if not presorted:  # the caller vouches for sensor-then-time order within each day
+                chunk = chunk.sort_by([("sensor_id", "ascending"), (time_col, "ascending")])
             folder = self.root / kind / _day_name(int(days[s]))
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"{name}.parquet"
