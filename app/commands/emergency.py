@@ -15,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 
 def register(sub) -> None:
     p = sub.add_parser("emergency", help="emergency response: simulate incidents and units, coverage, "
@@ -28,6 +30,8 @@ def register(sub) -> None:
     run.add_argument("--seed", type=int, help="base seed (default: the scenario's)")
     run.add_argument("--incidents", help="replay a history CSV (columns time, type, x, y[, priority]) "
                                          "instead of Poisson incidents")
+    run.add_argument("--alarms", help="sensor alarms as incidents: a JSON list of alarms (or an object with "
+                                      "'alarms', as the sensors drill writes); red/orange raised alarms open incidents")
     run.add_argument("--out", help="folder for kpis.json, incidents.csv, crews.csv and PNG plots")
     _common(run)
 
@@ -143,14 +147,20 @@ def _run(args) -> int:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file")
         incidents = from_table(pd.read_csv(path), model.scenario, str(path))
-    report = simulate_to(model, args.days, args.replications, Path(args.out) if args.out else None,
+    days = args.days
+    if args.alarms:
+        if incidents is not None:
+            raise ValueError("give --incidents or --alarms, not both")
+        incidents = alarm_incidents(model, Path(args.alarms))
+        days = max(1.0, float(np.ceil((incidents.time.max(initial=0.0) + 1.0) / 86400.0)))
+    report = simulate_to(model, days, args.replications, Path(args.out) if args.out else None,
                          args.seed, incidents)
     if args.json:
         print(json.dumps(report))
         return 0
     _warn(report["notes"])
     k = report["kpis"]
-    print(f"{report['project']}: {report['days']:g} days × {report['replications']} replications; "
+    print(f"{report['project']}: {report['days']:g} day(s) × {report['replications']} replication(s); "
           f"{report['fleet']}")
     if report["road_graph"]:
         print(f"road graph: {report['road_graph']}")
@@ -187,6 +197,35 @@ def _run(args) -> int:
     for f in report.get("files", []):
         print(f"wrote {f}")
     return 0
+
+
+def alarm_incidents(model, path: Path):
+    """Incidents from an alarm log written as JSON (a list, or an object with an 'alarms' list)."""
+    from types import SimpleNamespace
+
+    from simulation.emergency.incidents import from_alarms
+    from twin.errors import SourceError
+
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    items = data.get("alarms") if isinstance(data, dict) else data
+    if not isinstance(items, list) or not all(isinstance(a, dict) for a in items):
+        raise SourceError(f"{path}: expected a list of alarm objects (or {{'alarms': [...]}})")
+    alarms = []
+    for a in items:
+        feature = a.get("feature") or (f"{a['layer']}/{a['feature_id']}" if a.get("layer") and a.get("feature_id")
+                                       else None)
+        alarms.append(SimpleNamespace(**{**a, "feature": feature},
+                                      opens_incident=a.get("state", "raised") in ("raised", "escalated")))
+    incidents = from_alarms(alarms, model.twin, model.scenario)
+    if len(incidents) == 0:
+        raise SourceError(f"{path}: none of the {len(items)} alarms opens an incident "
+                          f"(levels {', '.join(model.scenario.alarm_levels)}, raised or escalated)")
+    return incidents
 
 
 # ---------------------------------------------------------------------- coverage
@@ -299,5 +338,37 @@ def showcase(twin, project_path, out_dir) -> list[Path]:
     from simulation.emergency.model import EmergencyModel
 
     model = EmergencyModel.from_twin(twin, load_scenario())
-    report = simulate_to(model, 365.0, 3, Path(out_dir) / "emergency")
-    return [Path(f) for f in report["files"] if not f.endswith(".csv")]
+    out = Path(out_dir) / "emergency"
+    report = simulate_to(model, 365.0, 3, out)
+    files = [Path(f) for f in report["files"] if not f.endswith(".csv")]
+    alarms = Path(out_dir) / "sensor_alarms.json"  # the sensors drill's alarm log, when that step ran
+    if alarms.exists():
+        files.append(drill_response(model, alarms, out / "drill_response.json"))
+    return files
+
+
+def drill_response(model, alarms_path: Path, path: Path) -> Path:
+    """Who answers the drill day's alarms, and when: one row per alarm-raised incident."""
+    from simulation.emergency.results import incident_times
+
+    incidents = alarm_incidents(model, alarms_path)
+    run = model.simulate(1.0 + float(np.floor(incidents.time.max() / 86400.0)), 1, incidents=incidents)[0]
+    inc = incident_times(run)
+    crews = run.crews[run.crews["arrived"]].sort_values("on_scene").drop_duplicates("incident")
+    first = crews.set_index("incident")
+    rows = []
+    for r in inc.itertuples():
+        unit = first.loc[r.incident] if r.incident in first.index else None
+        rows.append({"alarm": r.ref, "type": r.type, "priority": int(r.priority),
+                     "reported_s": float(r.report),
+                     "false_alarm": bool(r.false_alarm),
+                     "first_unit": None if unit is None else unit["unit_name"],
+                     "first_unit_station_kind": None if unit is None else unit["station_kind"],
+                     "response_s": None if np.isnan(r.response_s) else round(float(r.response_s), 1),
+                     "call_processing_s": None if np.isnan(r.call_processing_s) else round(float(r.call_processing_s), 1),
+                     "turnout_s": None if np.isnan(r.turnout_s) else round(float(r.turnout_s), 1),
+                     "travel_s": None if np.isnan(r.travel_s) else round(float(r.travel_s), 1)})
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"source": str(alarms_path), "incidents": rows, "notes": run.notes}, indent=1))
+    tmp.replace(path)
+    return path

@@ -198,6 +198,7 @@ def from_alarms(alarms, twin, scenario: Scenario, merge_s: float = 1800.0) -> In
     rows = []
     counts = {"level": 0, "unknown": 0, "type": 0, "merged": 0, "closing": 0}
     last: dict[str, float] = {}
+    opened: dict[str, int] = {}
     for n, alarm in enumerate(alarms):
         t, level, sensor = (getattr(alarm, "time", None), getattr(alarm, "level", None),
                             _field(alarm, "sensor", "sensor_id"))
@@ -229,12 +230,16 @@ def from_alarms(alarms, twin, scenario: Scenario, merge_s: float = 1800.0) -> In
             secs = _seconds(t)
         except (ValueError, TypeError):
             raise SourceError(f"alarm #{n + 1} from sensor {sensor!r}: time {t!r} is not a time") from None
+        prio = 1 if str(level) == scenario.alarm_levels[0] else 2
         if sensor in last and 0 <= secs - last[sensor] < merge_s:
             last[sensor] = secs
             counts["merged"] += 1
+            row = rows[opened[sensor]]
+            if prio < row[2]:  # escalated: the open incident becomes more urgent
+                rows[opened[sensor]] = (row[0], row[1], prio, *row[3:])
             continue
         last[sensor] = secs
-        prio = 1 if str(level) == scenario.alarm_levels[0] else 2
+        opened[sensor] = len(rows)
         msg = _field(alarm, "message", default="")
         feature = _field(alarm, "feature", default="")
         rows.append((secs, names.index(itype), prio, float(x), float(y), f"alarm {sensor} {feature}: {msg}".strip()))
@@ -250,7 +255,8 @@ def from_alarms(alarms, twin, scenario: Scenario, merge_s: float = 1800.0) -> In
         notes.append(f"{counts['type']} alarm(s) from sensor types with no incident type "
                      f"(scenario alarm_types) skipped")
     if counts["merged"]:
-        notes.append(f"{counts['merged']} repeated alarm(s) within {merge_s:.0f} s of the same sensor merged")
+        notes.append(f"{counts['merged']} repeated alarm(s) within {merge_s:.0f} s of the same sensor merged "
+                     "into its open incident (escalations raise its priority)")
     if not rows:
         return Incidents(np.zeros(0), np.zeros(0, np.int64), names, np.zeros(0, np.int64),
                          np.zeros((0, 2)), np.zeros(0, object), notes)

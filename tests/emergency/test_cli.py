@@ -87,3 +87,33 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["emergency", "coverage", str(path), "--minutes", "5", "--scenario", str(bad)]) == 2
     assert "bad.yaml: field seed" in capsys.readouterr().err
     assert main(["emergency", "run", str(path), "--days", "0"]) == 2
+
+
+def test_run_on_an_alarm_log(project, tmp_path, capsys):
+    """The sensors drill writes its alarm log as JSON; each raised red/orange alarm is an incident."""
+    alarms = {"alarms": [
+        {"time": "2024-05-01T02:14:30Z", "level": "orange", "state": "raised", "sensor_id": "CH1",
+         "sensor_type": "methane", "layer": "manholes", "feature_id": "MH1", "message": "methane 51 %LEL",
+         "x": 500300.0, "y": 3400200.0},
+        {"time": "2024-05-01T02:20:00Z", "level": "red", "state": "escalated", "sensor_id": "CH1",
+         "sensor_type": "methane", "layer": "manholes", "feature_id": "MH1", "message": "methane 68 %LEL",
+         "x": 500300.0, "y": 3400200.0},
+        {"time": "2024-05-01T09:30:00Z", "level": "red", "state": "raised", "sensor_id": "PT7",
+         "sensor_type": "pressure", "layer": "water_junctions", "feature_id": "J7", "message": "pressure fell",
+         "x": 500900.0, "y": 3400900.0},
+        {"time": "2024-05-01T11:15:00Z", "level": "red", "state": "cleared", "sensor_id": "PT7",
+         "sensor_type": "pressure", "layer": "water_junctions", "feature_id": "J7", "message": "back",
+         "x": 500900.0, "y": 3400900.0}]}
+    path = tmp_path / "alarms.json"
+    path.write_text(json.dumps(alarms))
+    out = tmp_path / "out"
+    assert main(["emergency", "run", str(project), "--alarms", str(path), "--replications", "2", "--json",
+                 "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["days"] == 1
+    assert set(report["kpis"]["by_type"]) == {"gas_leak", "water_main_break"}
+    rows = (out / "incidents.csv").read_text().splitlines()
+    assert len(rows) == 3 and "manholes/MH1" in rows[1] and ",1," in rows[1]  # escalated: priority 1
+    path.write_text("[{\"time\": 1}")
+    assert main(["emergency", "run", str(project), "--alarms", str(path)]) == 2
+    assert "alarms.json: line 1: not valid JSON" in capsys.readouterr().err

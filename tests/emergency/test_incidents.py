@@ -166,11 +166,14 @@ def test_alarms_from_the_sensor_engine(scenario):
                            layer="manholes", feature_id="M7", value=30.0, threshold=25.0, unit="%LEL",
                            message=f"{stype} high", x=X0 + 50.0, y=Y0 + 60.0)
 
-    inc = from_alarms([alarm(0, "red", "raised", "CH4-9", "methane"),
+    inc = from_alarms([alarm(0, "orange", "raised", "CH4-9", "methane"),
+                       alarm(300, "red", "escalated", "CH4-9", "methane"),
                        alarm(600, "red", "cleared", "CH4-9", "methane"),
                        alarm(7200, "orange", "raised", "PT-2", "pressure")], twin, scenario)
     assert [inc.type_names[k] for k in inc.kind] == ["gas_leak", "water_main_break"]
     assert inc.time.tolist() == [2 * 3600 + 300.0, 4 * 3600 + 300.0]
     assert inc.xy[0].tolist() == [X0 + 50.0, Y0 + 60.0]
     assert "manholes/M7" in inc.ref[0]
-    assert inc.notes == ["1 alarm(s) lowering or clearing an alarm open no incident"]
+    assert inc.priority.tolist() == [1, 2]  # the methane alarm escalated to red within the merge window
+    assert inc.notes[0] == "1 alarm(s) lowering or clearing an alarm open no incident"
+    assert inc.notes[1].startswith("1 repeated alarm(s) within 1800 s of the same sensor merged")

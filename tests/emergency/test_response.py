@@ -216,3 +216,15 @@ def test_full_alarm_fails_when_a_unit_never_arrives(exact):
     assert full["n"] == 2 and full["share"] == 0.5
     first = stds["NFPA 1710 first engine travel (240 s)"]
     assert first["n"] == 2 and first["share"] == 1.0
+
+
+def test_combined_intervals_stay_within_bounds():
+    shares = [{"standards": [{"name": "s", "share": v}], "mutual_aid_share": v, "overall": {"queued": q}}
+              for v, q in ((0.5, 0), (0.99, 9))]
+    out = combine(shares)
+    s = out["standards"][0]["share"]
+    assert s["mean"] == pytest.approx(0.745)
+    assert s["ci95"] == [0.0, 1.0]  # a share's interval never leaves [0, 1]
+    assert out["mutual_aid_share"]["ci95"][1] == 1.0
+    q = out["overall"]["queued"]
+    assert q["ci95"][0] == 0.0 and q["ci95"][1] > 9  # counts never go negative
