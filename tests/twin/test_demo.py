@@ -16,7 +16,7 @@ from twin import project
 from twin.demo import build_demo
 from twin.network import network_text
 from twin.schema import parse_json_field
-from twin.town import airfield, drones, water
+from twin.town import airfield, drones, register, water
 from twin.town.plan import LITRES_PER_PERSON_DAY
 
 
@@ -307,14 +307,27 @@ def test_sites_span_all_four_risk_levels(demo_twin):
     assert np.allclose(sites["lec_d"], sites["lec_l"] * sites["lec_e"] * sites["lec_c"])
     for category in ("hospital", "school", "chemical plant", "gas station", "market", "airport"):
         assert category in set(sites["category"]), category
-    for text in sites["inspections"]:
+    for text, category, l in zip(sites["inspections"], sites["category"], sites["lec_l"]):
         records = parse_json_field(text, "inspections")
         assert records and all({"date", "inspector", "result", "notes"} <= set(r) for r in records)
+        assert [r["date"] for r in records] == sorted(r["date"] for r in records)
+        base_l, e, c, _ = register.LEC[category]
+        open_finding = records[-1]["result"] == "corrective action required" and base_l * e * c <= 160
+        expected = register.L_SCALE[register.L_SCALE.index(base_l) + 1] if open_finding else base_l
+        assert l == expected, category
     assert sites["contact"].str.contains("555-01").all()
     plant = sites[sites["category"] == "chemical plant"].iloc[0]
     assert plant["risk_level"] == "red"
     hospital = sites[sites["category"] == "hospital"].iloc[0]
     assert demo_twin.feature("buildings", hospital["building_id"])["use"] == "public"
+    # The works have their own lots: no house inside, little road across them.
+    works = sites[sites["category"].isin(["water treatment plant", "wastewater treatment plant"])]
+    assert len(works) == 2
+    houses = demo_twin["buildings"].geometry.values
+    roads = shapely.union_all(shapely.buffer(demo_twin["roads"].geometry.values, 6.0))
+    for lot in works.geometry.values:
+        assert not shapely.intersects(houses, lot).any()
+        assert shapely.intersection(lot, roads).area < 0.2 * lot.area
 
 
 def test_fire_stations_and_depots(demo_twin):

@@ -35,11 +35,9 @@ def draw_town_map(twin, path: Path | str, centre=None, centre_half_width: float 
     path = Path(path)
     if centre is None:
         centre = twin.metadata.get("demo", {}).get("centre")
-    if centre is None:
-        b = twin["buildings"]
-        centre = b.geometry.centroid.median() if len(b) else None
-        centre = (float(np.median(b.geometry.centroid.x)), float(np.median(b.geometry.centroid.y))) \
-            if len(b) else None
+    if centre is None and len(twin["buildings"]):
+        c = twin["buildings"].geometry.centroid
+        centre = (float(np.median(c.x)), float(np.median(c.y)))
     fig, axes = plt.subplots(1, 2, figsize=(20, 10))
     for ax, detail in zip(axes, (False, True)):
         _terrain(ax, twin, LightSource)

@@ -6,9 +6,11 @@ that other layers imply (the water treatment plant at the reservoirs, the
 sewage works at the largest sewer low point, the gas gate station at the gas
 feeder, the airfield).  Each carries a contact, dated inspection records,
 hazards and an LEC (Graham-Kinney) assessment: L likelihood, E exposure,
-C consequence, on the method's usual scales, chosen so the register spans all
-four warning levels (D = L × E × C: > 320 red, 160-320 orange, 70-160 yellow,
-below 70 blue) as a real county's does.
+C consequence, on the method's usual scales, chosen per category so the
+register spans all four warning levels (D = L × E × C: > 320 red, 160-320
+orange, 70-160 yellow, below 70 blue) as a real county's does.  A site of
+yellow or blue whose latest inspection demands corrective action has its
+likelihood raised one step on the L scale: the file's records drive its risk.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ LEC = {
     "kindergarten": (0.5, 6, 7, "young children, evacuation"),
     "market": (1, 3, 7, "crowds, temporary stalls"),
 }
+#: Graham-Kinney likelihood scale.
+L_SCALE = (0.1, 0.2, 0.5, 1, 3, 6, 10)
 _INSPECTORS = ("County Fire Marshal", "Kentucky Division of Water", "State Fire Marshal",
                "PSC Gas Pipeline Safety", "County Emergency Management", "OSHA Area Office")
 _RESULTS = ("pass", "pass", "pass", "minor findings", "corrective action required")
@@ -47,7 +51,27 @@ _NAMES = ("A. Carter", "B. Nguyen", "C. Ramirez", "D. Whitfield", "E. Osei", "F.
           "H. Adams", "I. Petrov", "J. Cole", "K. Singh", "L. Moreno", "M. Haddad", "N. Young")
 
 
-def build_sites(plan: TownPlan, buildings, *, water_plant_xy, sewage_works_xy, gate_xy, gas_mains,
+def works_lot(near_xy, half: float, roads) -> shapely.Polygon:
+    """A square lot of side ``2 * half`` for a works beside ``near_xy``, placed where it covers least road.
+
+    Nine placements are tried (centred on the point, or pushed off it in eight directions);
+    the one whose square overlaps the carriageways least wins (ties: the first).
+    """
+    near_xy = np.asarray(near_xy, dtype=float)
+    area = shapely.union_all(shapely.buffer(np.asarray(roads), 6.0))
+    best, best_overlap = None, np.inf
+    for angle in [None, *range(0, 360, 45)]:
+        shift = np.zeros(2) if angle is None else \
+            (half + 15.0) * np.array([np.sin(np.radians(angle)), np.cos(np.radians(angle))])
+        x, y = near_xy + shift
+        lot = shapely.box(x - half, y - half, x + half, y + half)
+        overlap = shapely.area(shapely.intersection(lot, area))
+        if overlap < best_overlap - 1e-6:
+            best, best_overlap = lot, overlap
+    return best
+
+
+def build_sites(plan: TownPlan, buildings, *, water_plant_lot, sewage_works_lot, gate_xy, gas_mains,
                 airfield_polygon) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """(sites layer, updated buildings frame): register buildings get the use their site implies."""
     rng = plan.rng("sites")
@@ -100,11 +124,8 @@ def build_sites(plan: TownPlan, buildings, *, water_plant_xy, sewage_works_xy, g
         take("gas station", f"{brands[k]} gas station", np.arange(len(frame)) == i, np.zeros(len(frame)),
              "commercial", 1, 20.0)
 
-    def square(xy, half):
-        return shapely.box(xy[0] - half, xy[1] - half, xy[0] + half, xy[1] + half)
-
-    picks.append(("water treatment plant", "Clay County Water Treatment Plant", square(water_plant_xy, 70.0), None))
-    picks.append(("wastewater treatment plant", "Town Branch Wastewater Plant", square(sewage_works_xy, 60.0), None))
+    picks.append(("water treatment plant", "Clay County Water Treatment Plant", water_plant_lot, None))
+    picks.append(("wastewater treatment plant", "Town Branch Wastewater Plant", sewage_works_lot, None))
     picks.append(("gas gate station", "Delta Gas Gate Station", shapely.Point(gate_xy), None))
     medium = gas_mains[gas_mains["pressure_class"] == "medium_b"]
     if len(medium):
@@ -116,11 +137,15 @@ def build_sites(plan: TownPlan, buildings, *, water_plant_xy, sewage_works_xy, g
     rows = []
     for i, (category, name, geom, row) in enumerate(picks):
         l, e, c, hazards = LEC[category]
+        records = _inspections(rng, category)
+        if records[-1]["result"] == "corrective action required" and l * e * c <= 160:
+            # An open finding makes an accident likelier: one step up the L scale.
+            l = L_SCALE[min(L_SCALE.index(l) + 1, len(L_SCALE) - 1)]
         rows.append({
             "id": f"S{i + 1:03d}", "name": name, "category": category,
             "contact": f"{_ROLES[int(rng.integers(len(_ROLES)))]} {_NAMES[int(rng.integers(len(_NAMES)))]}, "
                        f"+1 606-555-01{int(rng.integers(100)):02d}",
-            "inspections": json.dumps(_inspections(rng, category)), "hazards": hazards,
+            "inspections": json.dumps(records), "hazards": hazards,
             "lec_l": float(l), "lec_e": float(e), "lec_c": float(c),
             "building_id": frame["id"].iloc[row] if row is not None else None,
             "geometry": geom})
