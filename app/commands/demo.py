@@ -16,9 +16,15 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     from twin.demo import build_demo
+    from twin.errors import ProjectError
     from twin.project import save
 
+    if Path(args.output).suffix.lower() != ".gpkg":
+        # Say so before spending seconds on the build.
+        raise ProjectError(f"{args.output}: a project file must end in .gpkg")
     t0 = time.perf_counter()
     twin = build_demo(seed=args.seed)
     built = time.perf_counter() - t0

@@ -478,13 +478,16 @@ def test_demo_command_writes_the_project(demo_twin, tmp_path, monkeypatch, capsy
     assert summary["population"] == int(demo_twin["buildings"]["population"].sum())
 
 
-def test_demo_command_refuses_a_non_gpkg_output(tmp_path, capsys, monkeypatch, demo_twin):
+def test_demo_command_refuses_a_non_gpkg_output_before_building(tmp_path, capsys, monkeypatch):
     import twin.demo
 
-    monkeypatch.setattr(twin.demo, "build_demo", lambda seed=7: demo_twin)
+    def never(seed=7):
+        raise AssertionError("built the city for an output it cannot write")
+    monkeypatch.setattr(twin.demo, "build_demo", never)
     assert cli_main(["demo", "-o", str(tmp_path / "city.shp")]) == 2
     err = capsys.readouterr().err
     assert "city.shp" in err and ".gpkg" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "city.shp").exists()
 
 
 def test_plan_drawing_of_the_demo(demo_twin, tmp_path):
