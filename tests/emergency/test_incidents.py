@@ -9,7 +9,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-import shapely
 from shapely.geometry import LineString, Point
 
 from simulation.emergency.config import scenario_from_dict
