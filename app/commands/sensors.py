@@ -206,13 +206,16 @@ def run_detect_leaks(args) -> int:
     inflow, balance = inflow_from_files(args.flows, args.levels, args.inp, sources)
     detector = LeakDetector()
     events = detector.detect(inflow)
+    leaks = [e for e in events if e.kind == "leak"]
+    repairs = [e for e in events if e.kind == "repair"]
     if args.json:
-        print(json.dumps({"balance": balance, "events": [e.as_dict() for e in events],
+        print(json.dumps({"balance": balance, "events": [e.as_dict() for e in leaks],
+                          "repairs": [e.as_dict() for e in repairs],
                           "untested_days": detector.untested_days}, indent=1))
         return 0
-    print(f"net inflow = {balance}; {len(inflow):,} steps, {len(events)} leak event(s)")
+    print(f"net inflow = {balance}; {len(inflow):,} steps, {len(leaks)} leak event(s), {len(repairs)} drop(s)")
     for e in events:
-        print(f"  {e.method:5s} start {e.as_dict()['start']}  detected {e.as_dict()['detected']}  "
+        print(f"  {e.kind:6s} {e.method:5s} start {e.as_dict()['start']}  detected {e.as_dict()['detected']}  "
               f"size {e.size_m3h:6.1f} m3/h  (CUSUM {e.score:.1f})")
     if detector.untested_days:
         print(f"  {len(detector.untested_days)} day(s) not tested (too few earlier days of their type): "

@@ -22,6 +22,10 @@ before it, and a year's leaks are found one after another):
   hour either side, so peaks arriving early are not bursts; a CUSUM with a large
   drift signals bursts within about an hour.
 
+Both detectors also watch for **drops** (a leak repaired, a valve opened
+back): such an event has ``kind="repair"`` and takes its size off the
+correction, so a repaired leak does not hide the next one.
+
 A detection becomes a :class:`LeakEvent`: ``start`` is the change point (the
 step that best splits the residual flow into before and after, between the last
 quiet night and the detection), ``detected`` when the CUSUM crossed, and
@@ -48,6 +52,7 @@ class LeakEvent:
     size_m3h: float
     method: str  # "night" or "burst"
     score: float  # CUSUM value at detection, in standard deviations
+    kind: str = "leak"  # "leak" (the inflow rose) or "repair" (it fell back by size_m3h)
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -80,8 +85,8 @@ class LeakDetector:
     night: tuple[float, float] = (1.0, 5.0)
     baseline_days: int = 7
     min_baseline_days: int = 3
-    k: float = 0.5
-    h: float = 4.0
+    k: float = 1.0
+    h: float = 5.0
     burst_k: float = 2.0
     burst_h: float = 10.0
     sigma_floor_rel: float = 0.02   # night sigma at least 2 % of the night flow...
@@ -108,13 +113,29 @@ class LeakDetector:
         corr = np.zeros_like(q)
         n0, n1 = int(round(self.night[0] / step_h)), int(round(self.night[1] / step_h))
         events: list[LeakEvent] = []
-        s_night, s_burst = 0.0, 0.0
-        burst_run_start = None
-        night_run: list[float] = []  # night excesses (m³/h) of the current CUSUM run
-        quiet_end = 0                # end of the last night the night CUSUM was at rest
+        # index 0 watches for rises (leaks), index 1 for drops (repairs): a repaired leak must come
+        # off the correction, or the flow it no longer draws would hide the next leak for weeks
+        s_night, s_burst = [0.0, 0.0], [0.0, 0.0]
+        burst_run_start = [0, 0]
+        night_run: list[list[float]] = [[], []]  # night excesses (m³/h) of the current CUSUM runs
+        quiet_end = [0, 0]                       # end of the last night each night CUSUM was at rest
         profile = np.full(len(q), np.nan)  # today's baseline at every tested step, for the change point
         quiet_until = 0  # no new event while the one-hour mean still straddles the last change
         self.untested_days = []
+
+        def record(method, direction, cut, j, size, score):
+            nonlocal quiet_until
+            start = max(0, cut - win // 2)  # the one-hour mean lags a step by half an hour
+            size = max(size, 0.0)
+            events.append(LeakEvent(index[start], index[j], size, method, float(score),
+                                    "leak" if direction == 0 else "repair"))
+            corr[start:] += size if direction == 0 else -size
+            s_burst[:] = [0.0, 0.0]
+            s_night[:] = [0.0, 0.0]
+            night_run[0], night_run[1] = [], []
+            quiet_end[:] = [j, j]
+            quiet_until = j + win
+
         for d in range(n_days):
             same = [x for x in range(d - 1, max(-1, d - 7 * self.baseline_days), -1)
                     if day_type[x] == day_type[d]][: self.baseline_days]
@@ -129,8 +150,11 @@ class LeakDetector:
             sig = _rolling_mean(np.concatenate([sig[-win:], sig, sig[:win]]), 2 * win + 1)[win:-win]
             sig = np.maximum(np.maximum(sig, self.burst_sigma_floor_rel * abs(float(np.nanmean(base)))),
                              self.sigma_floor_abs)
+            # customers' morning and evening peaks shift by tens of minutes from day to day: a rise
+            # is measured above the highest baseline within an hour either side, a drop below the lowest
             padded = np.concatenate([base[-win:], base, base[:win]])
-            base_hi = np.array([np.nanmax(padded[i:i + 2 * win + 1]) for i in range(spd)])
+            windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * win + 1)[:spd]
+            base_hi, base_lo = np.nanmax(windows, axis=1), np.nanmin(windows, axis=1)
             nights = np.array([np.nanmin(qc1h[x * spd + n0: x * spd + n1]) for x in same])
             nb = float(np.nanmedian(nights))
             ns = max(1.4826 * float(np.nanmedian(np.abs(nights - nb))),
@@ -140,40 +164,46 @@ class LeakDetector:
                 qj = q1h[j] - corr[j]
                 if j < quiet_until or np.isnan(qj):
                     continue
-                # burst CUSUM, every step, against the highest baseline within an hour either
-                # side: customers' morning and evening peaks shift by tens of minutes from day to day
-                z = (qj - base_hi[i]) / sig[i]
-                s_new = max(0.0, s_burst + z - self.burst_k)
-                if s_burst == 0.0 and s_new > 0:
-                    burst_run_start = j
-                s_burst = s_new
-                if s_burst > self.burst_h:
-                    cut = _change_point(q1h - corr - profile, max(0, burst_run_start - 2 * win), j)
-                    start = max(0, cut - win // 2)  # the one-hour mean lags a step by half an hour
-                    size = float(np.nanmean((q1h - corr - profile)[cut:j + 1]))
-                    events.append(LeakEvent(index[start], index[j], max(size, 0.0), "burst", float(s_burst)))
-                    corr[start:] += max(size, 0.0)
-                    s_burst = s_night = 0.0
-                    night_run = []
-                    quiet_until = j + win
+                fired = False
+                for direction, z in ((0, (qj - base_hi[i]) / sig[i]), (1, (base_lo[i] - qj) / sig[i])):
+                    s_new = max(0.0, s_burst[direction] + z - self.burst_k)
+                    if s_burst[direction] == 0.0 and s_new > 0:
+                        burst_run_start[direction] = j
+                    s_burst[direction] = s_new
+                    if s_new > self.burst_h:
+                        sign = 1.0 if direction == 0 else -1.0
+                        resid = sign * (q1h - corr - profile)
+                        # the change may be older than this run (a leak that only now, added to the
+                        # morning peak, stands out): look back to the last quiet night as well
+                        a = max(0, min(burst_run_start[direction] - 2 * win, quiet_end[direction]))
+                        cut = _change_point(resid, a, j)
+                        record("burst", direction, cut, j, float(np.nanmean(resid[cut:j + 1])), s_new)
+                        fired = True
+                        break
+                if fired or i != n1 - 1:
                     continue
-                # night CUSUM, once the night window has closed
-                if i == n1 - 1:
-                    mnf = np.nanmin((q1h - corr)[d * spd + n0: d * spd + n1])
-                    s_night = max(0.0, s_night + (mnf - nb) / ns - self.k)
-                    if s_night == 0.0:
-                        night_run, quiet_end = [], j
+                # night CUSUMs, once the night window has closed
+                mnf = np.nanmin((q1h - corr)[d * spd + n0: d * spd + n1])
+                for direction, excess in ((0, mnf - nb), (1, nb - mnf)):
+                    s_night[direction] = max(0.0, s_night[direction] + excess / ns - self.k)
+                    if s_night[direction] == 0.0:
+                        night_run[direction], quiet_end[direction] = [], j
                         continue
-                    night_run.append(mnf - nb)
-                    if s_night > self.h:
-                        cut = _change_point(q1h - corr - profile, quiet_end, j)
-                        start = max(0, cut - win // 2)
-                        size = float(np.median(night_run))
-                        events.append(LeakEvent(index[start], index[j], max(size, 0.0), "night", float(s_night)))
-                        corr[start:] += max(size, 0.0)
-                        s_burst = s_night = 0.0
-                        night_run, quiet_end = [], j
-                        quiet_until = j + win
+                    night_run[direction].append(excess)
+                    run = night_run[direction]
+                    # a leak persists: one odd night (a party, a filled pool) is not enough, the
+                    # two latest nights of the run must both stand out
+                    persistent = len(run) >= 2 and min(run[-2:]) > self.k * ns
+                    if s_night[direction] > self.h and persistent:
+                        sign = 1.0 if direction == 0 else -1.0
+                        cut = _change_point(sign * (q1h - corr - profile), quiet_end[direction], j)
+                        # size: the nights wholly after the change point, against the baseline night
+                        first = (cut - n0 + spd - 1) // spd
+                        after = [sign * (np.nanmin((q1h - corr)[x * spd + n0: x * spd + n1]) - nb)
+                                 for x in range(first, d + 1)]
+                        size = float(np.median(after)) if after else run[-1]
+                        record("night", direction, cut, j, size, s_night[direction])
+                        break
         return events
 
 
