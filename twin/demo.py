@@ -98,6 +98,8 @@ def build_demo(seed: int = 7, *, timings: dict[str, float] | None = None) -> Twi
     sites, buildings_frame = register.build_sites(
         plan, houses, water_plant_lot=water_plant, sewage_works_lot=sewage_works,
         gate_xy=gas.gate_xy, gas_mains=gas.frame, airfield_polygon=field.runway)
+    # Schools, shops and plants taken into the register hold fewer residents than homes.
+    buildings_frame["population"] = town_buildings.share_population(plan, buildings_frame)
     houses.frame = buildings_frame
     layers["buildings"] = buildings_frame
     layers["sites"] = sites

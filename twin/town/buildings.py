@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
@@ -224,6 +223,17 @@ def build_buildings(plan: TownPlan, streets: Streets, exclusion=None) -> Buildin
         "junction_id": plan.junction_ids[junction],
     }, geometry=gpd.GeoSeries(polys_kept, crs=plan.crs), crs=plan.crs)
     return Buildings(frame, zone, -c["normal"][cand], c["p0"][cand], c["road"][cand], c["cls"][cand], orphans)
+
+
+def share_population(plan: TownPlan, frame: gpd.GeoDataFrame) -> np.ndarray:
+    """Population per building from its junction, use, floors and footprint (after uses changed)."""
+    index = {j: i for i, j in enumerate(plan.junction_ids)}
+    junction = np.array([index[j] for j in frame["junction_id"]])
+    use = frame["use"].to_numpy()
+    weight = shapely.area(frame.geometry.values) * frame["floors"].to_numpy(dtype=float) \
+        * np.array([USE_WEIGHT.get(u, 0.25) for u in use])
+    population, _ = _share_people(plan.population_per_junction, junction, weight, plan.junction_xy)
+    return population
 
 
 def _share_people(people: np.ndarray, junction: np.ndarray, weight: np.ndarray,
