@@ -20,6 +20,7 @@ STEPS: list[str] = [
     "simulation.sensors.drill:drill_showcase",
     "app.commands.emergency:showcase",
     "app.commands.render:render_demo_views",
+    "app.commands.hydraulics:demo_step",
 ]
 
 

@@ -309,4 +309,5 @@ def fire_flow(system, *, nodes: list[str] | None = None, sample: int | None = No
     table = pd.DataFrame(rows, columns=["id", "node", "passes", "available_flow_lps", "limited_by"])
     return FireFlow(system.name, table, pd.DataFrame(failures, columns=["id", "node", "reason"]), report.seconds,
                     {"flow_lps": flow_lps, "duration_h": duration_h, "residual_m": residual_m,
-                     "start_h": start_h if start_h is not None else "peak demand hour", "workers": report.workers})
+                     "start_h": start_h if start_h is not None else "peak demand hour", "workers": report.workers,
+                     "setup_seconds": round(report.setup_seconds, 3)})

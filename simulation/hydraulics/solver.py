@@ -86,7 +86,9 @@ def library() -> ctypes.CDLL:
             if not found:
                 raise SourceError(f"owa-epanet is installed but its EPANET library is missing in {path.parent}")
             path = found[0]
-        lib = ctypes.CDLL(str(path))
+        # PyDLL keeps the GIL during calls: a solve is a few hundred short calls, and inside a Dask
+        # worker (event loop and profiler threads) re-taking the GIL after each one cost 3x.
+        lib = ctypes.PyDLL(str(path))
         p, i, d, c = ctypes.c_void_p, ctypes.c_int, ctypes.c_double, ctypes.c_char_p
         lp, ip, dp = ctypes.POINTER(ctypes.c_long), ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_double)
         sig = {

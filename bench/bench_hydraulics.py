@@ -1,0 +1,181 @@
+"""Hydraulics bench: WNTR's documented loop vs the bare toolkit floor vs our criticality sweep, side by side.
+
+For each network, on the same random sample of pipes, in one run:
+
+(a) WNTR's documented loop: close the pipe on the WaterNetworkModel, run
+    ``EpanetSimulator`` (writes .inp/.rpt/.bin, reads them back), reopen;
+(b) the floor: a bare EPANET 2.3 loop on one project opened once — close,
+    ``EN_solveH``, reopen — reading nothing (the issue's definition); and
+    (b') a stricter floor: the same with ``initH/runH/nextH`` in Python;
+(c) our criticality sweep (close, solve step by step, read junction pressures and
+    demand deficits in bulk, score, restore) with 1 and 2 Dask worker processes
+    (and in this process, no Dask).
+
+All three use the same pressure-driven demand model.  Per-scenario times exclude
+one-off setup (opening the network, starting the cluster, the baseline solve),
+which is printed separately.  Then fire-flow pass/fail checks per second on ky10.
+
+    .venv/bin/python bench/bench_hydraulics.py                # Net3, L-Town 24 h, NJ1; fire flow on ky10
+    .venv/bin/python bench/bench_hydraulics.py --quick        # smaller samples
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+warnings.simplefilter("ignore")
+
+SHARED = Path(os.environ.get("LIFELINE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def networks():
+    import wntr
+
+    lib = Path(wntr.__path__[0]) / "library" / "networks"
+    return [("Net3", lib / "Net3.inp", None), ("L-Town", SHARED / "ltown" / "L-TOWN.inp", 24.0),
+            ("NJ1", SHARED / "networks" / "NJ1.inp", 24.0)]
+
+
+def wntr_loop(system, pipes, duration_h, model) -> float:
+    import wntr
+
+    wn = system.network
+    wn.options.hydraulic.demand_model = "PDD"
+    wn.options.hydraulic.minimum_pressure = model.min_pressure
+    wn.options.hydraulic.required_pressure = model.required_pressure
+    if duration_h is not None:
+        wn.options.time.duration = int(duration_h * 3600)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        for i, p in enumerate(pipes):
+            link = wn.get_link(p)
+            status = link.initial_status
+            link.initial_status = wntr.network.LinkStatus.Closed
+            res = wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=os.path.join(tmp, f"s{i}"))
+            res.node["pressure"].min()
+            link.initial_status = status
+        return (time.perf_counter() - t0) / len(pipes)
+
+
+def floor_loops(text, pipes, duration_h, model) -> tuple[float, float]:
+    from simulation.hydraulics.solver import DURATION, INITSTATUS, Solver
+
+    with Solver(text) as s:
+        model.apply(s)
+        if duration_h is not None:
+            s.set_time(DURATION, int(duration_h * 3600))
+            s._changes.clear()
+        idx = [s.link(p) for p in pipes]
+        lib, ph = s._lib, s._ph
+        t0 = time.perf_counter()
+        for i in idx:
+            s.set_link(i, INITSTATUS, 0)
+            lib.EN_solveH(ph)
+            s.restore()
+        solve_h = (time.perf_counter() - t0) / len(idx)
+        lib.EN_openH(ph)
+        s._h_open = True
+        t, step = ctypes.c_long(), ctypes.c_long()
+        t0 = time.perf_counter()
+        for i in idx:
+            s.set_link(i, INITSTATUS, 0)
+            lib.EN_initH(ph, 10)
+            while True:
+                lib.EN_runH(ph, ctypes.byref(t))
+                lib.EN_nextH(ph, ctypes.byref(step))
+                if step.value <= 0:
+                    break
+            s.restore()
+        stepwise = (time.perf_counter() - t0) / len(idx)
+    return solve_h, stepwise
+
+
+def ours(system, pipes, duration_h, workers) -> tuple[float, float, int]:
+    from simulation.hydraulics.criticality import criticality
+
+    t0 = time.perf_counter()
+    res = criticality(system, pipes=pipes, duration_h=duration_h, workers=workers)
+    wall = time.perf_counter() - t0
+    setup = res.settings["setup_seconds"]
+    return (res.seconds - setup) / len(pipes), wall, len(res.failures)
+
+
+def bench_network(name, path, duration_h, n, out):
+    import numpy as np
+
+    from simulation.hydraulics.criticality import DEFAULT_DEMAND_MODEL as model
+    from simulation.hydraulics.system import load_system
+
+    system = load_system(path)
+    rng = np.random.default_rng(0)
+    names = system.network.pipe_name_list
+    pipes = sorted(rng.choice(names, size=min(n, len(names)), replace=False).tolist())
+    text = system.inp_text()
+    a = wntr_loop(load_system(path), pipes, duration_h, model)
+    b, b2 = floor_loops(text, pipes, duration_h, model)
+    c0, _, f0 = ours(system, pipes, duration_h, 0)
+    c1, w1, f1 = ours(system, pipes, duration_h, 1)
+    c2, w2, f2 = ours(system, pipes, duration_h, 2)
+    eff = c1 / (2 * c2)
+    row = (f"| {name} | {len(pipes)} | {a * 1e3:.1f} | {b * 1e3:.1f} | {b2 * 1e3:.1f} | {c0 * 1e3:.1f} | "
+           f"{c1 * 1e3:.1f} | {c2 * 1e3:.1f} | {c0 / b:.2f} | {c1 / b:.2f} | {a / c1:.1f} | {a / c2:.1f} | "
+           f"{100 * eff:.0f} % | {f0 + f1 + f2} |")
+    out.append(row)
+    print(row, flush=True)
+
+
+def bench_fire(n, out):
+    import wntr
+
+    from simulation.hydraulics.fire_flow import fire_flow
+    from simulation.hydraulics.system import load_system
+
+    system = load_system(Path(wntr.__path__[0]) / "library" / "networks" / "ky10.inp")
+    for hours in (0.0, 2.0):
+        for workers in (0, 2):
+            res = fire_flow(system, sample=n, duration_h=hours, available=False, workers=workers)
+            setup = res.settings["setup_seconds"]
+            per_s = len(res.table) / (res.seconds - setup)
+            row = (f"| ky10 | {len(res.table)} | {hours:g} h | {workers or 'in-process'} | {res.seconds:.2f} | "
+                   f"{setup:.2f} | {per_s:.0f} | {100 * res.pass_rate:.0f} % |")
+            out.append(row)
+            print(row, flush=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller samples")
+    ap.add_argument("--only", help="comma-separated network names (Net3, L-Town, NJ1)")
+    args = ap.parse_args()
+    sizes = {"Net3": 40, "L-Town": 40, "NJ1": 12} if not args.quick else {"Net3": 20, "L-Town": 12, "NJ1": 4}
+    out = ["| network | pipes | (a) WNTR ms | (b) floor solveH ms | (b') floor runH ms | (c) ours in-process ms | "
+           "(c) 1 worker ms | (c) 2 workers ms | ours/floor (in-process) | ours/floor (1 worker) | "
+           "WNTR/ours (1 w) | WNTR/ours (2 w) | parallel efficiency | failed |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    print("\n".join(out), flush=True)
+    only = set(args.only.split(",")) if args.only else None
+    for name, path, hours in networks():
+        if only and name not in only:
+            continue
+        if not Path(path).exists():
+            print(f"| {name} | skipped: {path} absent |")
+            continue
+        bench_network(name, path, hours, sizes[name], out)
+    out += ["", "| network | hydrants | fire window | workers | sweep s | of which setup s | checks/s (after setup) | pass |",
+            "|---|---|---|---|---|---|---|---|"]
+    print("\n".join(out[-3:]), flush=True)
+    bench_fire(300 if args.quick else 935, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
