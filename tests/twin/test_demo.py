@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -45,12 +46,37 @@ def _frames_equal(a, b) -> bool:
 
 # ---------------------------------------------------------------- reproducible
 
-def test_same_seed_same_city(demo_twin):
-    again = build_demo(seed=7)
-    for name, frame in demo_twin.layers.items():
-        assert _frames_equal(frame, again[name]), name
-    assert np.array_equal(demo_twin.terrain.heights, again.terrain.heights)
-    assert _inp(demo_twin.network) == _inp(again.network)
+DIGEST = """
+import hashlib, sys
+from twin.demo import build_demo
+from twin.network import network_text
+
+def digest(twin):
+    h = hashlib.sha256()
+    for name, frame in twin.layers.items():
+        h.update(name.encode())
+        h.update(frame.drop(columns="geometry").to_csv().encode())
+        h.update(b"".join(frame.geometry.to_wkb()))
+    h.update(twin.terrain.heights.tobytes())
+    h.update("\\n".join(l for l in network_text(twin.network).splitlines()
+                         if not l.startswith("; Created")).encode())
+    return h.hexdigest()
+"""
+
+
+def test_same_seed_same_city_in_another_process(demo_twin):
+    """Another interpreter (other hash seed, so other set and dict orders) builds the same city."""
+    import os
+    import subprocess
+    import sys
+
+    namespace: dict = {}
+    exec(DIGEST, namespace)
+    env = dict(os.environ, PYTHONHASHSEED="12345")
+    out = subprocess.run([sys.executable, "-c", DIGEST + "print(digest(build_demo(seed=7)))"],
+                         capture_output=True, text=True, env=env, check=True,
+                         cwd=str(Path(__file__).resolve().parents[2]))
+    assert out.stdout.strip() == namespace["digest"](demo_twin)
 
 
 def test_other_seed_other_city(demo_twin):
