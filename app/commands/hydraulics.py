@@ -189,10 +189,10 @@ def cmd_segments(args) -> int:
     table = seg.table()
     shutdown = seg.shutdown(args.pipe) if args.pipe else None
     seconds = round(time.perf_counter() - t0, 3)
-    doc = {"network": system.name, "valves": int(len(seg.valves)), "valve_source": how, "segments": seg.count,
+    doc = {"network": system.name, "valves": int(seg.valves["id"].nunique()), "valve_source": how, "segments": seg.count,
            "seconds": seconds, "top": json.loads(table.head(args.top).to_json(orient="records")),
            "shutdown": shutdown}
-    lines = [f"{system.name}: {seg.count} segment(s) from {len(seg.valves)} valve(s) ({how}) in {seconds} s",
+    lines = [f"{system.name}: {seg.count} segment(s) from {seg.valves['id'].nunique()} valve(s) ({how}) in {seconds} s",
              f"{'rank':>4} {'segment':>7} {'pipes':>5} {'people':>8} {'cut off':>8} {'without water':>13}"]
     for r in table.head(args.top).itertuples():
         lines.append(f"{r.rank:>4} {r.segment:>7} {r.pipes:>5} {int(r.population):>8} "

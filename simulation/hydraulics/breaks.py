@@ -151,10 +151,10 @@ def simulate_break(system, pipe: str, *, at_h: float = 0.0, hole_mm: float = 50.
         from simulation.hydraulics.segments import n_minus_one_valves
 
         valves_df = valves_df if valves_df is not None else n_minus_one_valves(wn0)
-        by_id = valves_df.set_index(valves_df["id"].astype(str))
+        by_id = valves_df.drop_duplicates("id").set_index(valves_df.drop_duplicates("id")["id"].astype(str))
         for vid in shutdown["valves_to_close"]:
             v = by_id.loc[vid]
-            target = str(v["pipe_id"])
+            target = str(v["pipe_id"])  # the pipe it sits on, or the valve link itself
             if target == pipe:  # the broken pipe is now two halves: close the half at the valve's node
                 target = pipe if str(v["node_id"]) == start else half
             _timer(wn, f"isolate-{vid}", wn.get_link(target), wntr.network.LinkStatus.Closed, t_iso)

@@ -15,6 +15,10 @@ that does not close (``operable`` false in the layer, or named in
 ``inoperable``) does not bound anything: the segments on both sides merge and
 the shutdown widens to the next valves out.
 
+A valve modelled as an EPANET valve link (Micropolis' gate valves are TCVs)
+comes as two rows with one id, one per end node: the link is a segment of its
+own, and closing it closes both sides.
+
 Valves for a bare network: a CSV (``pipe_id,node_id[,id][,operable]``), or the
 N-1 rule — at every node with k pipes, valves on k-1 of them, leaving out the
 largest pipe (ties: the first id), a common design rule and WNTR's "strategic
@@ -131,7 +135,7 @@ class Segmentation:
         iso_mask_n = np.isin(self.node_segment, isolated)
         iso_mask_l = np.isin(self.link_segment, isolated)
         return {
-            "pipe": pipe, "segment": seg, "valves_to_close": bounding["id"].astype(str).tolist(),
+            "pipe": pipe, "segment": seg, "valves_to_close": list(dict.fromkeys(bounding["id"].astype(str))),
             "pipes_in_segment": seg_links, "nodes_in_segment": seg_nodes,
             "population_in_segment": float(self.seg_population[seg]),
             "demand_in_segment_m3s": float(self.seg_demand[seg]),
@@ -206,8 +210,10 @@ class Segmentation:
         """One row per segment: size, people, demand, and the consequence of shutting it (ranked)."""
         cut_cnt, cut_pop, cut_dem = self._cut_totals()
         v = self._closing
-        valves = np.bincount(np.concatenate([v["seg_a"].to_numpy(np.int64), v["seg_b"].to_numpy(np.int64)]),
-                             minlength=self.count)
+        # a valve counts once per segment it bounds (a link valve has a row per end)
+        ends = pd.concat([v[["id", "seg_a"]].rename(columns={"seg_a": "seg"}),
+                          v[["id", "seg_b"]].rename(columns={"seg_b": "seg"})]).drop_duplicates()
+        valves = np.bincount(ends["seg"].to_numpy(np.int64), minlength=self.count)
         t = pd.DataFrame({"segment": np.arange(self.count), "pipes": self.seg_pipes, "nodes": self.seg_nodes,
                           "length_m": np.round(self.seg_length, 1), "valves": valves[:self.count],
                           "population": self.seg_population, "demand_m3s": self.seg_demand,

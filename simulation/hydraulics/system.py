@@ -108,17 +108,45 @@ def from_twin(twin, *, source: str = "") -> WaterSystem:
             raise SourceError(f"{source}: layer 'hydrants' field node_id: {len(unknown)} hydrant(s) name "
                               f"nodes not in the network (e.g. hydrant {unknown['id'].iloc[0]!r} -> "
                               f"{unknown['node_id'].iloc[0]!r})")
-    valves = twin["water_valves"]
-    if len(valves):
-        iso = valves[valves["pipe_id"].notna() & valves["node_id"].notna()].copy()
-        iso["operable"] = iso["operable"].fillna(True).astype(bool)
-        valves = iso[["id", "pipe_id", "node_id", "operable"]].reset_index(drop=True)
-    else:
-        valves = _empty_valves()
+    valves = isolation_valves(twin["water_valves"], wn)
     pipes = twin["water_pipes"]
     attrs = pipes[["id", "material", "install_year"]].set_index("id") if len(pipes) else pd.DataFrame()
     return WaterSystem(twin.name, wn, population, how, hydrants.reset_index(drop=True), valves,
                        source, twin, attrs)
+
+
+#: EPANET valve links a crew closes to isolate: throttle valves (Micropolis models its gate valves
+#: as TCVs) and general-purpose valves.  PRVs, PSVs, PBVs and FCVs regulate; they are not shut-offs.
+ISOLATING_LINK_VALVES = {"TCV", "GPV"}
+
+
+def isolation_valves(layer, wn) -> pd.DataFrame:
+    """Isolation valves as (id, pipe_id, node_id, operable) rows.
+
+    A valve on a pipe (``pipe_id`` + ``node_id``) is one row.  A valve modelled
+    as an EPANET valve link (``link_id``; TCV or GPV, or any link valve whose
+    ``valve_type`` is ``isolation``) separates both of its ends: two rows with
+    the same id, one per end node, so the link forms a segment of its own.
+    """
+    if not len(layer):
+        return _empty_valves()
+    rows = []
+    for r in layer.itertuples():
+        operable = True if pd.isna(r.operable) else bool(r.operable)
+        if isinstance(r.pipe_id, str) and r.pipe_id and isinstance(r.node_id, str) and r.node_id:
+            rows.append((str(r.id), r.pipe_id, r.node_id, operable))
+            continue
+        link = r.link_id if isinstance(r.link_id, str) and r.link_id in wn.valve_name_list else None
+        if link is None:
+            continue
+        v = wn.get_link(link)
+        if str(r.valve_type).upper() in ISOLATING_LINK_VALVES | {"ISOLATION"} or \
+                v.valve_type in ISOLATING_LINK_VALVES:
+            rows.append((str(r.id), link, v.start_node_name, operable))
+            rows.append((str(r.id), link, v.end_node_name, operable))
+    if not rows:
+        return _empty_valves()
+    return pd.DataFrame(rows, columns=["id", "pipe_id", "node_id", "operable"])
 
 
 def _empty_valves() -> pd.DataFrame:
