@@ -54,6 +54,13 @@ def line_parts(geoms, densify: float | None = None) -> LineParts:
     ok_geoms = np.where(present, geoms, shapely.Point())
     bad |= shapely.is_empty(ok_geoms)
     parts, part_feature = shapely.get_parts(np.where(bad, shapely.LineString(), ok_geoms), return_index=True)
+    # Degenerate parts (fewer than two points, non-finite or zero length) break GEOS'
+    # densification and draw nothing: set their features aside before anything else.
+    length = shapely.length(parts)
+    bad_part = (shapely.get_num_coordinates(parts) < 2) | ~np.isfinite(length) | (length <= 0)
+    if bad_part.any():
+        bad[part_feature[bad_part]] = True
+        parts = np.where(bad_part, shapely.LineString(), parts)
     if densify:
         parts = shapely.segmentize(parts, densify)
     coords, vertex_part = shapely.get_coordinates(parts, include_z=True, return_index=True)

@@ -24,16 +24,16 @@ def template(shape: str) -> tuple[np.ndarray, np.ndarray]:
     manhole shaft hangs from it when its height is negative.
     """
     if shape == "sphere":
-        mesh = pv.Icosphere(radius=1.0, nsub=1)
+        mesh = pv.Icosphere(radius=1.0, nsub=0)  # 20 faces: markers are a few pixels wide
     elif shape == "cylinder":
         mesh = pv.Cylinder(center=(0, 0, 0.5), direction=(0, 0, 1), radius=1.0, height=1.0,
-                           resolution=12, capping=True)
+                           resolution=8, capping=True)
     elif shape == "cone":
-        mesh = pv.Cone(center=(0, 0, 0), direction=(0, 0, -1), height=2.0, radius=1.0, resolution=10)
+        mesh = pv.Cone(center=(0, 0, 0), direction=(0, 0, -1), height=2.0, radius=1.0, resolution=6)
     elif shape == "cube":
         mesh = pv.Cube(center=(0, 0, 0.5), x_length=2.0, y_length=2.0, z_length=1.0)
     elif shape == "diamond":
-        mesh = pv.Icosphere(radius=1.0, nsub=0)
+        mesh = pv.Octahedron(radius=1.0)
     else:
         raise ValueError(f"unknown marker shape {shape!r} (known: {', '.join(SHAPES)})")
     mesh = mesh.triangulate()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -224,8 +226,19 @@ def test_invalid_geometry_is_skipped_with_a_warning(town):
         {"id": ["ok-1", "bowtie", "empty", "ok-2"], "height": [10.0, 8.0, 5.0, 12.0]},
         geometry=[box(x, y, x + 10, y + 10), bowtie, Polygon(), box(x + 30, y, x + 40, y + 12)],
         crs=town.crs))
-    with pytest.warns(SceneWarning, match=r"'buildings': 2 feature\(s\) with empty or invalid geometry.*bowtie, empty"):
+    from shapely.geometry import LineString
+
+    t.set_layer("water_pipes", gpd.GeoDataFrame(
+        {"id": ["good", "zero-length"], "start_node": "a", "end_node": "b", "diameter": 0.2},
+        geometry=[LineString([(x, y), (x + 50, y)]), LineString([(x, y), (x, y)])], crs=town.crs))
+    with pytest.warns(SceneWarning) as record:
         s = Scene(t, window_size=SIZE)
+    messages = [str(w.message) for w in record]
+    assert any(re.search(r"'buildings': 2 feature\(s\) with empty or invalid geometry.*bowtie, empty", m)
+               for m in messages), messages
+    assert any("'water_pipes': 1 feature(s) with empty or invalid geometry not drawn (zero-length)" in m
+               for m in messages), messages
+    assert set(s.layers["water_pipes"].ids[np.unique(s.layers["water_pipes"].feature_index)]) == {"good"}
     sl = s.layers["buildings"]
     assert set(sl.ids[np.unique(sl.feature_index)]) == {"ok-1", "ok-2"}
     assert s.actor_count == len(mesh_actors(s)) + 1  # + the legend
