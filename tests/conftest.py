@@ -47,3 +47,15 @@ def wntr_network_path():
         return base / name
 
     return get
+
+
+@pytest.fixture(scope="session")
+def demo_twin():
+    """The built-in demo city (seed 7), built once per test session.
+
+    Shared by every test that asks for it: treat it as read-only, and
+    ``copy.deepcopy`` it before changing layers or the network.
+    """
+    from twin.demo import build_demo
+
+    return build_demo(seed=7)

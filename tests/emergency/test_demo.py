@@ -11,10 +11,8 @@ from simulation.emergency.model import EmergencyModel
 
 
 @pytest.fixture(scope="module")
-def demo():
-    from twin.demo import build_demo
-
-    return build_demo(seed=7)
+def demo(demo_twin):
+    return demo_twin
 
 
 def test_demo_fleet_and_roads(demo):

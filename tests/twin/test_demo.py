@@ -22,12 +22,6 @@ from twin.town.plan import LITRES_PER_PERSON_DAY
 
 
 @pytest.fixture(scope="session")
-def demo_twin():
-    """The seed-7 demo city, built once per test session (other areas may reuse it)."""
-    return build_demo(seed=7)
-
-
-@pytest.fixture(scope="session")
 def demo_project(demo_twin, tmp_path_factory):
     """The seed-7 demo city saved as a project file."""
     return project.save(demo_twin, tmp_path_factory.mktemp("demo") / "demo.gpkg")
