@@ -11,7 +11,8 @@ For each network, on the same random sample of pipes, in one run:
     demand deficits in bulk, score, restore) with 1 and 2 Dask worker processes
     (and in this process, no Dask).
 
-All three use the same pressure-driven demand model.  Per-scenario times exclude
+All three use the same demand model: pressure-driven (criticality's default)
+and demand-driven, each a row.  Per-scenario times exclude
 one-off setup (opening the network, starting the cluster, the baseline solve),
 which is printed separately.  Then fire-flow pass/fail checks per second on ky10.
 
@@ -49,7 +50,7 @@ def wntr_loop(system, pipes, duration_h, model) -> float:
     import wntr
 
     wn = system.network
-    wn.options.hydraulic.demand_model = "PDD"
+    wn.options.hydraulic.demand_model = "PDD" if model.pdd else "DDA"
     wn.options.hydraulic.minimum_pressure = model.min_pressure
     wn.options.hydraulic.required_pressure = model.required_pressure
     if duration_h is not None:
@@ -99,20 +100,19 @@ def floor_loops(text, pipes, duration_h, model) -> tuple[float, float]:
     return solve_h, stepwise
 
 
-def ours(system, pipes, duration_h, workers) -> tuple[float, float, int]:
+def ours(system, pipes, duration_h, workers, model) -> tuple[float, float, int]:
     from simulation.hydraulics.criticality import criticality
 
     t0 = time.perf_counter()
-    res = criticality(system, pipes=pipes, duration_h=duration_h, workers=workers)
+    res = criticality(system, pipes=pipes, duration_h=duration_h, workers=workers, demand_model=model)
     wall = time.perf_counter() - t0
     setup = res.settings["setup_seconds"]
     return (res.seconds - setup) / len(pipes), wall, len(res.failures)
 
 
-def bench_network(name, path, duration_h, n, out):
+def bench_network(name, path, duration_h, n, out, model):
     import numpy as np
 
-    from simulation.hydraulics.criticality import DEFAULT_DEMAND_MODEL as model
     from simulation.hydraulics.system import load_system
 
     system = load_system(path)
@@ -122,11 +122,12 @@ def bench_network(name, path, duration_h, n, out):
     text = system.inp_text()
     a = wntr_loop(load_system(path), pipes, duration_h, model)
     b, b2 = floor_loops(text, pipes, duration_h, model)
-    c0, _, f0 = ours(system, pipes, duration_h, 0)
-    c1, w1, f1 = ours(system, pipes, duration_h, 1)
-    c2, w2, f2 = ours(system, pipes, duration_h, 2)
+    c0, _, f0 = ours(system, pipes, duration_h, 0, model)
+    c1, w1, f1 = ours(system, pipes, duration_h, 1, model)
+    c2, w2, f2 = ours(system, pipes, duration_h, 2, model)
     eff = c1 / (2 * c2)
-    row = (f"| {name} | {len(pipes)} | {a * 1e3:.1f} | {b * 1e3:.1f} | {b2 * 1e3:.1f} | {c0 * 1e3:.1f} | "
+    label = f"{name} {'PDD' if model.pdd else 'DDA'}{f' {duration_h:g} h' if duration_h else ''}"
+    row = (f"| {label} | {len(pipes)} | {a * 1e3:.1f} | {b * 1e3:.1f} | {b2 * 1e3:.1f} | {c0 * 1e3:.1f} | "
            f"{c1 * 1e3:.1f} | {c2 * 1e3:.1f} | {c0 / b:.2f} | {c1 / b:.2f} | {a / c1:.1f} | {a / c2:.1f} | "
            f"{100 * eff:.0f} % | {f0 + f1 + f2} |")
     out.append(row)
@@ -155,6 +156,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller samples")
     ap.add_argument("--only", help="comma-separated network names (Net3, L-Town, NJ1)")
+    ap.add_argument("--models", choices=["pdd", "dda", "both"], default="both",
+                    help="demand model of the closures (criticality's default is pdd)")
+    ap.add_argument("--no-fire", action="store_true", help="skip the fire-flow part")
     args = ap.parse_args()
     sizes = {"Net3": 40, "L-Town": 40, "NJ1": 12} if not args.quick else {"Net3": 20, "L-Town": 12, "NJ1": 4}
     out = ["| network | pipes | (a) WNTR ms | (b) floor solveH ms | (b') floor runH ms | (c) ours in-process ms | "
@@ -163,17 +167,24 @@ def main() -> int:
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     print("\n".join(out), flush=True)
     only = set(args.only.split(",")) if args.only else None
+    from simulation.hydraulics.criticality import DEFAULT_DEMAND_MODEL
+    from simulation.hydraulics.results import DemandModel
+
+    models = {"pdd": [DEFAULT_DEMAND_MODEL], "dda": [DemandModel()],
+              "both": [DEFAULT_DEMAND_MODEL, DemandModel()]}[args.models]
     for name, path, hours in networks():
         if only and name not in only:
             continue
         if not Path(path).exists():
             print(f"| {name} | skipped: {path} absent |")
             continue
-        bench_network(name, path, hours, sizes[name], out)
+        for model in models:
+            bench_network(name, path, hours, sizes[name], out, model)
     out += ["", "| network | hydrants | fire window | workers | sweep s | of which setup s | checks/s (after setup) | pass |",
             "|---|---|---|---|---|---|---|---|"]
     print("\n".join(out[-3:]), flush=True)
-    bench_fire(300 if args.quick else 935, out)
+    if not args.no_fire:
+        bench_fire(300 if args.quick else 935, out)
     return 0
 
 
