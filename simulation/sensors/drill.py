@@ -5,7 +5,7 @@ each sensor's own sampling period, with realistic daily baselines and noise,
 and stages the incidents a drill organiser would want to rehearse:
 
 ========  =====================================================================
-02:10     gas main leak: methane climbs to ~68 %LEL in a sewer well beside a gas
+02:10     gas main leak: methane climbs to ~82 %LEL in a sewer well beside a gas
           main (red), a neighbouring gas-valve well follows to ~30 %LEL
 06:00     a methane sensor goes offline for two hours (missing data)
 08:00     morning traffic loads the bridge: strain to ~450 µε (yellow)
@@ -99,7 +99,7 @@ def drill_day(twin, *, seed: int = 7, day: str = "2024-05-01") -> tuple[pa.Table
     septic = [s for s in methane if s.layer == "septic_tanks"]
     if sewer:
         leak = sewer[int(rng.integers(len(sewer)))]
-        special[leak.id] = lambda h, b: b + 68.0 * _bump(h, 2 + 10 / 60, 0.5, 1.8, 1.0)
+        special[leak.id] = lambda h, b: b + 82.0 * _bump(h, 2 + 10 / 60, 0.5, 1.8, 1.0)
         ids = [leak.id]
         if gas_wells:
             nb = nearest(gas_wells, xy[leak.id], 1)[0]

@@ -106,3 +106,19 @@ def test_cli_record_through_a_real_broker(mosquitto, project, capsys):
     assert "50 observations, 50 readings stored, 0 malformed" in out
     assert "RED" in out and "PT-2" in out  # the alarm fired live
     assert ReadingStore.for_project(project).count() == 50
+
+
+def test_drill_showcase_step_writes_the_alarm_log(project, sensor_twin, tmp_path):
+    from simulation.sensors.drill import drill_showcase
+
+    out = tmp_path / "out"
+    paths = drill_showcase(sensor_twin, project, out)
+    assert [p.name for p in paths] == ["sensor_alarms.csv", "sensor_alarms.json"]
+    doc = json.loads(paths[1].read_text())
+    assert doc["speed"] == 10_000 and doc["frames"] == 260  # 8.64 s of wall time at 30 frames/s, virtual
+    assert doc["readings"] == ReadingStore.for_project(project).count()
+    assert doc["raised"]["red"] >= 2  # the gas leak and the fire
+    csv_lines = paths[0].read_text().splitlines()
+    assert csv_lines[0].startswith("time,level,state,kind,sensor_id") and len(csv_lines) == len(doc["alarms"]) + 1
+    gas = [a for a in doc["alarms"] if a["context"]]
+    assert any(a["context"] == "likely gas-main leak" for a in gas)
