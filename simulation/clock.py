@@ -19,6 +19,15 @@ headless job, or a test calling ``tick()`` after advancing a
 :class:`ManualTimeSource`.  The wall time it measures elapsed time with is a
 pluggable :class:`TimeSource`, so tests are exact and never timed.
 
+Driving it, three ways::
+
+    clock = Clock("2024-05-01T00:00Z", duration=86_400, speed=10_000)
+    clock.subscribe(replay.on_frame)          # engines and the scene subscribe
+    clock.run()                               # headless: 30 frames/s until the end
+    timer.timeout.connect(clock.tick)         # in the window: a QTimer at 33 ms
+    src = ManualTimeSource(); clock = Clock(..., source=src)
+    clock.run(sleep=src.advance)              # tests, movies: same frames, no waiting
+
 Playback window: ``start`` and ``duration`` (or ``end``) bound the clock; the
 ``offset`` says where in that window playback begins.  At the end the clock
 either loops back to ``start`` or pauses on the last instant (one final frame is

@@ -420,6 +420,11 @@ class AlarmEngine:
                 calm &= t - run_start_t < rules.stuck_s
         return calm, run_start_t
 
+    def rate_window(self, sensor_id: str) -> float | None:
+        """Seconds of history the sensor's rate-of-change rule looks back over (None: no such rule)."""
+        st = self._state(sensor_id)
+        return None if st is None or st.rules.rate is None else st.rules.rate.window_s
+
     def at_rest(self, sensor_id: str) -> bool:
         """No alarm of the sensor is in force or pending: a calm stretch may be skipped."""
         st = self._states.get(sensor_id)

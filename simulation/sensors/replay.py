@@ -151,8 +151,8 @@ class Replay:
                 hot = self._hot.get(sid)
                 if hot is not None and hot[b] == hot[a] and self.engine.at_rest(sid):
                     # nothing in this stretch can fire: hand over only the state later readings need
-                    rule = self.engine._state(sid).rules.rate
-                    w = int(np.searchsorted(ts, ts[b - 1] - rule.window_s, side="left")) if rule else b
+                    window = self.engine.rate_window(sid)
+                    w = b if window is None else int(np.searchsorted(ts, ts[b - 1] - window, side="left"))
                     self.engine.rest(sid, ts[b - 1], self.timeline.values[sid][b - 1], self._run_start[sid][b - 1],
                                      ts[w:b], self.timeline.values[sid][w:b])
                 else:
