@@ -34,6 +34,7 @@ class SensorTimeline:
         self.times: dict[str, np.ndarray] = {}
         self.values: dict[str, np.ndarray] = {}
         self.quality: dict[str, np.ndarray] = {}
+        self.tracks: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # moving sensors: t, x, y
         if table.num_rows:
             ids = table.column("sensor_id").to_numpy(zero_copy_only=False)
             t = table.column("phenomenon_time").cast(pa.int64()).to_numpy() / 1000.0
@@ -53,7 +54,38 @@ class SensorTimeline:
     @classmethod
     def load(cls, store: ReadingStore, t0=None, t1=None, sensors=None,
              registry: SensorRegistry | None = None) -> "SensorTimeline":
-        return cls(store.query(t0, t1, sensors), registry)
+        """Readings (and the positions of moving sensors) with ``t0 <= time < t1``."""
+        timeline = cls(store.query(t0, t1, sensors), registry)
+        timeline.add_positions(store.positions(t0, t1, sensors))
+        return timeline
+
+    def add_positions(self, table: pa.Table) -> None:
+        """Positions of moving sensors (the store's positions table), for :meth:`position_at`."""
+        if not table.num_rows:
+            return
+        ids = table.column("sensor_id").to_numpy(zero_copy_only=False)
+        t = table.column("time").cast(pa.int64()).to_numpy() / 1000.0
+        x, y = table.column("x").to_numpy(), table.column("y").to_numpy()
+        for sid in np.unique(ids):
+            sel = ids == sid
+            order = np.argsort(t[sel], kind="stable")
+            self.tracks[str(sid)] = (t[sel][order], x[sel][order], y[sel][order])
+
+    def position_at(self, sensor_id: str, when) -> tuple[float, float]:
+        """Where a moving sensor was at ``when``: linear between GPS fixes; NaN outside its track.
+
+        A sensor without a track sits still at its registry position.
+        """
+        t = to_seconds(when)
+        if sensor_id not in self.tracks:
+            s = self.registry.get(sensor_id) if self.registry is not None else None
+            if s is None or s.x is None:
+                raise KeyError(f"sensor {sensor_id!r} has no track and no position in the registry")
+            return s.x, s.y
+        ts, xs, ys = self.tracks[sensor_id]
+        if t < ts[0] or t > ts[-1]:
+            return float("nan"), float("nan")
+        return float(np.interp(t, ts, xs)), float(np.interp(t, ts, ys))
 
     @property
     def sensor_ids(self) -> list[str]:

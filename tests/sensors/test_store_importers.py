@@ -129,3 +129,32 @@ def test_broken_battledim_file_names_the_line(tmp_path):
         import_battledim(f, ReadingStore(tmp_path / "r"))
     with pytest.raises(FileNotFoundError, match="no such file"):
         import_battledim(tmp_path / "missing.csv", ReadingStore(tmp_path / "r"))
+
+
+def test_moving_sensor_value_and_position_at_clock_time(shared, tmp_path):
+    from simulation.sensors.replay import SensorTimeline
+
+    store = ReadingStore(tmp_path)
+    import_picarro(shared("methane", "CFADS2274-20170315-162958Z-DataLog_User.dat"), store)
+    timeline = SensorTimeline.load(store)
+    ts, xs, ys = timeline.tracks["CFADS2274:CH4"]
+    mid = (ts[10] + ts[11]) / 2
+    x, y = timeline.position_at("CFADS2274:CH4", mid)
+    assert x == pytest.approx((xs[10] + xs[11]) / 2) and y == pytest.approx((ys[10] + ys[11]) / 2)
+    assert np.isnan(timeline.position_at("CFADS2274:CH4", ts[0] - 1)[0])
+    # methane is not interpolated: between two readings the last one holds
+    vt, vv = timeline.times["CFADS2274:CH4"], timeline.values["CFADS2274:CH4"]
+    assert timeline.value_at("CFADS2274:CH4", (vt[3] + vt[4]) / 2) == vv[3]
+
+
+def test_generic_parquet_long_format(tmp_path):
+    import pyarrow as pa
+
+    path = tmp_path / "log.parquet"
+    pq.write_table(pa.table({"ts": ["2024-01-01T00:00:00Z", "2024-01-01T00:01:00Z", "2024-01-01T00:00:30Z"],
+                             "device": ["W1", "W1", "W1"], "mm": [120.0, 150.0, 130.0]}), path)
+    store = ReadingStore(tmp_path / "r")
+    rep = import_table(path, store, ColumnMapping(time="ts", sensor="device", value="mm", unit_from="mm",
+                                                  unit_to="m"))
+    assert rep.kind == "parquet" and rep.sensor("W1").out_of_order == 1
+    assert store.query().column("value").to_pylist() == pytest.approx([0.12, 0.13, 0.15])
