@@ -113,7 +113,7 @@ class Scene:
         p = self.plotter
         p.set_background("#f4f1ea", top="#a9c8e8")
         # Translucent terrain and airspace over pipes need correct ordering, not add order.
-        p.enable_depth_peeling(number_of_peels=4, occlusion_ratio=0.0)
+        p.enable_depth_peeling(number_of_peels=4, occlusion_ratio=0.05)
         if anti_aliasing:
             p.enable_anti_aliasing(anti_aliasing)
         else:
