@@ -121,11 +121,12 @@ def drill_day(twin, *, seed: int = 7, day: str = "2024-05-01") -> tuple[pa.Table
     if flow and pressure:
         main = flow[int(rng.integers(len(flow)))]
         red = _levels(main).get("red") or 500.0
-        special[main.id] = lambda h, b: b + (1.25 * red - b) * _bump(h, 9.5, 0.1, 1.65, 0.1)
+        # default arguments bind each incident's numbers now: a closure would see the last values
+        special[main.id] = lambda h, b, red=red: b + (1.25 * red - b) * _bump(h, 9.5, 0.1, 1.65, 0.1)
         hit = nearest(pressure, xy[main.id], 3)
         for k, s in enumerate(hit):
             low = 5.0 + 3.0 * k
-            special[s.id] = lambda h, b, low=low: b - (b - low) * _bump(h, 9.5 + 0.03 * k, 0.15, 1.6, 0.3)
+            special[s.id] = lambda h, b, low=low, k=k: b - (b - low) * _bump(h, 9.5 + 0.03 * k, 0.15, 1.6, 0.3)
         incidents.append(DrillIncident(t0 + 9.5 * 3600, "water main burst",
                                        (main.id, *[s.id for s in hit])))
     if len(pressure) > 4:
@@ -137,7 +138,7 @@ def drill_day(twin, *, seed: int = 7, day: str = "2024-05-01") -> tuple[pa.Table
     if smoke:
         fire = smoke[int(rng.integers(len(smoke)))]
         red = _levels(fire).get("red", 4.0)
-        special[fire.id] = lambda h, b: b + 1.35 * red * _bump(h, 14 + 20 / 60, 0.25, 1.0, 0.5)
+        special[fire.id] = lambda h, b, red=red: b + 1.35 * red * _bump(h, 14 + 20 / 60, 0.25, 1.0, 0.5)
         incidents.append(DrillIncident(t0 + 14 * 3600 + 1200, "building fire", (fire.id,)))
     strain = [s for s in by_type.get("strain", []) if s.layer == "roads"]
     if strain:

@@ -121,3 +121,24 @@ def test_drill_showcase_step_writes_the_alarm_log(project, sensor_twin, tmp_path
     assert csv_lines[0].startswith("time,level,state,kind,sensor_id") and len(csv_lines) == len(doc["alarms"]) + 1
     gas = [a for a in doc["alarms"] if a["context"]]
     assert any(a["context"] == "likely gas-main leak" for a in gas)
+
+
+def test_drill_burst_drives_its_flow_main_above_red(sensor_twin):
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    twin = sensor_twin
+    frame = twin["sensors"].copy()
+    flow = gpd.GeoDataFrame({"id": ["FT-1"], "sensor_type": ["flow"], "unit": ["m3/h"], "layer": ["water_pipes"],
+                             "feature_id": ["P1"], "period_s": [60.0],
+                             "thresholds": ['{"direction": "above", "blue": 300, "red": 600}']},
+                            geometry=[Point(6, 5)], crs=frame.crs)
+    twin.set_layer("sensors", gpd.pd.concat([frame, flow], ignore_index=True))
+    table, incidents = drill_day(twin, seed=1)
+    burst = next(i for i in incidents if i.name == "water main burst")
+    assert burst.sensors[0] == "FT-1"
+    ids = table.column("sensor_id").to_numpy(zero_copy_only=False)
+    values = table.column("value").to_numpy()
+    assert values[ids == "FT-1"].max() == pytest.approx(750, rel=0.01)  # 1.25 x its red level
+    for pressure in burst.sensors[1:]:
+        assert values[ids == pressure].min() < 14
