@@ -243,3 +243,39 @@ def test_invalid_geometry_is_skipped_with_a_warning(town):
     assert set(sl.ids[np.unique(sl.feature_index)]) == {"ok-1", "ok-2"}
     assert s.actor_count == len(mesh_actors(s)) + 1  # + the legend
     s.close()
+
+
+def test_scene_never_imports_qt():
+    import subprocess
+    import sys
+
+    code = ("import sys, app.scene, app.commands.render; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('PyQt6', 'PyQt5', 'PySide6', 'pyvistaqt', 'qtpy')]; "
+            "print(','.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_scene_draws_on_the_plotter_it_is_given(town):
+    plotter = pv.Plotter(off_screen=True, window_size=list(SIZE))
+    s = Scene(town, plotter=plotter, layers=["water_pipes", "buildings"])
+    try:
+        assert s.plotter is plotter
+        assert set(plotter.renderer.actors) >= {"water_pipes", "buildings"}
+    finally:
+        s.close()
+
+
+def test_hydraulic_series_on_pipes_is_the_mean_of_end_pressures(town):
+    from app.scene.timeline import hydraulic_series
+
+    junctions = hydraulic_series(town, "water_junctions", "pressure")
+    pipes = hydraulic_series(town, "water_pipes", "pressure")
+    cols = set(junctions.values.columns)
+    frame = town["water_pipes"]
+    p = frame[frame["start_node"].isin(cols) & frame["end_node"].isin(cols)].iloc[0]
+    expected = (junctions.values[p["start_node"]].iloc[0] + junctions.values[p["end_node"]].iloc[0]) / 2
+    assert pipes.values[p["id"]].iloc[0] == pytest.approx(expected)
+    assert pipes.unit == "m" and junctions.steps == pipes.steps
+    with pytest.raises(KeyError, match="no time series water_pipes:colour"):
+        hydraulic_series(town, "water_pipes", "colour")
