@@ -91,9 +91,13 @@ def test_bwdf_inflows_hourly_gaps_dst_and_units(shared, tmp_path):
     assert dma1.empty_values == 778 and dma1.stored == 19_679 - 778
     assert dma1.gaps > 0 and dma1.gap_seconds > 0 and dma1.duplicates == 0  # DST hours resolved, not duplicated
     assert any("repeated autumn hour" in n for n in rep.notes)
-    # 01/01/2021 00:00 CET is 2020-12-31T23:00Z; values in m3/h = 3.6 x L/s
-    first = store.query(None, None, ["DMA_3"]).column("phenomenon_time")[0].as_py()
-    assert first.isoformat().startswith("2020-12-31T23:00") or first.year == 2021
+    # DMA 1's first value: 01/01/2021 16:00 CET = 15:00Z, 8.7525 L/s = 31.509 m3/h
+    dma1_rows = store.query(None, None, ["DMA_1"])
+    assert dma1.first == "2021-01-01T15:00:00Z"
+    assert dma1_rows.column("value")[0].as_py() == pytest.approx(8.7525 * 3.6)
+    # the repeated autumn hour 31/10/2021 02:00 is 00:00Z (summer time) then 01:00Z (winter time)
+    autumn = store.query("2021-10-31T00:00:00Z", "2021-10-31T01:00:01Z", ["DMA_1"]).column("value").to_pylist()
+    assert autumn == pytest.approx([6.55 * 3.6, 6.4825 * 3.6])
 
 
 def test_generic_csv_long_and_wide_with_units_and_errors(tmp_path):
