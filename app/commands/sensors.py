@@ -22,7 +22,8 @@ def register(sub) -> None:
 
     imp = s.add_parser("import", help="import recorded readings into a project's store")
     imp.add_argument("kind", choices=["battledim", "picarro", "bwdf", "csv", "parquet"])
-    imp.add_argument("path", help="the file to import")
+    imp.add_argument("path", nargs="+", help="file(s) to import; a folder means every file of the kind in it "
+                                              "(*.dat for picarro, *.csv for battledim and csv, ...)")
     imp.add_argument("--project", required=True, help="project .gpkg (readings go to <project>.readings/)")
     imp.add_argument("--prefix", default="", help="prepended to every sensor id")
     imp.add_argument("--time-col", default="time", help="csv/parquet: time column (default 'time')")
@@ -105,19 +106,45 @@ def run_import(args) -> int:
         options["prefix"] = args.prefix
         if args.kind == "battledim" and args.period:
             options["period_s"] = args.period
+    files = _expand(args.kind, args.path)
     t0 = time.perf_counter()
-    report = import_readings(args.kind, args.path, store, **options)
     _, registry = _registry(args.project)
-    unknown = [s.sensor_id for s in report.series if s.sensor_id not in registry]
-    if unknown:
-        report.notes.append(f"{len(unknown)} sensor id(s) not in the project's sensors layer (readings kept; "
-                            f"add them to get alarms): {', '.join(unknown[:8])}{' ...' if len(unknown) > 8 else ''}")
+    reports = []
+    for path in files:
+        report = import_readings(args.kind, path, store, **options)
+        unknown = [s.sensor_id for s in report.series if s.sensor_id not in registry]
+        if unknown:
+            report.notes.append(f"{len(unknown)} sensor id(s) not in the project's sensors layer (readings kept; "
+                                f"add them to get alarms): {', '.join(unknown[:8])}"
+                                f"{' ...' if len(unknown) > 8 else ''}")
+        reports.append(report)
+        if not args.json:
+            print(report.text())
     if args.json:
-        print(json.dumps(report.as_dict(), indent=1))
+        doc = [r.as_dict() for r in reports]
+        print(json.dumps(doc[0] if len(doc) == 1 else doc, indent=1))
     else:
-        print(report.text())
-        print(f"stored in {store.root} in {time.perf_counter() - t0:.1f} s")
+        print(f"{sum(r.stored for r in reports):,} readings from {len(reports)} file(s) stored in {store.root} "
+              f"in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+_EXTENSIONS = {"battledim": ("*.csv",), "csv": ("*.csv", "*.txt"), "picarro": ("*.dat",),
+               "bwdf": ("*.xlsx",), "parquet": ("*.parquet", "*.pq")}
+
+
+def _expand(kind: str, paths: list[str]) -> list[Path]:
+    """Files to import: folders become their files of the kind, sorted by name."""
+    files = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for pattern in _EXTENSIONS[kind] for f in p.glob(pattern))
+            if not found:
+                raise FileNotFoundError(f"{p}: no {' or '.join(_EXTENSIONS[kind])} files for a {kind} import")
+            files.extend(found)
+        else:
+            files.append(p)
+    return files
 
 
 def run_record(args) -> int:

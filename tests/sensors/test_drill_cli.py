@@ -142,3 +142,14 @@ def test_drill_burst_drives_its_flow_main_above_red(sensor_twin):
     assert values[ids == "FT-1"].max() == pytest.approx(750, rel=0.01)  # 1.25 x its red level
     for pressure in burst.sensors[1:]:
         assert values[ids == pressure].min() < 14
+
+
+def test_cli_imports_a_folder_of_picarro_logs(project, shared, capsys):
+    folder = shared("methane")
+    assert main(["sensors", "import", "picarro", str(folder), "--project", str(project)]) == 0
+    out = capsys.readouterr().out
+    assert f"{1835 + 121 + 525:,} readings from 3 file(s)" in out
+    store = ReadingStore.for_project(project)
+    assert store.count() == 1835 + 121 + 525 and store.positions().num_rows == 1835 + 120 + 525
+    assert main(["sensors", "import", "bwdf", str(folder), "--project", str(project)]) == 2
+    assert "no *.xlsx files for a bwdf import" in capsys.readouterr().err
