@@ -95,12 +95,13 @@ def colour_layer(scene, layer: str, field: str, at_seconds: float = 0.0) -> None
     from app.scene.timeline import HYDRAULIC_FIELDS, hydraulic_series
 
     frame = scene.twin[layer]
+    scene.reveal(layer)
     if field in frame.columns or field not in HYDRAULIC_FIELDS.get(layer, {}):
         scene.color_by(layer, field)
         return
     series = hydraulic_series(scene.twin, layer, field)
     step = int(abs(series.values.index.to_numpy(dtype=float) - at_seconds).argmin())
-    series.attach(scene, cmap="viridis")
+    series.attach(scene)
     series.show(scene, step)
     scene.plotter.add_text(series.label(step), position="lower_left", font_size=12, color="black",
                            name="__clock__")
@@ -162,6 +163,7 @@ def run(args) -> int:
         if args.movie:
             if series_spec:
                 series = hydraulic_series(twin, *series_spec)
+                scene.reveal(series.layer)
                 path = write_series(scene, series, args.movie, fps=args.fps or 6)
                 print(f"wrote {path} ({series.steps} steps of {series.layer}:{series.name})")
             else:

@@ -48,7 +48,7 @@ def write_orbit(scene, path, frames: int = 96, fps: int = 24) -> Path:
     return Path(path)
 
 
-def write_series(scene, series: ResultSeries, path, fps: int = 6, cmap: str = "viridis") -> Path:
+def write_series(scene, series: ResultSeries, path, fps: int = 6, cmap: str | None = None) -> Path:
     """Every step of ``series`` on its layer, with the time in the corner."""
     series.attach(scene, cmap=cmap)
     with _writer(path, fps) as out:

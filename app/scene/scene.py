@@ -475,6 +475,20 @@ class Scene:
             self._hide_details()
             self.camera("oblique")
 
+    def reveal(self, name: str) -> None:
+        """Fade what lies over or beside a buried layer (terrain, roads, buildings, the other
+        networks in the same streets) so its colours read."""
+        from twin.schema import LAYER_DOMAINS
+
+        if LAYER_DOMAINS.get(name) != "underground":
+            return
+        over = [("terrain", 0.25), ("roads", 0.3), ("buildings", 0.45), ("sites", 0.5)]
+        # the other buried networks share the street and would hide this one's colours
+        over += [(n, 0.2) for n in ("sewers", "gas_mains", "utility_tunnels", "water_pipes") if n != name]
+        for layer, opacity in over:
+            if layer in self.layers and self.layers[layer].opacity > opacity:
+                self.set_opacity(layer, opacity)
+
     def _hide_details(self) -> None:
         for layer in DETAIL_LAYERS:
             if layer in self.layers and layer not in self._requested:

@@ -21,6 +21,10 @@ HYDRAULIC_FIELDS = {
 }
 
 
+#: Colour maps per result: pressure and head red when low (the failure a planner looks for).
+CMAPS = {"pressure": "RdYlBu", "head": "RdYlBu"}
+
+
 @dataclass
 class ResultSeries:
     """``values``: rows are steps (index: seconds from the start), columns are feature ids."""
@@ -48,10 +52,10 @@ class ResultSeries:
         h, rem = divmod(int(round(seconds)), 3600)
         return f"{self.name} at {h:02d}:{rem // 60:02d}"
 
-    def attach(self, scene, cmap: str = "viridis") -> None:
+    def attach(self, scene, cmap: str | None = None) -> None:
         """Create the result array on the layer and colour the layer by it."""
         scene.set_result(self.layer, self.name, self.values.iloc[0])
-        scene.color_by(self.layer, self.name, cmap=cmap, clim=self.clim)
+        scene.color_by(self.layer, self.name, cmap=cmap or CMAPS.get(self.name, "viridis"), clim=self.clim)
 
     def show(self, scene, step: int) -> None:
         scene.set_result(self.layer, self.name, self.values.iloc[step])
@@ -59,6 +63,9 @@ class ResultSeries:
 
 def hydraulic_series(twin, layer: str, field: str) -> ResultSeries:
     """Run the twin's EPANET model and return ``field`` of ``layer`` at every report step.
+
+    A steady-state model (duration 0) is run over one day, hourly, so its demand
+    patterns show.
 
     Pipe pressure is the mean of its end junctions' pressures (what a planner
     means by "pressure along the main").
@@ -74,8 +81,18 @@ def hydraulic_series(twin, layer: str, field: str) -> ResultSeries:
 
     import wntr
 
+    wn = twin.network
+    if wn.options.time.duration <= 0:
+        # A steady-state model still has demand patterns: play one day of them, hourly,
+        # on a copy (the twin's model keeps its own settings).
+        import copy
+
+        wn = copy.deepcopy(wn)
+        wn.options.time.duration = 24 * 3600
+        wn.options.time.report_timestep = 3600
+        wn.options.time.hydraulic_timestep = min(wn.options.time.hydraulic_timestep or 3600, 3600)
     with tempfile.TemporaryDirectory(prefix="lifeline-scene-") as tmp:
-        sim = wntr.sim.EpanetSimulator(twin.network)
+        sim = wntr.sim.EpanetSimulator(wn)
         results = sim.run_sim(file_prefix=os.path.join(tmp, "run"))
     if layer == "water_junctions":
         table = getattr(results.node, fields[field]) if hasattr(results.node, fields[field]) \
