@@ -103,7 +103,6 @@ class Scene:
         self.window: tuple[float, float, float, float] | None = None
         self._terrain_opacity = terrain_opacity
         self._legend = True
-        self._result_views: dict[tuple[str, str], np.ndarray] = {}
         self._setup_plotter(anti_aliasing)
         self._build(layers)
         self.camera("oblique")
@@ -302,14 +301,13 @@ class Scene:
         if values.shape != (len(sl.ids),):
             raise ValueError(f"result {result!r} for layer {name!r} has {values.shape[0] if values.ndim else 1} "
                              f"values; the layer has {len(sl.ids)} features")
-        key = (name, result)
-        view = self._result_views.get(key)
-        if view is None or result not in sl.mesh.cell_data.keys():
+        cells = sl.mesh.GetCellData()
+        if cells.GetArray(result) is None:
             sl.mesh.cell_data[result] = values[sl.feature_index]
-            self._result_views[key] = sl.mesh.cell_data[result]
             return
-        np.take(values, sl.feature_index, out=view)
-        sl.mesh.GetCellData().GetArray(result).Modified()
+        # Write through a view of the VTK array itself: no copy, no new array, no rebuild.
+        np.take(values, sl.feature_index, out=sl.mesh.cell_data[result])
+        cells.GetArray(result).Modified()
         sl.mesh.Modified()
 
     # ------------------------------------------------------------------ legend

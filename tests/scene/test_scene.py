@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import geopandas as gpd
+import pandas as pd
 import numpy as np
 import pytest
 import pyvista as pv
@@ -279,3 +280,27 @@ def test_hydraulic_series_on_pipes_is_the_mean_of_end_pressures(town):
     assert pipes.unit == "m" and junctions.steps == pipes.steps
     with pytest.raises(KeyError, match="no time series water_pipes:colour"):
         hydraulic_series(town, "water_pipes", "colour")
+
+
+def test_drone_tracks_are_polylines_carrying_their_timestamps(scene, town):
+    sl = scene.layers["drone_tracks"]
+    tracks = town["drone_tracks"]
+    assert sl.mesh.n_cells == len(tracks) - tracks["track_id"].nunique()  # one segment per consecutive pair
+    times = np.asarray(sl.mesh.cell_data["time"])
+    expected = (tracks["time"].iloc[sl.feature_index] - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds()
+    assert np.allclose(times, expected.to_numpy())
+    assert (np.diff(times) > 0).all()  # in flight order
+
+
+def test_an_empty_twin_gives_an_empty_scene_not_a_crash(town):
+    from twin.model import Twin
+
+    s = Scene(Twin("empty", town.crs), window_size=SIZE)
+    try:
+        assert s.layers == {}
+        for preset in ("top", "oblique", "street", "underground"):
+            s.camera(preset)
+        assert s.screenshot().shape == (SIZE[1], SIZE[0], 3)
+        assert s.pick(10, 10) is None
+    finally:
+        s.close()
