@@ -202,6 +202,11 @@ class LeakDetector:
                         after = [sign * (np.nanmin((q1h - corr)[x * spd + n0: x * spd + n1]) - nb)
                                  for x in range(first, d + 1)]
                         size = float(np.median(after)) if after else run[-1]
+                        if size < self.k * ns:
+                            # the nights after the best change point do not stand out: the run was
+                            # scattered odd nights, not a step; start counting afresh
+                            s_night[direction], night_run[direction], quiet_end[direction] = 0.0, [], j
+                            continue
                         record("night", direction, cut, j, size, s_night[direction])
                         break
         return events
