@@ -6,6 +6,7 @@ Examples::
     lifeline-twin sensors record --mqtt 127.0.0.1:1883 --topic 'city/sensors/#' --project city.gpkg
     lifeline-twin sensors replay city.gpkg --from 2024-05-01T00:00Z --to 2024-05-02T00:00Z --speed 10000
     lifeline-twin sensors detect-leaks ../shared/data/ltown/2019_Flows.csv --levels ../shared/data/ltown/2019_Levels.csv --json
+    lifeline-twin sensors info city.gpkg
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ def register(sub) -> None:
     rep.add_argument("--instant", action="store_true", help="do not wait in wall time: emit the same frames at once")
     rep.add_argument("--json", action="store_true", help="print alarms as JSON lines")
     rep.set_defaults(func=run_replay)
+
+    info = s.add_parser("info", help="what a project's readings store holds, per sensor")
+    info.add_argument("project")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(func=run_info)
 
     leak = s.add_parser("detect-leaks", help="leak events on a DMA inflow (minimum night flow + CUSUM)")
     leak.add_argument("flows", help="SCADA flows CSV (BattLeDIM format: ';' separator, ',' decimal)")
@@ -189,6 +195,40 @@ def run_record(args) -> int:
     print(f"{feed.received:,} messages, {feed.observations:,} observations, {recorder.stored:,} readings stored, "
           f"{feed.malformed_total:,} malformed{f' ({bad})' if bad else ''}, "
           f"{max(0, feed.connects - 1)} reconnect(s)")
+    return 0
+
+
+def run_info(args) -> int:
+    store = _store(args.project)
+    _, registry = _registry(args.project)
+    from simulation.sensors.importers import iso_ms
+
+    rows = store.sql("select sensor_id, count(*) as n, epoch_ms(min(phenomenon_time)) as first, "
+                     "epoch_ms(max(phenomenon_time)) as last, "
+                     "sum(case when quality = 1 then 1 else 0 end) as uncertain, "
+                     "sum(case when quality = 2 then 1 else 0 end) as bad "
+                     "from readings group by sensor_id order by sensor_id").fetchall()
+    moving = {r[0]: r[1] for r in store.sql("select sensor_id, count(*) from positions group by 1").fetchall()}
+    sensors = []
+    for sid, n, first, last, uncertain, bad in rows:
+        s = registry.get(sid)
+        sensors.append({"sensor": sid, "type": s.sensor_type if s else None, "unit": s.unit if s else None,
+                        "feature": s.feature if s else None, "readings": int(n),
+                        "first": iso_ms(first / 1000), "last": iso_ms(last / 1000), "uncertain": int(uncertain),
+                        "bad": int(bad), "positions": int(moving.get(sid, 0))})
+    days = store.days()
+    if args.json:
+        print(json.dumps({"store": str(store.root), "days": len(days), "sensors": sensors}, indent=1))
+        return 0
+    total = sum(x["readings"] for x in sensors)
+    span = f"{days[0]} .. {days[-1]}" if days else "empty"
+    print(f"{store.root}: {total:,} readings of {len(sensors)} sensor(s) over {len(days)} day(s) ({span})")
+    for x in sensors:
+        kind = f"{x['type']} [{x['unit']}] on {x['feature']}" if x["type"] else "not in the project's sensors layer"
+        flags = "".join([f", {x['uncertain']:,} uncertain" if x["uncertain"] else "",
+                         f", {x['bad']:,} bad" if x["bad"] else "",
+                         f", {x['positions']:,} positions" if x["positions"] else ""])
+        print(f"  {x['sensor']}: {x['readings']:,} readings {x['first']} .. {x['last']}{flags} — {kind}")
     return 0
 
 

@@ -201,13 +201,13 @@ def clean_series(sensor_id: str, t_ms, values, period_s: float | None = None,
         rep.gap_seconds = float((d[big] - period_s * 1000).sum() / 1000)
         longest = big[np.argsort(-d[big], kind="stable")][:10] if len(big) > 10 else big
         # each gap as (last reading before it, first reading after it); the ten longest, in time order
-        stamp = iso if period_s >= 1 else _iso_ms
+        stamp = iso if period_s >= 1 else iso_ms
         rep.gap_ranges = [(stamp(t[i] / 1000), stamp(t[i + 1] / 1000)) for i in sorted(longest)]
     rep.stored = len(t)
     return Series(sensor_id, t, v, q), rep
 
 
-def _iso_ms(seconds: float) -> str:
+def iso_ms(seconds: float) -> str:
     """ISO 8601 UTC to the millisecond, for sub-second loggers."""
     from simulation.clock import to_datetime
 

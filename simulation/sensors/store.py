@@ -225,7 +225,12 @@ class ReadingStore:
         return sum(pq.ParquetFile(f).metadata.num_rows for f in self._files("readings", None, None))
 
     def sql(self, query: str):
-        """Run SQL with DuckDB over views ``readings`` and ``positions``; returns a DuckDB relation."""
+        """Run SQL with DuckDB over views ``readings`` and ``positions``; returns a DuckDB relation.
+
+        Fetch results as Arrow (``.to_arrow_table()``) or select times as
+        ``epoch_ms(phenomenon_time)``: DuckDB hands time-zone-aware timestamps
+        to Python objects only with ``pytz`` installed, which the project does not need.
+        """
         import duckdb
 
         con = duckdb.connect()

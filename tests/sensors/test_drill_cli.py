@@ -153,3 +153,17 @@ def test_cli_imports_a_folder_of_picarro_logs(project, shared, capsys):
     assert store.count() == 1835 + 121 + 525 and store.positions().num_rows == 1835 + 120 + 525
     assert main(["sensors", "import", "bwdf", str(folder), "--project", str(project)]) == 2
     assert "no *.xlsx files for a bwdf import" in capsys.readouterr().err
+
+
+def test_cli_info_summarises_the_store(project, shared, capsys):
+    assert main(["sensors", "import", "picarro", str(shared("methane", "CFADS2274-20170315-162958Z-DataLog_User.dat")),
+                 "--project", str(project)]) == 0
+    capsys.readouterr()
+    assert main(["sensors", "info", str(project), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["days"] == 1
+    assert doc["sensors"] == [{"sensor": "CFADS2274:CH4", "type": None, "unit": None, "feature": None,
+                               "readings": 121, "first": "2017-03-15T16:29:55.979Z",
+                               "last": "2017-03-15T16:31:00.473Z", "uncertain": 0, "bad": 0, "positions": 120}]
+    assert main(["sensors", "info", str(project)]) == 0
+    assert "121 readings of 1 sensor(s) over 1 day(s)" in capsys.readouterr().out
