@@ -65,32 +65,22 @@ class ClosureStudy(Study):
             raise ValueError(f"{self.name}: window starts at {self.start / 3600:g} h, after the end of the "
                              f"simulation ({solver.duration / 3600:g} h)")
         self.end = min(end, solver.duration)
-        base = solver.run((), step_node_props=self._props(), report=False)
-        if base.unbalanced_at is not None:
-            raise SolverError(f"{self.name}: the baseline does not converge at {base.unbalanced_at / 3600:.2f} h")
-        min_p, shortfall = self._scores(solver, base)
+        min_p, shortfall, unbalanced = self._solve(solver)
+        if unbalanced is not None:
+            raise SolverError(f"{self.name}: the baseline does not converge at {unbalanced / 3600:.2f} h")
         return {"solver": solver, "base_min": min_p, "base_short": shortfall}
 
-    def _props(self):
-        return ("pressure", "demand_deficit") if self.demand_model.pdd else ("pressure", "demand")
+    def _solve(self, solver: Solver):
+        """Junction minimum pressure (m) and undelivered volume (m³) over the window, and non-convergence."""
+        from simulation.hydraulics.solver import DEMAND, DEMANDDEFICIT
 
-    def _scores(self, solver: Solver, run) -> tuple[np.ndarray, np.ndarray]:
         j = solver.junctions
-        t, dt = run.step_times, run.step_lengths
-        lo, hi = self.start, self.end
-        if solver.duration == 0:  # steady state: volumes per hour of closure
-            overlap = np.full(len(t), 3600.0)
-        else:
-            overlap = np.clip(np.minimum(t + dt, hi) - np.maximum(t, lo), 0, None)
-        inside = (t >= lo) & (t <= hi)
-        p = run.step_nodes["pressure"][:, j]
-        min_p = p[inside].min(axis=0) if inside.any() else np.full(len(j), np.inf)
         if self.demand_model.pdd:
-            short = run.step_nodes["demand_deficit"][:, j]
-        else:
-            short = np.where(p < self.service_pressure, run.step_nodes["demand"][:, j], 0.0)
-        shortfall = (np.clip(short, 0, None) * overlap[:, None]).sum(axis=0)
-        return min_p, shortfall
+            low, vol, bad = solver.run_window(self.start, self.end, DEMANDDEFICIT)
+        else:  # demand-driven: a junction below the service pressure counts its demand as not delivered
+            low, vol, bad = solver.run_window(self.start, self.end, DEMAND,
+                                              mask_below=self.service_pressure / solver.pressure_factor)
+        return (low[j] * solver.pressure_factor, np.clip(vol[j], 0, None) * solver.flow_factor, bad)
 
     def evaluate(self, state, pipe_index: int) -> dict:
         solver: Solver = state["solver"]
@@ -100,12 +90,11 @@ class ClosureStudy(Study):
             else:
                 solver.add_timer(pipe_index, 0, self.start)
                 solver.add_timer(pipe_index, 1, self.end)
-            run = solver.run((), step_node_props=self._props(), report=False)
+            min_p, shortfall, unbalanced = self._solve(solver)
         finally:
             solver.restore()
-        if run.unbalanced_at is not None:
-            raise SolverError(f"EPANET did not converge at {run.unbalanced_at / 3600:.2f} h with the pipe closed")
-        min_p, shortfall = self._scores(solver, run)
+        if unbalanced is not None:
+            raise SolverError(f"EPANET did not converge at {unbalanced / 3600:.2f} h with the pipe closed")
         below = (min_p < self.service_pressure) & (state["base_min"] >= self.service_pressure)
         lost = float(np.clip(shortfall - state["base_short"], 0, None).sum())
         people = float(self.population[below].sum()) if self.population is not None else 0.0

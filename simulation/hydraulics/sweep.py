@@ -134,7 +134,9 @@ def _sweep_dask(study, scenarios, workers, scheduler, bar, batch_size, t0) -> Sw
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None
-    with dask.config.set({"distributed.worker.daemon": False, "logging.distributed": "error"}):
+    # the worker profiler walks every thread's stack each 10 ms for the GIL: pure overhead for solves
+    with dask.config.set({"distributed.worker.daemon": False, "logging.distributed": "error",
+                          "distributed.worker.profile.enabled": False}):
         if scheduler:
             client = Client(scheduler, timeout="20s")
         else:

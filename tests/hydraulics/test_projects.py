@@ -81,3 +81,19 @@ def test_ctrl_c_stops_cleanly_and_writes_nothing(monkeypatch, capsys, wntr_netwo
                  "--duration", "24", "--out", str(tmp_path / "out")])
     assert code == 130 and "interrupted" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_results_align_with_the_layers_for_the_scene(demo):
+    from simulation.hydraulics import simulate
+
+    res = simulate(from_twin(demo))
+    junctions = demo["water_junctions"]
+    times, values = res.layer_values(junctions, "pressure")
+    assert values.shape == (len(times), len(junctions))
+    first = junctions["id"].iloc[0]
+    assert values[0, 0] == res.junction_frame("pressure")[first].iloc[0]
+    times, flows = res.layer_values(demo["water_pipes"], "flow")
+    assert flows.shape[1] == len(demo["water_pipes"]) and not (flows != flows).any()  # every pipe has a flow
+    tidy = res.tidy("pipe")
+    assert list(tidy.columns) == ["time_s", "id", "flow", "velocity", "headloss", "status"]
+    assert len(tidy) == len(times) * len(res.pipes)
