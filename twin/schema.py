@@ -201,17 +201,17 @@ _SCHEMAS = [
     LayerSchema("airspace_zones", "low_altitude", POLYGON, {
         "name": _opt("str"),
         "kind": _req("str", "airport_surface, no_fly, restricted, ..."),
-        "floor_m": _req("float", "altitude of the floor, m"),
-        "ceiling_m": _req("float", "altitude of the ceiling, m"),
+        "floor_m": _req("float", "elevation of the floor on the DEM's vertical datum (not above ground), m"),
+        "ceiling_m": _req("float", "elevation of the ceiling on the DEM's vertical datum, m"),
     }),
     LayerSchema("drone_corridors", "low_altitude", LINE, {
         "name": _opt("str"),
         "width_m": _req("float"),
-    }, "3D lines: Z is the corridor's centre altitude."),
+    }, "3D lines: Z is the corridor's centre elevation on the DEM's vertical datum (not above ground)."),
     LayerSchema("drone_tracks", "low_altitude", POINT, {
         "track_id": _req("str"),
         "time": _req("datetime", "UTC"),
-    }, "Timestamped 3D points; Z is altitude."),
+    }, "Timestamped 3D points; Z is elevation on the DEM's vertical datum (not above ground)."),
 ]
 
 SCHEMAS: dict[str, LayerSchema] = {s.name: s for s in _SCHEMAS}
