@@ -303,3 +303,12 @@ def _write_atomic(table: pa.Table, path: Path, durable: bool = True) -> None:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
     os.replace(tmp, path)
+    if durable:  # and the rename itself must survive a power cut
+        try:
+            fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
