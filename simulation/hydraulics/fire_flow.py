@@ -81,10 +81,17 @@ class FireFlowStudy(Study):
         if base is None:
             raise SolverError(f"{self.name}: the network does not converge without any fire flow")
         j = s.junctions
+        self._residual_units = self.residual_m / s.pressure_factor
         check = np.zeros(s.node_count, dtype=bool)
-        check[j] = base[j] >= self.residual_m / s.pressure_factor
+        check[j] = base[j] >= self._residual_units
         return {"solver": s, "check": check, "base_min": base,
                 "to_units": 1e-3 / s.flow_factor}  # L/s -> network flow units
+
+    def _watch(self, state, node: int) -> np.ndarray:
+        """Indexes of the nodes that must keep the residual when ``node`` is the hydrant."""
+        w = state["check"].copy()
+        w[node] = True
+        return np.flatnonzero(w)
 
     def _design_time(self, s: Solver) -> int:
         """The report time of highest total junction demand in the first 24 h of the baseline."""
@@ -136,8 +143,13 @@ class FireFlowStudy(Study):
             if ty.value == TIMER:
                 lib.EN_setcontrolenabled(ph, k, 0)
 
-    def _window(self, s: Solver, node: int = -1):
-        """Minimum pressure (EPANET units) of every node over the test window, or None if unbalanced."""
+    def _window(self, s: Solver, node: int = -1, watch: np.ndarray | None = None):
+        """Minimum pressure (EPANET units) of every node over the test window, or None if unbalanced.
+
+        With ``watch`` (nodes that must keep the residual), the run stops at the
+        first step where one of them drops below it: the test has failed, and the
+        rest of the window cannot change that (most failing hydrants fail at once).
+        """
         lib, ph = s._lib, s._ph
         if not s._h_open:
             s._check(lib.EN_openH(ph), "open the hydraulic solver")
@@ -154,15 +166,17 @@ class FireFlowStudy(Study):
                 return None
             lib.EN_getnodevalues(ph, PRESSURE, ptr)
             lowest = buf.copy() if lowest is None else np.minimum(lowest, buf)
+            if watch is not None and (buf[watch] < self._residual_units).any():
+                return lowest
             lib.EN_nextH(ph, ctypes.byref(step))
             if step.value <= 0:
                 return lowest
 
-    def _with_fire(self, s: Solver, node: int, lps: float, units: float):
+    def _with_fire(self, s: Solver, node: int, lps: float, units: float, watch: np.ndarray | None = None):
         lib, ph = s._lib, s._ph
         s._check(lib.EN_adddemand(ph, node + 1, lps * units, self._fire_pattern, b"fire"), "add the fire demand")
         try:
-            return self._window(s, node)
+            return self._window(s, node, watch)
         finally:
             n = ctypes.c_int()
             lib.EN_getnumdemands(ph, node + 1, ctypes.byref(n))
@@ -187,7 +201,8 @@ class FireFlowStudy(Study):
     def evaluate(self, state, node: int) -> dict:
         s: Solver = state["solver"]
         units = state["to_units"]
-        passes, why = self._ok(state, node, self._with_fire(s, node, self.flow_lps, units))
+        watch = self._watch(state, node)
+        passes, why = self._ok(state, node, self._with_fire(s, node, self.flow_lps, units, watch))
         out = {"passes": passes, "limited_by": why}
         if self.available:
             out["available_flow_lps"] = self._available(state, node, passes)
@@ -211,14 +226,15 @@ class FireFlowStudy(Study):
         if q_hyd is None or q_hyd <= 0:
             return 0.0
         hi = q_hyd / state["to_units"]  # L/s
-        ok_hi, _ = self._ok(state, node, self._with_fire(s, node, hi, state["to_units"]))
+        watch = self._watch(state, node)
+        ok_hi, _ = self._ok(state, node, self._with_fire(s, node, hi, state["to_units"], watch))
         if ok_hi:
             return round(hi, 2)
         lo = self.flow_lps if passes else 0.0
         # to tolerance_lps or 1 % of the flow, whichever is coarser: hydrant flows are not known better
         while hi - lo > max(self.tolerance_lps, 0.01 * hi):
             mid = 0.5 * (lo + hi)
-            ok, _ = self._ok(state, node, self._with_fire(s, node, mid, state["to_units"]))
+            ok, _ = self._ok(state, node, self._with_fire(s, node, mid, state["to_units"], watch))
             lo, hi = (mid, hi) if ok else (lo, mid)
         return round(lo, 2)
 
