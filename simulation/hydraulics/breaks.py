@@ -84,12 +84,12 @@ def _plot(result: Break, path: Path) -> Path:
 
     t = result.timeline
     fig, ax = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
-    ax[0].plot(t["time_h"], t["leak_lps"], color="tab:blue")
+    ax[0].plot(t["time_h"], t["leak_lps"], color="tab:blue", drawstyle="steps-post")
     ax[0].set_ylabel("leak, L/s")
     ax[0].set_title(f"Break on pipe {result.pipe} at {result.at_h:g} h, hole {result.hole_mm:g} mm")
     ax[1].plot(t["time_h"], t["volume_lost_m3"], color="tab:purple")
     ax[1].set_ylabel("volume lost, m³")
-    ax[2].plot(t["time_h"], t["population_without_service"], color="tab:red")
+    ax[2].plot(t["time_h"], t["population_without_service"], color="tab:red", drawstyle="steps-post")
     ax[2].set_ylabel("people without service")
     ax[2].set_xlabel("time, h")
     for a in ax:

@@ -328,7 +328,8 @@ def _figures(plan, metrics, pipes, table) -> dict[str, bytes]:
 
     fig, axes = plt.subplots(1, 5, figsize=(12, 3))
     for ax, r in zip(axes, table[table["metric"] != "cost"].itertuples()):
-        ax.bar(["baseline", "plan"], [r.baseline, r.plan], color=["tab:grey", "tab:blue"])
+        bars = ax.bar(["baseline", "plan"], [r.baseline, r.plan], color=["tab:grey", "tab:blue"])
+        ax.bar_label(bars, fmt="%.3g", fontsize=7)
         ax.set_title(r.metric.replace("_", " "), fontsize=8)
         ax.tick_params(labelsize=7)
     fig.suptitle(f"{plan.name}: cost {metrics['plan']['cost']:,.0f}", fontsize=9)
