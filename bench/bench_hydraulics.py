@@ -152,6 +152,30 @@ def bench_fire(n, out):
             print(row, flush=True)
 
 
+def _spin(n: int) -> float:
+    t0 = time.perf_counter()
+    x = 0
+    for i in range(n):
+        x += i * i
+    return time.perf_counter() - t0
+
+
+def bench_machine(out) -> None:
+    """Control: a CPU-bound loop (no EPANET, no Dask) in 1 and then 2 plain processes."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        one = pool.map(_spin, [20_000_000])[0]
+    with ctx.Pool(2) as pool:
+        two = max(pool.map(_spin, [20_000_000, 20_000_000]))
+    row = (f"machine control: a pure-Python loop takes {one:.2f} s alone and {two:.2f} s as one of two "
+           f"processes: 2-process efficiency of the machine itself {100 * one / two:.0f} % "
+           f"(load average {os.getloadavg()[0]:.1f})")
+    out.append(row)
+    print(row, flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller samples")
@@ -166,6 +190,7 @@ def main() -> int:
            "WNTR/ours (1 w) | WNTR/ours (2 w) | parallel efficiency | failed |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     print("\n".join(out), flush=True)
+    bench_machine(out)
     only = set(args.only.split(",")) if args.only else None
     from simulation.hydraulics.criticality import DEFAULT_DEMAND_MODEL
     from simulation.hydraulics.results import DemandModel
