@@ -293,6 +293,7 @@ class MqttFeed:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self._drain_stop = threading.Event()
         self._drainer: threading.Thread | None = None
         self._network: threading.Thread | None = None
@@ -363,6 +364,7 @@ class MqttFeed:
             self.client.loop_misc()
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
+        """Wait until connected *and* subscribed; False on timeout."""
         return self.connected.wait(timeout)
 
     # paho callbacks run on the network thread: keep them short
@@ -374,6 +376,14 @@ class MqttFeed:
         if self.connects > 1:
             log.info("mqtt %s:%s reconnected (%d)", self.host, self.port, self.connects - 1)
         client.subscribe(self.topic, qos=self.qos)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties=None):
+        # ready means the broker has acknowledged the subscription, not merely the connection:
+        # a message published in between would not reach us
+        failed = [rc for rc in reason_codes if rc.is_failure]
+        if failed:
+            log.warning("mqtt %s:%s refused the subscription to %r: %s", self.host, self.port, self.topic, failed[0])
+            return
         self.connected.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties=None):

@@ -87,17 +87,20 @@ def test_cli_record_through_a_real_broker(mosquitto, project, capsys):
     host, port, _, _ = mosquitto
 
     def publish():
-        time.sleep(1.0)
+        # retained, one topic per reading: the broker hands every one to the recorder whenever its
+        # subscription lands, so the test does not race the command's start-up
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
         c.connect(host, port)
         c.loop_start()
         for i in range(50):
-            c.publish("town/PT-2", json.dumps({"phenomenonTime": 1_714_521_600 + 300 * i,
-                                               "result": 30.0 if i != 20 else 4.0}), qos=1).wait_for_publish(5)
+            c.publish(f"town/PT-2/{i:02d}", json.dumps({"sensor": "PT-2", "phenomenonTime": 1_714_521_600 + 300 * i,
+                                                        "result": 30.0 if i != 20 else 4.0}),
+                      qos=1, retain=True).wait_for_publish(5)
         c.loop_stop()
 
     th = threading.Thread(target=publish)
     th.start()
+    time.sleep(0.5)
     assert main(["sensors", "record", "--mqtt", f"{host}:{port}", "--topic", "town/#", "--project", str(project),
                  "--count", "50", "--duration", "30", "--flush-s", "0.2"]) == 0
     th.join()

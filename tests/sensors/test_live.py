@@ -95,12 +95,17 @@ def test_recorder_killed_mid_feed_keeps_everything_older_than_its_flush_bound(mo
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         store = ReadingStore.for_project(project)
-        time.sleep(3.0)  # interpreter start-up, then the subscription
         pub = publisher(host, port)
         t0 = 1_714_521_600
+
+        def probed():  # the recorder is subscribed once a probe reaches its store
+            pub.publish("crash/probe", json.dumps({"phenomenonTime": t0, "result": 0.0}), qos=1)
+            return wait_for(lambda: store.count() > 0, 0.5)
+
+        assert wait_for(probed, 60), proc.stderr.read() if proc.poll() is not None else "no probe arrived"
         for i in range(2000):
             pub.publish("crash/S1", json.dumps({"phenomenonTime": t0 + i, "result": float(i)}), qos=1)
-        assert wait_for(lambda: store.count() == 2000, 20)
+        assert wait_for(lambda: store.query(sensors=["S1"]).num_rows == 2000, 20)
         for i in range(2000, 2500):  # more arrive; the process dies before the next flush may run
             pub.publish("crash/S1", json.dumps({"phenomenonTime": t0 + i, "result": float(i)}), qos=1)
         time.sleep(0.05)
