@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from simulation.hydraulics.results import DemandModel, write_atomic
-from simulation.hydraulics.solver import (DURATION, ELEVATION, EMITTER, HEAD, HYDSTEP, INITSETTING, INITSTATUS,
+from simulation.hydraulics.solver import (DURATION, ELEVATION, EMITTER, INITSETTING, INITSTATUS,
                                           PATTERNSTART, PRESSURE, PUMP, SETTING, STARTTIME, STATUS, TANK,
                                           TANKLEVEL, TIMER, UNBALANCED, Solver, SolverError)
 from simulation.hydraulics.sweep import Study, sweep

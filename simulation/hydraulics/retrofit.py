@@ -33,7 +33,6 @@ by local prices.
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import json
 from dataclasses import dataclass, field
