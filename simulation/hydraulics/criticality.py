@@ -64,7 +64,8 @@ class ClosureStudy(Study):
         if self.start > solver.duration:
             raise ValueError(f"{self.name}: window starts at {self.start / 3600:g} h, after the end of the "
                              f"simulation ({solver.duration / 3600:g} h)")
-        self.end = min(end, solver.duration)
+        # derived per worker, kept on the solver (not on self: states are cached by study key)
+        solver.window_end = min(end, solver.duration)
         min_p, shortfall, unbalanced = self._solve(solver)
         if unbalanced is not None:
             raise SolverError(f"{self.name}: the baseline does not converge at {unbalanced / 3600:.2f} h")
@@ -76,20 +77,20 @@ class ClosureStudy(Study):
 
         j = solver.junctions
         if self.demand_model.pdd:
-            low, vol, bad = solver.run_window(self.start, self.end, DEMANDDEFICIT)
+            low, vol, bad = solver.run_window(self.start, solver.window_end, DEMANDDEFICIT)
         else:  # demand-driven: a junction below the service pressure counts its demand as not delivered
-            low, vol, bad = solver.run_window(self.start, self.end, DEMAND,
+            low, vol, bad = solver.run_window(self.start, solver.window_end, DEMAND,
                                               mask_below=self.service_pressure / solver.pressure_factor)
         return (low[j] * solver.pressure_factor, np.clip(vol[j], 0, None) * solver.flow_factor, bad)
 
     def evaluate(self, state, pipe_index: int) -> dict:
         solver: Solver = state["solver"]
         try:
-            if self.start <= 0 and self.end >= solver.duration:
+            if self.start <= 0 and solver.window_end >= solver.duration:
                 solver.hold_closed(pipe_index)
             else:
                 solver.add_timer(pipe_index, 0, self.start)
-                solver.add_timer(pipe_index, 1, self.end)
+                solver.add_timer(pipe_index, 1, solver.window_end)
             min_p, shortfall, unbalanced = self._solve(solver)
         finally:
             solver.restore()

@@ -46,6 +46,7 @@ FIRE_FLOW_LPS = 95.0
 FIRE_DURATION_H = 2.0
 RESIDUAL_M = 14.0
 EMITBACKFLOW = 24  # EN_EMITBACKFLOW option (EPANET 2.3)
+FIRE_PATTERN = b"LIFELINE_FIRE"
 
 
 class FireFlowStudy(Study):
@@ -66,25 +67,20 @@ class FireFlowStudy(Study):
         s = Solver(self.inp_text, name=self.name)
         DemandModel().apply(s)
         start = self._design_time(s) if self.start_h is None else int(round(self.start_h * 3600))
-        self.design_time_s = start
         if start > 0:
             self._shift_to(s, start)
         lib, ph = s._lib, s._ph
         lib.EN_settimeparam(ph, DURATION, int(round(self.duration_h * 3600)))
         lib.EN_setoption(ph, EMITBACKFLOW, 0.0)  # a hydrant never takes water in
-        lib.EN_addpattern(ph, b"LIFELINE_FIRE")
-        pat = ctypes.c_int()
-        lib.EN_getpatternindex(ph, b"LIFELINE_FIRE", ctypes.byref(pat))
+        lib.EN_addpattern(ph, FIRE_PATTERN)  # constant 1: the fire flow does not follow demand patterns
         s._changes.clear()
-        self._fire_pattern = b"LIFELINE_FIRE"
         base = self._window(s)
         if base is None:
             raise SolverError(f"{self.name}: the network does not converge without any fire flow")
         j = s.junctions
-        self._residual_units = self.residual_m / s.pressure_factor
         check = np.zeros(s.node_count, dtype=bool)
-        check[j] = base[j] >= self._residual_units
-        return {"solver": s, "check": check, "base_min": base,
+        check[j] = base[j] >= self.residual_m / s.pressure_factor
+        return {"solver": s, "check": check, "base_min": base, "design_time_s": start,
                 "to_units": 1e-3 / s.flow_factor}  # L/s -> network flow units
 
     def _watch(self, state, node: int) -> np.ndarray:
@@ -157,6 +153,7 @@ class FireFlowStudy(Study):
         s._check(lib.EN_initH(ph, 10), "initialise the hydraulics")
         t, step = ctypes.c_long(), ctypes.c_long()
         lowest = None
+        residual = self.residual_m / s.pressure_factor
         buf, ptr = s._node_buf, s._node_ptr
         while True:
             code = lib.EN_runH(ph, ctypes.byref(t))
@@ -166,7 +163,7 @@ class FireFlowStudy(Study):
                 return None
             lib.EN_getnodevalues(ph, PRESSURE, ptr)
             lowest = buf.copy() if lowest is None else np.minimum(lowest, buf)
-            if watch is not None and (buf[watch] < self._residual_units).any():
+            if watch is not None and (buf[watch] < residual).any():
                 return lowest
             lib.EN_nextH(ph, ctypes.byref(step))
             if step.value <= 0:
@@ -174,7 +171,7 @@ class FireFlowStudy(Study):
 
     def _with_fire(self, s: Solver, node: int, lps: float, units: float, watch: np.ndarray | None = None):
         lib, ph = s._lib, s._ph
-        s._check(lib.EN_adddemand(ph, node + 1, lps * units, self._fire_pattern, b"fire"), "add the fire demand")
+        s._check(lib.EN_adddemand(ph, node + 1, lps * units, FIRE_PATTERN, b"fire"), "add the fire demand")
         try:
             return self._window(s, node, watch)
         finally:
