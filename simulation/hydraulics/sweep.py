@@ -143,6 +143,8 @@ def _sweep_dask(study, scenarios, workers, scheduler, bar, batch_size, t0) -> Sw
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None, silence_logs=40)
             client = Client(cluster)
+            # every worker registered before preparing, or a late one prepares inside the timed sweep
+            client.wait_for_workers(workers, timeout=120)
     futures = []
     try:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})) or workers or 1)
