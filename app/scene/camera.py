@@ -45,8 +45,12 @@ def _towards(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
 
 
 def preset(name: str, bounds, ground_z: float, underground_z: float | None = None,
-           aspect: float = 1.6, view_angle: float = 30.0) -> CameraPose:
-    """The pose of preset ``name`` for scene ``bounds`` (xmin, xmax, ymin, ymax, zmin, zmax)."""
+           aspect: float = 1.6, view_angle: float = 30.0, azimuth: float = AZIMUTH_DEG) -> CameraPose:
+    """The pose of preset ``name`` for scene ``bounds`` (xmin, xmax, ymin, ymax, zmin, zmax).
+
+    ``azimuth`` is where the oblique camera stands, seen from the focal point
+    (degrees clockwise from north).
+    """
     if name not in PRESETS:
         raise ValueError(f"unknown camera preset {name!r} (presets: {', '.join(PRESETS)})")
     x0, x1, y0, y1, z0, z1 = bounds
@@ -61,7 +65,7 @@ def preset(name: str, bounds, ground_z: float, underground_z: float | None = Non
     if name == "oblique":
         focal = np.array([cx, cy, ground_z])
         dist = diag / 2.0 / half * 0.68
-        return CameraPose(tuple(focal + _towards(AZIMUTH_DEG, 40.0) * dist), tuple(focal), (0, 0, 1), view_angle)
+        return CameraPose(tuple(focal + _towards(azimuth, 40.0) * dist), tuple(focal), (0, 0, 1), view_angle)
     if name == "underground":
         fz = underground_z if underground_z is not None else ground_z
         focal = np.array([cx, cy, (fz + ground_z) / 2.0])
@@ -74,3 +78,36 @@ def preset(name: str, bounds, ground_z: float, underground_z: float | None = Non
     pos = focal + back
     pos[2] = ground_z + eye
     return CameraPose(tuple(pos), tuple(focal), (0, 0, 1), 50.0)
+
+
+def overview(town, ground_z: float, towards_airspace: tuple[float, float] | None, aspect: float = 1.6,
+             view_angle: float = 30.0) -> CameraPose:
+    """The default look at a town: over it, towards its airspace.
+
+    ``town`` is the town's box in scene coordinates (xmin, xmax, ymin, ymax);
+    ``towards_airspace`` the scene x, y of the airspace worth seeing (the middle
+    of the airport surfaces and no-fly zones near the town) or None.  Without
+    airspace it is the oblique preset.  With it, the camera stands on the far
+    side of the town from the airspace and looks across the town at it: the
+    town and its networks in front, the volumes above and beyond.
+    """
+    x0, x1, y0, y1 = town
+    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+    if towards_airspace is None:
+        return preset("oblique", (x0, x1, y0, y1, ground_z, ground_z), ground_z, aspect=aspect,
+                      view_angle=view_angle)
+    d = np.array([towards_airspace[0] - cx, towards_airspace[1] - cy])
+    span = float(np.linalg.norm(d))
+    if span < 1.0:
+        return preset("oblique", (x0, x1, y0, y1, ground_z, ground_z), ground_z, aspect=aspect,
+                      view_angle=view_angle)
+    d /= span
+    # The camera stands on the far side of the town from the airspace and looks across
+    # the town at it: the town and its networks fill the front of the picture, the
+    # volumes rise behind it.
+    azimuth = float(np.degrees(np.arctan2(-d[0], -d[1])))
+    size = float(np.hypot(x1 - x0, y1 - y0))
+    focal = np.array([cx, cy, ground_z]) + np.r_[d, 0.0] * size * 0.4
+    half = np.tan(np.radians(view_angle) / 2.0)
+    dist = size / 2.0 / half * 0.85
+    return CameraPose(tuple(focal + _towards(azimuth, 24.0) * dist), tuple(focal), (0, 0, 1), view_angle)

@@ -103,6 +103,8 @@ class SceneFrame:
     underground: float = 1.0
     terrain: Terrain | None = None
     _filled_terrain: Terrain | None = field(default=None, repr=False)
+    #: The town's box (twin minx, miny, maxx, maxy), or None: the ground is finest there.
+    focus: tuple[float, float, float, float] | None = None
 
     @classmethod
     def for_twin(cls, twin, vertical: float = 1.0, underground: float | None = None) -> "SceneFrame":
@@ -116,15 +118,16 @@ class SceneFrame:
             filled = Terrain(_filled(terrain.heights), terrain.transform, terrain.crs)
         else:
             terrain = None
+        focus = focus_extent(twin)
         if underground is None:
-            fx = focus_extent(twin) or ext
+            fx = focus or ext
             diag = float(np.hypot(fx[2] - fx[0], fx[3] - fx[1]))
             underground = float(np.clip(diag / UNDERGROUND_SCALE_DIVISOR, 1.0, 200.0))
         if vertical <= 0:
             raise ValueError(f"vertical exaggeration must be positive, got {vertical}")
         if underground <= 0:
             raise ValueError(f"underground scale must be positive, got {underground}")
-        return cls(origin, z_ref, float(vertical), float(underground), terrain, filled)
+        return cls(origin, z_ref, float(vertical), float(underground), terrain, filled, focus)
 
     # ------------------------------------------------------------------ heights
     def ground(self, x, y) -> np.ndarray:

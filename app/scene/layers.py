@@ -30,6 +30,11 @@ DEFAULT_AGL = 60.0
 #: VTK's render-lines-as-tubes shader costs 4x plain wide lines, so plain lines it is.
 TUBE_SEGMENT_LIMIT = 40_000
 
+#: On-screen width of the centre line drawn inside every pipe tube and corridor band, as a
+#: share of the picture's height (4 px in a 1000 px picture, never under 1.5 px).
+CENTRELINE_SHARE = 1.0 / 250.0
+CENTRELINE_PX = 4.0
+
 
 @dataclass(frozen=True)
 class LayerStyle:
@@ -64,8 +69,8 @@ STYLES: dict[str, LayerStyle] = {
     "fire_stations": LayerStyle("marker", "fire stations", shape="cube", size=0.8),
     "cameras": LayerStyle("marker", "cameras", shape="cone", size=0.15),
     "sensors": LayerStyle("marker", "sensors", shape="diamond", size=0.2),
-    "airspace_zones": LayerStyle("airspace", "airspace zones", opacity=0.22, colour_by="kind"),
-    "drone_corridors": LayerStyle("corridor", "drone corridors", opacity=0.25),
+    "airspace_zones": LayerStyle("airspace", "airspace zones", opacity=0.3, colour_by="kind"),
+    "drone_corridors": LayerStyle("corridor", "drone corridors", opacity=0.3),
     "drone_tracks": LayerStyle("track", "drone tracks"),
 }
 
@@ -153,8 +158,28 @@ def build_pipes(frame: SceneFrame, layer: pd.DataFrame, style: LayerStyle, name:
         return LayerMesh(mesh, parts.invalid, {"line_width": px, "ambient": 0.4})
     if mesh.n_cells:
         mesh.point_data["radius"] = r_vertex
-        mesh = _tube(mesh, 8, capping=False)
-    return LayerMesh(mesh, parts.invalid, {})
+        mesh = _with_centreline(_tube(mesh, 8, capping=False), mesh)
+    return LayerMesh(mesh, parts.invalid, {"line_width": CENTRELINE_PX})
+
+
+def _with_centreline(surface: pv.PolyData, centreline: pv.PolyData) -> pv.PolyData:
+    """``surface`` plus the line cells of ``centreline``, in one mesh (so one actor).
+
+    The line is drawn ``CENTRELINE_PX`` pixels wide whatever the distance: near,
+    it hides inside its tube (or under its ribbon); from a town's height, where
+    a 300 mm main is a fraction of a pixel, it keeps the network readable.
+    Both carry ``feature_index``, so picking and results work on either.
+    """
+    line = pv.PolyData(np.asarray(centreline.points, dtype=float), lines=centreline.lines)
+    line.cell_data["feature_index"] = centreline.cell_data["feature_index"]
+    if "TubeNormals" in surface.point_data:
+        # the line's points need the same point arrays as the tube's to merge; straight up is
+        # a fair normal for a thin line seen from above
+        line.point_data["TubeNormals"] = np.tile([0.0, 0.0, 1.0], (line.n_points, 1))
+    merged = pv.merge([line, surface], merge_points=False)
+    if "TubeNormals" in merged.point_data:
+        merged.point_data.active_normals_name = "TubeNormals"
+    return merged
 
 
 def build_road(frame: SceneFrame, layer: pd.DataFrame, style: LayerStyle, name: str) -> LayerMesh:
@@ -175,11 +200,12 @@ def build_corridor(frame: SceneFrame, layer: pd.DataFrame, style: LayerStyle, na
     sx, sy = frame.xy(x, y)
     pts = np.column_stack([sx, sy, _altitude_z(frame, x, y, parts.z)])
     mesh = line_mesh.polylines(pts, parts)
-    radius = _column(layer, "width_m", 30.0)[parts.part_feature][parts.vertex_part] / 2.0
+    half = _column(layer, "width_m", 30.0)[parts.part_feature] / 2.0
     if mesh.n_cells:
-        mesh.point_data["radius"] = radius
-        mesh = _tube(mesh, 12, capping=True)
-    return LayerMesh(mesh, parts.invalid, {})
+        # The corridor's true width as a flat band at its altitude, and its centre line:
+        # a 60 m tube would be a wall across the town from above.
+        mesh = _with_centreline(line_mesh.ribbons(pts, parts, half), mesh)
+    return LayerMesh(mesh, parts.invalid, {"line_width": CENTRELINE_PX})
 
 
 def build_track(frame: SceneFrame, layer: pd.DataFrame, style: LayerStyle, name: str) -> LayerMesh:

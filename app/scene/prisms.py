@@ -49,7 +49,10 @@ def extrude(fp: Footprints, bottom, top, to_scene, cap_bottom: bool = False) -> 
         return pv.PolyData()
     bottom = np.asarray(bottom, dtype=float)
     top = np.asarray(top, dtype=float)
-    rings, ring_part = shapely.get_rings(fp.parts, return_index=True)
+    # Outer rings anticlockwise, holes clockwise: every wall then faces out (of the
+    # building, into a courtyard), so the renderer may skip the walls facing away.
+    parts = shapely.orient_polygons(fp.parts)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
     rxy, vring = shapely.get_coordinates(rings, return_index=True)
     closing = np.r_[vring[1:] != vring[:-1], True]  # rings repeat their first vertex last
     uxy = rxy[~closing]
@@ -66,7 +69,7 @@ def extrude(fp: Footprints, bottom, top, to_scene, cap_bottom: bool = False) -> 
     walls = np.column_stack([idx + nu, nxt + nu, nxt, idx])
     # Roofs: the constrained triangulation reuses the ring coordinates exactly, so each
     # triangle corner is found among the part's ring vertices.
-    tris, tri_part = shapely.get_parts(shapely.constrained_delaunay_triangles(fp.parts), return_index=True)
+    tris, tri_part = shapely.get_parts(shapely.constrained_delaunay_triangles(parts), return_index=True)
     txy = shapely.get_coordinates(tris).reshape(-1, 4, 2)[:, :3, :].reshape(-1, 2)
     tpart = np.repeat(tri_part, 3)
     key = pd.MultiIndex.from_arrays([upart, uxy[:, 0], uxy[:, 1]])
@@ -80,6 +83,11 @@ def extrude(fp: Footprints, bottom, top, to_scene, cap_bottom: bool = False) -> 
         corner[missing] = 2 * nu + np.arange(int(missing.sum()))
         points.append(np.column_stack([mx, my, top[tpart[missing]]]))
     roof = corner.reshape(-1, 3)
+    # roofs face up (anticlockwise seen from above), whatever order GEOS gave the corners in
+    t3 = txy.reshape(-1, 3, 2)
+    cross = ((t3[:, 1, 0] - t3[:, 0, 0]) * (t3[:, 2, 1] - t3[:, 0, 1])
+             - (t3[:, 1, 1] - t3[:, 0, 1]) * (t3[:, 2, 0] - t3[:, 0, 0]))
+    roof = np.where((cross < 0)[:, None], roof[:, ::-1], roof)
     tri_cells = [roof]
     feats = [fp.part_feature[tri_part]]
     if cap_bottom:

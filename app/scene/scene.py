@@ -21,7 +21,7 @@ import pyvista as pv
 
 from app.scene import camera as cameras
 from app.scene.frame import SceneFrame, focus_extent
-from app.scene.layers import DRAW_ORDER, STYLES, LayerStyle, build_layer
+from app.scene.layers import CENTRELINE_SHARE, DRAW_ORDER, STYLES, LayerStyle, build_layer
 from app.scene.palette import Palette
 from app.scene.terrain import terrain_mesh, window_walls
 from twin.schema import RISK_LEVELS
@@ -32,16 +32,34 @@ TERRAIN_STYLE = LayerStyle("terrain", "terrain", opacity=0.6)
 #: Layers drawn see-through by default are skipped by picking when something solid is behind them.
 _SEE_THROUGH = 0.5
 VIEWS = ("overview", "underground", "risk")
+#: The overview shows airspace this many town widths around the town (at least
+#: ``MIN_AIRSPACE_REACH`` m): the airport surfaces and no-fly zones that bear on it,
+#: cut at that box, not a county's worth of slabs hiding everything.
+AIRSPACE_REACH = 2.5
+MIN_AIRSPACE_REACH = 3000.0
+#: The overview's ground: see-through enough for the networks under the town to read.
+OVERVIEW_TERRAIN_OPACITY = 0.3
 #: Point layers too dense to read from a town's height: the overview hides them.
 DETAIL_LAYERS = ("water_junctions", "water_valves", "hydrants", "manholes", "septic_tanks", "sensors",
                  "cameras")
 
 
+#: The legend is a dark panel: every network colour (gas yellow above all) reads on it,
+#: where on white VTK's entry-coloured text washed out.
+LEGEND_BACKGROUND = "#1e2530"
+LEGEND_DOMAINS = (("underground", "UNDER THE GROUND"), ("ground", "ON THE GROUND"),
+                  ("low_altitude", "LOW-ALTITUDE AIRSPACE"))
+
+
 def _readable(colour: str) -> tuple[float, float, float]:
-    """The colour darkened just enough to read as legend text on white (VTK draws text in it)."""
+    """The colour lightened just enough to read as legend text on the dark panel (VTK draws text in it)."""
     rgb = np.array(pv.Color(colour).float_rgb)
     lum = float(rgb @ [0.2126, 0.7152, 0.0722])
-    return tuple(rgb * (0.62 / lum)) if lum > 0.62 else tuple(rgb)
+    if lum >= 0.6:
+        return tuple(rgb)
+    # mix with white until the luminance reaches 0.6: hue kept, contrast on the panel gained
+    t = (0.6 - lum) / max(1.0 - lum, 1e-6)
+    return tuple(rgb + (1.0 - rgb) * t)
 
 
 class SceneWarning(UserWarning):
@@ -111,6 +129,12 @@ class Scene:
     def _setup_plotter(self, anti_aliasing: str | None) -> None:
         p = self.plotter
         p.set_background("#f4f1ea", top="#a9c8e8")
+        # One key light over the viewer's left shoulder, moving with the camera, instead of
+        # VTK's five-light kit: software GL shades every pixel once per light, and five
+        # lights cost a fifth of a city's frame for shading nobody misses at town scale.
+        p.remove_all_lights()
+        p.add_light(pv.Light(position=(-0.4, 0.8, 1.0), focal_point=(0.0, 0.0, 0.0),
+                             light_type="camera light", intensity=1.0))
         # Translucent terrain and airspace over pipes need correct ordering, not add order.
         p.enable_depth_peeling(number_of_peels=4, occlusion_ratio=0.05)
         if anti_aliasing:
@@ -172,6 +196,19 @@ class Scene:
         kwargs = dict(name=sl.name, opacity=sl.opacity, reset_camera=False, pickable=True,
                       show_scalar_bar=False, **sl.render)
         self._remove_scalar_bars(sl)
+        if "line_width" in kwargs and sl.mesh.n_lines and sl.mesh.n_cells > sl.mesh.n_lines:
+            # a centre line inside a tube or band: as wide as the picture is tall allows
+            kwargs["line_width"] = max(1.5, CENTRELINE_SHARE * self.plotter.window_size[1])
+        if sl.style.kind in ("pipe", "sewer"):
+            # Seen through the ground, a shaded tube goes muddy: lit mostly flat it keeps its colour.
+            kwargs.setdefault("ambient", 0.45)
+            kwargs.setdefault("diffuse", 0.65)
+        if sl.style.kind == "building":
+            # every face points out (see prisms.extrude): the walls facing away cost nothing
+            kwargs["culling"] = "back"
+            # with one light, walls turned from it would go black: a share of ambient keeps them a colour
+            kwargs.setdefault("ambient", 0.3)
+            kwargs.setdefault("diffuse", 0.75)
         if sl.name == "terrain":
             kwargs.update(scalars="elevation", cmap=TERRAIN_CMAP, nan_color=self.palette.soil,
                           clim=self._terrain_clim(), ambient=0.25, diffuse=0.8, specular=0.0)
@@ -188,6 +225,19 @@ class Scene:
                                            "title_font_size": 14, "label_font_size": 12})
         sl.actor = p.add_mesh(sl.mesh, **kwargs)
         sl.actor.SetVisibility(sl.visible)
+        self._update_peeling()
+
+    def _update_peeling(self) -> None:
+        """Depth peeling only while two or more see-through layers are shown.
+
+        Peeling sorts overlapping see-through surfaces, at the price of drawing
+        them once per peel: on software GL that is half of a city's frame.  One
+        see-through ground over opaque pipes and houses needs no sorting: plain
+        blending draws it the same.
+        """
+        see_through = sum(1 for sl in self.layers.values()
+                          if sl.visible and sl.actor is not None and sl.opacity < 1.0)
+        self.plotter.renderer.SetUseDepthPeeling(see_through >= 2)
 
     def _terrain_clim(self) -> tuple[float, float]:
         h = self.frame._filled_terrain.heights
@@ -217,6 +267,7 @@ class Scene:
         sl = self.layer(name)
         sl.visible = bool(visible)
         sl.actor.SetVisibility(sl.visible)
+        self._update_peeling()
         self._refresh_legend()
 
     def hide(self, name: str) -> None:
@@ -228,6 +279,7 @@ class Scene:
         sl = self.layer(name)
         sl.opacity = float(opacity)
         sl.actor.GetProperty().SetOpacity(sl.opacity)
+        self._update_peeling()
 
     def color_by(self, name: str, field: str | None, cmap: str | None = None,
                  clim: tuple[float, float] | None = None) -> None:
@@ -321,20 +373,34 @@ class Scene:
             p.remove_legend()
         if not self._legend:
             return
-        entries = []
+        from twin.schema import LAYER_DOMAINS
+
+        grouped: dict[str, list] = {d: [] for d, _ in LEGEND_DOMAINS}
         for name in DRAW_ORDER:
             sl = self.layers.get(name)
             if sl is None or not sl.visible or name == "terrain":
                 continue
-            if sl.categories:
+            rows = grouped.setdefault(LAYER_DOMAINS.get(name, "ground"), [])
+            if sl.colour_by == "risk_level" and sl.categories:
+                # the four warning colours need no key: one line says what they mean here
+                worst = next(iter(sl.categories.values()))
+                rows.append([f"{sl.label} by risk level", _readable(worst), "rectangle"])
+            elif sl.categories:
+                prefix = "" if name == "airspace_zones" else f"{sl.label}: "
                 for cat, colour in sl.categories.items():
-                    entries.append([f"{sl.label}: {cat.replace('_', ' ')}", _readable(colour)])
+                    rows.append([f"{prefix}{cat.replace('_', ' ')}", _readable(colour), "rectangle"])
             elif sl.colour_by is None:
-                entries.append([sl.label, _readable(self.palette.layer(name))])
+                rows.append([sl.label, _readable(self.palette.layer(name)), "rectangle"])
+        entries = []
+        titles = dict(LEGEND_DOMAINS)
+        for domain, rows in grouped.items():
+            if rows:
+                entries.append([titles.get(domain, domain.upper()), (1.0, 1.0, 1.0), "none"])
+                entries.extend(rows)
         if entries:
             height = min(0.026 * len(entries) + 0.01, 0.9)
-            legend = p.add_legend(entries, bcolor=(1.0, 1.0, 1.0), border=True, face="rectangle",
-                                  size=(0.16, height), background_opacity=0.7)
+            legend = p.add_legend(entries, bcolor=LEGEND_BACKGROUND, border=False, face="rectangle",
+                                  size=(0.16, height), background_opacity=0.78)
             # Top right corner, whatever the window's aspect (PyVista's ``loc`` centres narrow legends).
             legend.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
             legend.SetPosition(0.835, 0.99 - height)
@@ -445,6 +511,75 @@ class Scene:
         sl.mesh = mesh
         self._draw(sl)
 
+    # ------------------------------------------------------------------ airspace reach
+    def airspace_box(self) -> tuple[float, float, float, float] | None:
+        """The box (twin minx, miny, maxx, maxy) of airspace the overview shows: around the town."""
+        fx = focus_extent(self.twin)
+        if fx is None:
+            return None
+        cx, cy = (fx[0] + fx[2]) / 2, (fx[1] + fx[3]) / 2
+        r = max(AIRSPACE_REACH * max(fx[2] - fx[0], fx[3] - fx[1]), MIN_AIRSPACE_REACH)
+        return (cx - r, cy - r, cx + r, cy + r)
+
+    def clip_airspace(self, bounds: tuple[float, float, float, float] | None) -> None:
+        """Draw only the part of each airspace zone inside ``bounds`` (twin box; None: whole zones).
+
+        An airport's inner horizontal surface is 8 km across; cut to the box round
+        the town, its edge and the approach steps over the town still show.
+        """
+        sl = self.layers.get("airspace_zones")
+        if sl is None:
+            return
+        import shapely
+
+        frame = self.twin["airspace_zones"]
+        if bounds is not None:
+            frame = frame.copy()
+            geoms = np.asarray(frame.geometry.values, dtype=object)
+            present = np.array([g is not None for g in geoms], dtype=bool)
+            cut = shapely.intersection(np.where(present, geoms, shapely.Polygon()), shapely.box(*bounds))
+            # lines and points left where a zone only touches the box are not volumes
+            cut = np.where(shapely.area(cut) > 0, cut, shapely.Polygon())
+            frame = frame.set_geometry(list(cut), crs=frame.crs)
+        mesh = build_layer(self.frame, "airspace_zones", frame).mesh
+        for name in list(sl.mesh.cell_data.keys()):
+            if name != "feature_index":
+                # colours and results follow their feature onto the cut mesh
+                mesh.cell_data[name] = self._per_feature(sl, name)[mesh.cell_data["feature_index"]]
+        sl.mesh = mesh
+        self._draw(sl)
+
+    @staticmethod
+    def _per_feature(sl: SceneLayer, name: str) -> np.ndarray:
+        """One value per feature of cell array ``name`` (each feature's first cell's)."""
+        values = np.asarray(sl.mesh.cell_data[name])
+        out = np.zeros((len(sl.ids),) + values.shape[1:], dtype=values.dtype)
+        if np.issubdtype(values.dtype, np.floating):
+            out[:] = np.nan
+        out[sl.feature_index[::-1]] = values[::-1]
+        return out
+
+    def _airspace_focus(self) -> tuple[float, float] | None:
+        """Scene x, y of the middle (by drawn area) of the airspace within the overview's box."""
+        sl = self.layers.get("airspace_zones")
+        if sl is None or sl.mesh.n_cells == 0 or not sl.visible:
+            return None
+        import shapely
+
+        box = self.airspace_box()
+        geoms = np.asarray(self.twin["airspace_zones"].geometry.values, dtype=object)
+        geoms = np.array([g for g in geoms if g is not None and not g.is_empty], dtype=object)
+        if box is not None:
+            geoms = shapely.intersection(geoms, shapely.box(*box))
+        area = shapely.area(geoms)
+        if len(geoms) == 0 or area.sum() <= 0:
+            return None
+        c = shapely.centroid(geoms[area > 0])
+        x = float(np.average(shapely.get_x(c), weights=area[area > 0]))
+        y = float(np.average(shapely.get_y(c), weights=area[area > 0]))
+        sx, sy = self.frame.xy(x, y)
+        return float(sx), float(sy)
+
     # ------------------------------------------------------------------ views
     def view(self, name: str) -> None:
         """A named look: ``overview`` (everything), ``underground`` (into the ground), ``risk``."""
@@ -471,7 +606,17 @@ class Scene:
             # Thousands of valves, manholes and septic tanks are a grey fog from a town's
             # height: the overview leaves them to close-ups unless they were asked for.
             self._hide_details()
-            self.camera("oblique")
+            # The three domains at once: the ground thin enough for the networks under the
+            # streets to read through it, the roads over them fainter still.
+            for layer, opacity in (("terrain", OVERVIEW_TERRAIN_OPACITY), ("roads", 0.15)):
+                if layer in self.layers and self.layers[layer].opacity > opacity:
+                    self.set_opacity(layer, opacity)
+            self.clip_airspace(self.airspace_box())
+            b = self.focus_bounds()
+            cx, cy = (b[0] + b[1]) / 2, (b[2] + b[3]) / 2
+            ground = float(self.frame.ground_z(cx + self.frame.origin[0], cy + self.frame.origin[1]))
+            w, h = self.plotter.window_size
+            self._apply(cameras.overview(b[:4], ground, self._airspace_focus(), aspect=w / max(h, 1)))
 
     def reveal(self, name: str) -> None:
         """Fade what lies over or beside a buried layer (terrain, roads, buildings, the other
