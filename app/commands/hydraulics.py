@@ -36,8 +36,10 @@ def register(sub) -> None:
             q.add_argument("--required-pressure", type=float, default=20.0,
                            help="PDA: full demand from, m (default 20)")
         if sweep:
-            q.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
-                           help="local Dask worker processes (0: in this process; default 2)")
+            q.add_argument("--workers", type=int,
+                           help="local Dask worker processes (0: in this process).  Default: "
+                                f"{min(2, os.cpu_count() or 1)}, unless a first batch shows the sweep takes "
+                                f"under {CLUSTER_THRESHOLD_S:g} s in one process (then no cluster is started)")
             q.add_argument("--scheduler", help="tcp://HOST:PORT of an existing Dask scheduler")
             q.add_argument("--no-progress", action="store_true", help="no progress bar")
             q.add_argument("--sample", type=int, help="evaluate this many, picked at random (seeded)")
@@ -123,8 +125,13 @@ def _ids(text):
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
+CLUSTER_THRESHOLD_S = 15.0
+
+
 def _sweep_kw(args) -> dict:
-    return {"workers": args.workers, "scheduler": args.scheduler,
+    explicit = args.workers is not None
+    return {"workers": args.workers if explicit else min(2, os.cpu_count() or 1), "scheduler": args.scheduler,
+            "cluster_threshold_s": None if explicit or args.scheduler else CLUSTER_THRESHOLD_S,
             "progress": not args.no_progress and sys.stderr.isatty() or bool(os.environ.get("LIFELINE_PROGRESS"))}
 
 

@@ -160,7 +160,8 @@ def write_layer(frame, path: Path, layer: str) -> Path:
 def criticality(system, *, pipes: list[str] | None = None, sample: int | None = None, seed: int = 0,
                 demand_model: DemandModel = DEFAULT_DEMAND_MODEL, service_pressure: float = SERVICE_PRESSURE,
                 start_h: float = 0.0, hours: float | None = None, duration_h: float | None = None,
-                workers: int = 0, scheduler: str | None = None, progress: bool = False) -> Criticality:
+                workers: int = 0, scheduler: str | None = None, progress: bool = False,
+                cluster_threshold_s: float | None = None) -> Criticality:
     """N-1 closure of ``pipes`` (default: every pipe; ``sample`` picks that many at random)."""
     wn = system.network
     names = list(wn.pipe_name_list)
@@ -183,7 +184,8 @@ def criticality(system, *, pipes: list[str] | None = None, sample: int | None = 
     study = ClosureStudy(text, system.name, population, demand_model=demand_model,
                          service_pressure=service_pressure, start_h=start_h, hours=hours, duration_h=duration_h)
     report: SweepReport = sweep(study, [link_index[p] for p in names], workers=workers, scheduler=scheduler,
-                                progress=progress, desc="pipe closures")
+                                progress=progress, desc="pipe closures",
+                                cluster_threshold_s=cluster_threshold_s)
     by_index = {v: k for k, v in link_index.items()}
     rows, failures = [], []
     for o in report.outcomes:

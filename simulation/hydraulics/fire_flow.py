@@ -300,7 +300,8 @@ def hydrant_nodes(system, nodes: list[str] | None = None) -> pd.DataFrame:
 def fire_flow(system, *, nodes: list[str] | None = None, sample: int | None = None, seed: int = 0,
               flow_lps: float = FIRE_FLOW_LPS, duration_h: float = FIRE_DURATION_H,
               residual_m: float = RESIDUAL_M, start_h: float | None = None, available: bool = True,
-              workers: int = 0, scheduler: str | None = None, progress: bool = False) -> FireFlow:
+              workers: int = 0, scheduler: str | None = None, progress: bool = False,
+              cluster_threshold_s: float | None = None) -> FireFlow:
     """Test every hydrant (or junction); see the module docstring for the rules."""
     hydrants = hydrant_nodes(system, nodes)
     if sample is not None and sample < len(hydrants):
@@ -310,7 +311,8 @@ def fire_flow(system, *, nodes: list[str] | None = None, sample: int | None = No
         index = [probe.node(n) for n in hydrants["node"]]
     study = FireFlowStudy(text, system.name, flow_lps=flow_lps, duration_h=duration_h, residual_m=residual_m,
                           start_h=start_h, available=available)
-    report = sweep(study, index, workers=workers, scheduler=scheduler, progress=progress, desc="hydrants")
+    report = sweep(study, index, workers=workers, scheduler=scheduler, progress=progress, desc="hydrants",
+                   cluster_threshold_s=cluster_threshold_s)
     rows, failures = [], []
     for (hid, node), o in zip(hydrants.itertuples(index=False), report.outcomes):
         if o.ok:

@@ -233,7 +233,8 @@ def _pressure_metrics(system, duration_h):
 
 def evaluate_plan(system, plan: Plan, *, year: int | None = None, sample: int | None = None, seed: int = 0,
                   duration_h: float | None = None, fire_sample: int = 100, workers: int = 0,
-                  scheduler: str | None = None, progress: bool = False) -> RetrofitResult:
+                  scheduler: str | None = None, progress: bool = False,
+                  cluster_threshold_s: float | None = None) -> RetrofitResult:
     """Baseline against plan: pressure, deficit hours, fire flow, expected people-hours without water, Todini, cost."""
     from simulation.hydraulics.criticality import criticality
     from simulation.hydraulics.fire_flow import fire_flow, hydrant_nodes
@@ -244,7 +245,7 @@ def evaluate_plan(system, plan: Plan, *, year: int | None = None, sample: int | 
     lengths = pd.Series({p: wn.get_link(p).length for p in wn.pipe_name_list})
     costs = plan.pipes.apply(lambda r: lengths[r.id] * unit_cost(plan.unit_costs, r.diameter_mm), axis=1)
     cost = float(costs.sum())
-    kw = dict(workers=workers, scheduler=scheduler, progress=progress)
+    kw = dict(workers=workers, scheduler=scheduler, progress=progress, cluster_threshold_s=cluster_threshold_s)
     hydrants = hydrant_nodes(system)
     fire_nodes = hydrants["node"].tolist()
     if len(fire_nodes) > fire_sample:

@@ -101,25 +101,48 @@ def _batches(items: list, size: int) -> list[list]:
 
 
 def sweep(study: Study, scenarios: Iterable, *, workers: int = 0, scheduler: str | None = None,
-          progress: bool = False, desc: str = "scenarios", batch_size: int | None = None) -> SweepReport:
-    """Evaluate every scenario; outcomes come back in the order of ``scenarios``."""
+          progress: bool = False, desc: str = "scenarios", batch_size: int | None = None,
+          cluster_threshold_s: float | None = None) -> SweepReport:
+    """Evaluate every scenario; outcomes come back in the order of ``scenarios``.
+
+    ``cluster_threshold_s``: before starting a local cluster (a few seconds),
+    time a first batch here; when the whole sweep would take less than this in
+    one process, finish it here instead (the report then says 1 worker).
+    """
     scenarios = list(scenarios)
     bar = _bar(len(scenarios), desc, progress)
     t0 = time.perf_counter()
     try:
         if not scenarios:
             return SweepReport([], 0.0, 0)
-        if scheduler is None and workers <= 0:
+        if scheduler is None and workers > 0 and cluster_threshold_s:
             study.state()
             setup = time.perf_counter() - t0
-            outcomes = []
-            for batch in _batches(scenarios, 16):
-                outcomes.extend(run_batch(study, batch))
-                bar.update(len(batch))
-            return SweepReport(outcomes, time.perf_counter() - t0, 1, setup)
+            probe = scenarios[:min(len(scenarios), 8)]
+            t1 = time.perf_counter()
+            done = run_batch(study, probe)
+            bar.update(len(probe))
+            estimate = (time.perf_counter() - t1) / len(probe) * len(scenarios)
+            if estimate < cluster_threshold_s:
+                return _in_process(study, scenarios[len(probe):], bar, t0, setup, done)
+            # enough work for a cluster: the probe's results stand, the rest goes to the workers
+            report = _sweep_dask(study, scenarios[len(probe):], workers, scheduler, bar, batch_size, t0)
+            report.outcomes = done + report.outcomes
+            return report
+        if scheduler is None and workers <= 0:
+            study.state()
+            return _in_process(study, scenarios, bar, t0, time.perf_counter() - t0, [])
         return _sweep_dask(study, scenarios, workers, scheduler, bar, batch_size, t0)
     finally:
         bar.close()
+
+
+def _in_process(study, scenarios, bar, t0, setup, done) -> SweepReport:
+    outcomes = list(done)
+    for batch in _batches(scenarios, 16):
+        outcomes.extend(run_batch(study, batch))
+        bar.update(len(batch))
+    return SweepReport(outcomes, time.perf_counter() - t0, 1, setup)
 
 
 def _bar(total: int, desc: str, enabled: bool):
@@ -130,6 +153,8 @@ def _bar(total: int, desc: str, enabled: bool):
 
 
 def _sweep_dask(study, scenarios, workers, scheduler, bar, batch_size, t0) -> SweepReport:
+    if not scenarios:
+        return SweepReport([], time.perf_counter() - t0, workers or 1)
     import dask
     from distributed import Client, LocalCluster, as_completed
 

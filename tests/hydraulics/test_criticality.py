@@ -142,3 +142,10 @@ def test_local_cluster_of_worker_processes(ky10):
     ref = criticality(ky10, pipes=pipes)
     assert res.settings["workers"] == 2
     assert res.to_json()["pipes"] == ref.to_json()["pipes"]
+
+
+def test_small_sweeps_skip_the_cluster(ky10):
+    pipes = ["P-100", "P-200", "P-300", "P-400"]
+    quick = criticality(ky10, pipes=pipes, workers=2, cluster_threshold_s=60.0)
+    assert quick.settings["workers"] == 1  # a first batch showed a cluster would not pay off
+    assert quick.to_json()["pipes"] == criticality(ky10, pipes=pipes).to_json()["pipes"]
