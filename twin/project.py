@@ -31,7 +31,7 @@ import pyogrio
 import rasterio
 from pyproj import CRS
 
-from twin import schema
+from twin import atomic, schema
 from twin.errors import LayerError, ProjectError, SourceError
 from twin.model import FORMAT_VERSION, Twin
 from twin.network import network_text, read_network
@@ -60,27 +60,8 @@ def save(twin: Twin, path: Path | str) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".gpkg":
         raise ProjectError(f"{path}: a project file must end in .gpkg")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.saving-{os.getpid()}.gpkg")
-    if tmp.exists():
-        tmp.unlink()
-    try:
+    with atomic.replacing(path, keep_suffix=True) as tmp:
         _write(twin, tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        try:  # make the rename itself durable
-            dir_fd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-        except OSError:
-            pass
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
     return path
 
 

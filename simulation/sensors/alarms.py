@@ -62,6 +62,7 @@ import numpy as np
 from simulation.clock import iso
 from simulation.sensors.registry import Sensor, SensorRegistry
 from simulation.sensors.store import BAD
+from twin import atomic
 from twin.errors import LayerError
 
 LEVELS = ("blue", "yellow", "orange", "red")  # mildest first; index + 1 = severity
@@ -558,13 +559,10 @@ def write_alarm_log(alarms, path) -> "Path":
     """The alarm log as CSV or JSON (by extension), written atomically."""
     import csv
     import io
-    import os
     from pathlib import Path
 
     path = Path(path)
     rows = [a.as_dict() for a in alarms]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     if path.suffix.lower() == ".json":
         text = json.dumps({"alarms": rows}, indent=1)
     else:
@@ -575,6 +573,4 @@ def write_alarm_log(alarms, path) -> "Path":
         w.writeheader()
         w.writerows(rows)
         text = buf.getvalue()
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic.write(path, text)

@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from twin import atomic
 from twin.errors import SourceError
 
 GOOD, UNCERTAIN, BAD = 0, 1, 2
@@ -297,18 +298,6 @@ def _duck_type(t: pa.DataType) -> str:
 
 
 def _write_atomic(table: pa.Table, path: Path, durable: bool = True) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp, compression="zstd", compression_level=1, use_dictionary=["sensor_id"])
-    if durable:  # the recorder's loss bound relies on this; a re-runnable import may skip it
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    if durable:  # and the rename itself must survive a power cut
-        try:
-            fd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except OSError:
-            pass
+    # durable: the recorder's loss bound relies on it; a re-runnable import may skip it
+    with atomic.replacing(path, durable) as tmp:
+        pq.write_table(table, tmp, compression="zstd", compression_level=1, use_dictionary=["sensor_id"])
