@@ -86,6 +86,24 @@ def test_overview_camera_looks_across_the_town_towards_the_airspace(overview):
     assert 0 < gx < SIZE[0] and 0 < gy < SIZE[1] * 0.6
 
 
+def test_overview_caption_says_where_it_looks_and_what_is_enlarged(overview, town):
+    text = overview.plotter.actors["__caption__"].GetInput()
+    cam = overview.plotter.camera
+    dx, dy = np.array(cam.focal_point[:2]) - np.array(cam.position[:2])
+    assert dx < 0 and dy < 0 and text.startswith("Looking south-west")  # the airport lies south-west
+    assert f"{overview.frame.depth_scale:.0f}x their depth" in text
+    box = overview.airspace_box()
+    assert f"airspace cut {(box[2] - box[0]) / 2000:.1f} km around the town" in text
+    other = Scene(town, layers=["terrain", "buildings"], window_size=SIZE)
+    try:
+        other.view("overview")
+        assert "buried" not in other.plotter.actors["__caption__"].GetInput()
+        other.view("risk")
+        assert "__caption__" not in other.plotter.actors
+    finally:
+        other.close()
+
+
 def test_overview_fades_ground_and_roads_and_groups_the_legend_by_domain(overview):
     assert overview.layers["terrain"].opacity <= 0.3
     assert overview.layers["roads"].opacity <= 0.2
@@ -117,17 +135,24 @@ def test_pipes_and_corridors_carry_a_centre_line_per_part(overview, airport_town
     assert pts[:, 3, 2] == pytest.approx(pts[:, 0, 2])  # level across the band
 
 
-def test_depth_peeling_only_while_two_layers_are_see_through(town):
+def test_see_through_layers_are_sorted_only_when_two_overlap(town):
     s = Scene(town, layers=["terrain", "water_pipes", "buildings"], window_size=SIZE)
     try:
         renderer = s.plotter.renderer
-        assert not renderer.GetUseDepthPeeling()  # only the ground is see-through
+        # only the ground is see-through: plain blending
+        assert not renderer.GetUseDepthPeeling() and not renderer.GetUseOIT()
         s.set_opacity("buildings", 0.5)
-        assert renderer.GetUseDepthPeeling()
+        assert renderer.GetUseOIT() and not renderer.GetUseDepthPeeling()
         s.hide("buildings")
-        assert not renderer.GetUseDepthPeeling()
+        assert not renderer.GetUseOIT()
     finally:
         s.close()
+    exact = Scene(town, layers=["terrain", "buildings"], window_size=SIZE, depth_peeling=True)
+    try:
+        exact.set_opacity("buildings", 0.5)
+        assert exact.plotter.renderer.GetUseDepthPeeling() and not exact.plotter.renderer.GetUseOIT()
+    finally:
+        exact.close()
 
 
 def test_building_faces_point_out_so_back_faces_can_be_culled(scene_town):
