@@ -200,7 +200,8 @@ def main() -> int:
                     help="demand model of the closures (criticality's default is pdd)")
     ap.add_argument("--no-fire", action="store_true", help="skip the fire-flow part")
     args = ap.parse_args()
-    sizes = {"Net3": 40, "L-Town": 40, "NJ1": 12} if not args.quick else {"Net3": 20, "L-Town": 12, "NJ1": 4}
+    # enough work per sweep (seconds, not tenths) that Dask's per-task overhead does not decide efficiency
+    sizes = {"Net3": 117, "L-Town": 100, "NJ1": 24} if not args.quick else {"Net3": 20, "L-Town": 12, "NJ1": 4}
     out = ["| network | pipes | (a) WNTR ms | (b) floor solveH ms | (b') floor runH ms | (c) ours in-process ms | "
            "(c) 1 worker ms | (c) 2 workers ms | ours/floor (in-process) | ours/floor (1 worker) | "
            "WNTR/ours (1 w) | WNTR/ours (2 w) | parallel efficiency | machine 2-process efficiency | failed |",
