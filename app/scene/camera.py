@@ -1,4 +1,4 @@
-"""Camera presets (top, oblique, street, underground) and named bookmarks.
+"""Camera presets (top, oblique, street, underground), the overview's pose, and named bookmarks.
 
 Presets are computed from the scene's bounds so they frame any city, from a
 village to a 30 km county network.  A bookmark is a plain dict (position, focal
@@ -80,16 +80,29 @@ def preset(name: str, bounds, ground_z: float, underground_z: float | None = Non
     return CameraPose(tuple(pos), tuple(focal), (0, 0, 1), 50.0)
 
 
+#: Variations the overview tries around its first guess (see Scene.overview_pose): turn of
+#: the camera round the town (degrees), its elevation (degrees), its distance (times the
+#: first guess's) and how far past the town's middle it aims (times the town's diagonal).
+OVERVIEW_TURNS = (0.0, -10.0, 10.0, -20.0, 20.0, -30.0, 30.0)
+OVERVIEW_ELEVATIONS = (24.0, 30.0)
+OVERVIEW_DISTANCES = (0.85, 1.1, 1.35)
+OVERVIEW_LEADS = (0.4, 0.15, 0.0)
+
+
 def overview(town, ground_z: float, towards_airspace: tuple[float, float] | None, aspect: float = 1.6,
-             view_angle: float = 30.0) -> CameraPose:
-    """The default look at a town: over it, towards its airspace.
+             view_angle: float = 30.0, turn: float = 0.0, elevation: float = 24.0, distance: float = 0.85,
+             lead: float = 0.4) -> CameraPose:
+    """A look at a town over it, towards its airspace.
 
     ``town`` is the town's box in scene coordinates (xmin, xmax, ymin, ymax);
     ``towards_airspace`` the scene x, y of the airspace worth seeing (the middle
     of the airport surfaces and no-fly zones near the town) or None.  Without
     airspace it is the oblique preset.  With it, the camera stands on the far
-    side of the town from the airspace and looks across the town at it: the
-    town and its networks in front, the volumes above and beyond.
+    side of the town from the airspace (turned by ``turn`` degrees) and looks
+    across the town at it: the town and its networks in front, the volumes
+    beyond.  ``distance`` scales the distance that frames the town, ``lead``
+    moves the aim past the town's middle towards the airspace (share of the
+    town's diagonal).
     """
     x0, x1, y0, y1 = town
     cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
@@ -102,12 +115,10 @@ def overview(town, ground_z: float, towards_airspace: tuple[float, float] | None
         return preset("oblique", (x0, x1, y0, y1, ground_z, ground_z), ground_z, aspect=aspect,
                       view_angle=view_angle)
     d /= span
-    # The camera stands on the far side of the town from the airspace and looks across
-    # the town at it: the town and its networks fill the front of the picture, the
-    # volumes rise behind it.
-    azimuth = float(np.degrees(np.arctan2(-d[0], -d[1])))
+    azimuth = float(np.degrees(np.arctan2(-d[0], -d[1]))) + turn
+    back = -np.array([np.sin(np.radians(azimuth)), np.cos(np.radians(azimuth))])
     size = float(np.hypot(x1 - x0, y1 - y0))
-    focal = np.array([cx, cy, ground_z]) + np.r_[d, 0.0] * size * 0.4
+    focal = np.array([cx, cy, ground_z]) + np.r_[back, 0.0] * size * lead
     half = np.tan(np.radians(view_angle) / 2.0)
-    dist = size / 2.0 / half * 0.85
-    return CameraPose(tuple(focal + _towards(azimuth, 24.0) * dist), tuple(focal), (0, 0, 1), view_angle)
+    dist = size / 2.0 / half * distance
+    return CameraPose(tuple(focal + _towards(azimuth, elevation) * dist), tuple(focal), (0, 0, 1), view_angle)

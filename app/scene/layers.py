@@ -74,7 +74,7 @@ STYLES: dict[str, LayerStyle] = {
     "drone_tracks": LayerStyle("track", "drone tracks"),
 }
 
-#: Order in which layers are added (opaque first, translucent last, for depth peeling).
+#: Order in which layers are added (opaque first, see-through last, for blending).
 DRAW_ORDER = ("terrain", "sewers", "utility_tunnels", "water_pipes", "gas_mains", "water_pumps",
               "water_junctions", "water_valves", "septic_tanks", "manholes", "hydrants", "water_tanks",
               "water_reservoirs", "roads", "buildings", "sites", "fire_stations", "cameras", "sensors",

@@ -47,6 +47,8 @@ DETAIL_LAYERS = ("water_junctions", "water_valves", "hydrants", "manholes", "sep
 #: The legend is a dark panel: every network colour (gas yellow above all) reads on it,
 #: where on white VTK's entry-coloured text washed out.
 LEGEND_BACKGROUND = "#1e2530"
+#: Share of the picture's width left of the legend panel (which sits at its right edge).
+LEGEND_LEFT = 0.83
 LEGEND_DOMAINS = (("underground", "UNDER THE GROUND"), ("ground", "ON THE GROUND"),
                   ("low_altitude", "LOW-ALTITUDE AIRSPACE"))
 
@@ -439,7 +441,7 @@ class Scene:
                                   size=(0.16, height), background_opacity=0.78)
             # Top right corner, whatever the window's aspect (PyVista's ``loc`` centres narrow legends).
             legend.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
-            legend.SetPosition(0.835, 0.99 - height)
+            legend.SetPosition(LEGEND_LEFT + 0.005, 0.99 - height)
             legend.SetPosition2(0.16, height)
 
     # ------------------------------------------------------------------ cameras
@@ -515,11 +517,7 @@ class Scene:
     def go_to(self, name: str) -> None:
         if name not in self.bookmarks:
             raise KeyError(f"no camera bookmark {name!r} (bookmarks: {', '.join(self.bookmarks) or 'none'})")
-        pose = cameras.CameraPose.from_dict(self.bookmarks[name], f"camera bookmark {name!r}")
-        f = self.frame
-        to_scene = lambda p: (p[0] - f.origin[0], p[1] - f.origin[1], f.z(p[2]))  # noqa: E731
-        self._apply(cameras.CameraPose(to_scene(pose.position), to_scene(pose.focal_point),
-                                       pose.view_up, pose.view_angle))
+        self.go_to_pose(cameras.CameraPose.from_dict(self.bookmarks[name], f"camera bookmark {name!r}"))
 
     # ------------------------------------------------------------------ underground window
     def underground_window(self, bounds: tuple[float, float, float, float] | None = "auto") -> None:
@@ -595,6 +593,92 @@ class Scene:
         out[sl.feature_index[::-1]] = values[::-1]
         return out
 
+    def overview_pose(self) -> cameras.CameraPose:
+        """The overview's camera: the whole town in the picture, and as many kinds of airspace as fit.
+
+        Tries the variations of ``camera.overview`` (turned, raised, backed off,
+        aimed nearer) and keeps the one that shows the most kinds of airspace
+        zone (no-fly, airport surface, ...) with the whole town inside the
+        picture (left of the legend), preferring the one where the town is
+        largest.  Airport surfaces kilometres away and a no-fly zone beside the
+        town then share the picture when any camera can show both.
+        """
+        b = self.focus_bounds()
+        ox, oy = self.frame.origin
+        cx, cy = (b[0] + b[1]) / 2, (b[2] + b[3]) / 2
+        ground = float(self.frame.ground_z(cx + ox, cy + oy))
+        w, h = self.plotter.window_size
+        aspect = w / max(h, 1)
+        towards = self._airspace_focus()
+        first = cameras.overview(b[:4], ground, towards, aspect=aspect)
+        if towards is None:
+            return first
+        corners = np.array([(x, y, float(self.frame.ground_z(x + ox, y + oy)))
+                            for x in (b[0], b[1]) for y in (b[2], b[3])])
+        marks = self._airspace_marks()
+        kinds = np.array([k for k, _ in marks], dtype=object)
+        mark_xyz = np.array([xyz for _, xyz in marks], dtype=float).reshape(-1, 3)
+        points = np.vstack([corners, mark_xyz])
+        cam = self.plotter.camera
+        saved = self.pose()
+        best, best_score = first, None
+        try:
+            for turn in cameras.OVERVIEW_TURNS:
+                for elevation in cameras.OVERVIEW_ELEVATIONS:
+                    for distance in cameras.OVERVIEW_DISTANCES:
+                        for lead in cameras.OVERVIEW_LEADS:
+                            pose = cameras.overview(b[:4], ground, towards, aspect=aspect, turn=turn,
+                                                    elevation=elevation, distance=distance, lead=lead)
+                            self._apply(pose)
+                            px, py, ahead = self._project(cam, points, w, h)
+                            tx, ty = px[:4], py[:4]
+                            if not ahead[:4].all() or (tx < 0).any() or (tx > LEGEND_LEFT * w).any() \
+                                    or (ty < 0).any() or (ty > h).any():
+                                continue
+                            mx, my = px[4:], py[4:]
+                            # well inside: not at an edge, not under the caption's lines
+                            inside = ahead[4:] & (mx >= 0.06 * w) & (mx <= (LEGEND_LEFT - 0.04) * w) \
+                                & (my >= 0.08 * h) & (my <= 0.86 * h)
+                            score = (len(set(kinds[inside])), float(np.ptp(tx)))
+                            if best_score is None or score > best_score:
+                                best, best_score = pose, score
+        finally:
+            self.go_to_pose(saved)
+        return best
+
+    @staticmethod
+    def _project(cam, points: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Display x, y of scene points under camera ``cam`` and whether each is in front of it."""
+        m = cam.GetCompositeProjectionTransformMatrix(w / max(h, 1), -1.0, 1.0)
+        mat = np.array([[m.GetElement(i, j) for j in range(4)] for i in range(4)])
+        clip = np.column_stack([points, np.ones(len(points))]) @ mat.T
+        ahead = clip[:, 3] > 0
+        wq = np.where(ahead, clip[:, 3], 1.0)
+        return (clip[:, 0] / wq + 1.0) / 2.0 * w, (clip[:, 1] / wq + 1.0) / 2.0 * h, ahead
+
+    def _airspace_marks(self) -> list[tuple[str, tuple[float, float, float]]]:
+        """(kind, scene x, y, z) of each drawn airspace zone: its middle, half way up."""
+        sl = self.layers.get("airspace_zones")
+        if sl is None or not sl.visible or sl.mesh.n_cells == 0:
+            return []
+        zones = self.twin["airspace_zones"]
+        kinds = zones["kind"].fillna("").astype(str).to_numpy() if "kind" in zones.columns \
+            else np.full(len(zones), "")
+        fi = np.asarray(sl.feature_index)
+        centres = sl.mesh.cell_centers().points
+        marks = []
+        for row in np.unique(fi):
+            c = centres[fi == row].mean(axis=0)
+            marks.append((kinds[row], tuple(map(float, c))))
+        return marks
+
+    def go_to_pose(self, pose: cameras.CameraPose) -> None:
+        """Put the camera at ``pose`` (twin coordinates, as ``pose()`` returns)."""
+        f = self.frame
+        to_scene = lambda p: (p[0] - f.origin[0], p[1] - f.origin[1], f.z(p[2]))  # noqa: E731
+        self._apply(cameras.CameraPose(to_scene(pose.position), to_scene(pose.focal_point),
+                                       pose.view_up, pose.view_angle))
+
     def _airspace_focus(self) -> tuple[float, float] | None:
         """Scene x, y of the middle (by drawn area) of the airspace within the overview's box."""
         sl = self.layers.get("airspace_zones")
@@ -649,11 +733,7 @@ class Scene:
                 if layer in self.layers and self.layers[layer].opacity > opacity:
                     self.set_opacity(layer, opacity)
             self.clip_airspace(self.airspace_box())
-            b = self.focus_bounds()
-            cx, cy = (b[0] + b[1]) / 2, (b[2] + b[3]) / 2
-            ground = float(self.frame.ground_z(cx + self.frame.origin[0], cy + self.frame.origin[1]))
-            w, h = self.plotter.window_size
-            self._apply(cameras.overview(b[:4], ground, self._airspace_focus(), aspect=w / max(h, 1)))
+            self._apply(self.overview_pose())
             self._caption(self.overview_caption())
 
     def overview_caption(self) -> str:
@@ -675,8 +755,8 @@ class Scene:
         self.plotter.remove_actor("__caption__", render=False)
         if text:
             # sized for the picture's height (PyVista draws this text at twice font_size pixels):
-            # 14 px in a 1000 px picture, never under 8 px
-            size = max(4.0, self.plotter.window_size[1] / 140)
+            # 17 px in a 1000 px picture, never under 8 px
+            size = max(4.0, self.plotter.window_size[1] / 115)
             actor = self.plotter.add_text(text, position=(0.008, 0.99), viewport=True, font_size=size,
                                           color="#1e2530", name="__caption__")
             actor.GetTextProperty().SetVerticalJustificationToTop()

@@ -1,8 +1,7 @@
 """The ground surface from the DEM, with an optional "underground window" cut out of it.
 
 The surface is a quad mesh through the DEM's cell centres.  Software GL pays
-for every quad of it in every frame (and once per depth peel while it is
-see-through), so it is built at two resolutions: the town and a margin around
+for every quad of it in every frame, so it is built at two resolutions: the town and a margin around
 it at up to the DEM's own resolution (``TOWN_TERRAIN_CELLS``), the rest of a
 county-sized DEM strided down to ``MAX_TERRAIN_CELLS``.  Where the two meet,
 the fine edge follows the coarse one exactly, so there is no crack.  The window

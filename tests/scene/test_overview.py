@@ -71,26 +71,38 @@ def test_overview_cuts_airspace_to_the_box_round_the_town_and_keeps_ids(overview
     overview.clip_airspace(overview.airspace_box())
 
 
-def test_overview_camera_looks_across_the_town_towards_the_airspace(overview):
+def test_overview_camera_frames_the_town_and_both_kinds_of_airspace(overview):
+    w, h = SIZE
+    b = overview.focus_bounds()
+    ox, oy = overview.frame.origin
+    for x in (b[0], b[1]):
+        for y in (b[2], b[3]):
+            px, py = overview.display_position((x + ox, y + oy, float(overview.frame.ground(x + ox, y + oy))))
+            assert 0 <= px <= 0.83 * w and 0 <= py <= h  # the whole town, left of the legend
+    seen = set()
+    for kind, xyz in overview._airspace_marks():
+        px, py = overview.display_position(overview.frame.to_twin(xyz))
+        if 0 <= px <= 0.83 * w and 0 <= py <= h:
+            seen.add(kind)
+    assert seen == {"no_fly", "airport_surface"}
     cam = overview.plotter.camera
     look = np.array(cam.focal_point) - np.array(cam.position)
     ax, ay = overview._airspace_focus()
-    b = overview.focus_bounds()
     to_air = np.array([ax - (b[0] + b[1]) / 2, ay - (b[2] + b[3]) / 2])
-    cos = look[:2] @ to_air / np.linalg.norm(look[:2]) / np.linalg.norm(to_air)
-    assert cos > 0.99
-    assert look[2] < 0  # looking down on the town
-    # the town's middle is in the picture, in its lower half
-    cx, cy = (b[0] + b[1]) / 2 + overview.frame.origin[0], (b[2] + b[3]) / 2 + overview.frame.origin[1]
-    gx, gy = overview.display_position((cx, cy, float(overview.frame.ground(cx, cy))))
-    assert 0 < gx < SIZE[0] and 0 < gy < SIZE[1] * 0.6
+    # looking across the town towards the airport (turned at most 30 degrees), down on it
+    assert look[:2] @ to_air / np.linalg.norm(look[:2]) / np.linalg.norm(to_air) > np.cos(np.radians(31))
+    assert look[2] < 0
 
 
 def test_overview_caption_says_where_it_looks_and_what_is_enlarged(overview, town):
     text = overview.plotter.actors["__caption__"].GetInput()
     cam = overview.plotter.camera
     dx, dy = np.array(cam.focal_point[:2]) - np.array(cam.position[:2])
-    assert dx < 0 and dy < 0 and text.startswith("Looking south-west")  # the airport lies south-west
+    bearing = np.degrees(np.arctan2(dx, dy)) % 360  # clockwise from north
+    assert 180 < bearing < 300  # towards the airport, south-west of the town (turned at most 30 degrees)
+    names = {225: "south-west", 270: "west", 180: "south", 315: "north-west"}
+    nearest = min(names, key=lambda b: abs(b - bearing))
+    assert text.startswith(f"Looking {names[nearest]}\n")
     assert f"{overview.frame.depth_scale:.0f}x their depth" in text
     box = overview.airspace_box()
     assert f"airspace cut {(box[2] - box[0]) / 2000:.1f} km around the town" in text
