@@ -36,7 +36,8 @@ def register(sub) -> None:
     p.add_argument("--exaggeration", type=float, default=1.0, help="vertical exaggeration (default 1)")
     p.add_argument("--underground-scale", type=float, default=None,
                    help="factor on burial depths and pipe sizes (default: from the town's size)")
-    p.add_argument("--terrain-opacity", type=float, default=0.45, help="0 (invisible) to 1 (opaque), default 0.45")
+    p.add_argument("--terrain-opacity", type=float, default=None,
+                   help="0 (invisible) to 1 (opaque); default: 0.3 in the overview, 0.35 underground")
     p.add_argument("--no-legend", action="store_true", help="leave the legend out")
     p.add_argument("--movie", help="also write a movie (.mp4, .gif)")
     kind = p.add_mutually_exclusive_group()
@@ -108,7 +109,7 @@ def colour_layer(scene, layer: str, field: str, at_seconds: float = 0.0) -> None
 
 
 def build_scene(twin, *, layers=None, size=DEFAULT_SIZE, exaggeration=1.0, underground_scale=None,
-                terrain_opacity=0.45, anti_aliasing=None):
+                terrain_opacity=None, anti_aliasing=None):
     """The off-screen scene the command renders; empty-layer and geometry warnings go to stderr."""
     from app.scene import Scene
 
@@ -133,7 +134,7 @@ def run(args) -> int:
         raise ValueError(f"--frames {args.frames}: an orbit needs at least 2 frames")
     if args.movie and Path(args.movie).suffix.lower() not in (".mp4", ".mov", ".mkv", ".gif"):
         raise ValueError(f"{args.movie}: --movie must end in .mp4, .mov, .mkv or .gif")
-    if not 0.0 <= args.terrain_opacity <= 1.0:
+    if args.terrain_opacity is not None and not 0.0 <= args.terrain_opacity <= 1.0:
         raise ValueError(f"--terrain-opacity {args.terrain_opacity}: must be between 0 and 1")
     out = Path(args.out)
     if out.suffix.lower() != ".png":

@@ -37,6 +37,7 @@ VIEWS = ("overview", "underground", "risk")
 #: cut at that box, not a county's worth of slabs hiding everything.
 AIRSPACE_REACH = 2.5
 MIN_AIRSPACE_REACH = 3000.0
+DEFAULT_TERRAIN_OPACITY = 0.45
 #: The overview's ground: see-through enough for the networks under the town to read.
 OVERVIEW_TERRAIN_OPACITY = 0.3
 #: Point layers too dense to read from a town's height: the overview hides them.
@@ -110,7 +111,7 @@ class Scene:
 
     def __init__(self, twin, plotter: pv.Plotter | None = None, *, layers=None,
                  vertical_exaggeration: float = 1.0, underground_scale: float | None = None,
-                 palette: Palette | None = None, terrain_opacity: float = 0.45,
+                 palette: Palette | None = None, terrain_opacity: float | None = None,
                  window_size: tuple[int, int] = (1280, 800), anti_aliasing: str | None = None,
                  depth_peeling: bool = False):
         self.twin = twin
@@ -123,7 +124,10 @@ class Scene:
         self.layers: dict[str, SceneLayer] = {}
         self.bookmarks: dict[str, dict] = dict(twin.metadata.get("camera_bookmarks", {}))
         self.window: tuple[float, float, float, float] | None = None
-        self._terrain_opacity = terrain_opacity
+        # None: the views choose (0.45 built, 0.3 in the overview, 0.35 underground); a number
+        # given here is the user's and every view keeps it.
+        self._terrain_opacity = DEFAULT_TERRAIN_OPACITY if terrain_opacity is None else float(terrain_opacity)
+        self._terrain_opacity_fixed = terrain_opacity is not None
         self._legend = True
         self._setup_plotter(anti_aliasing)
         self._build(layers)
@@ -708,7 +712,8 @@ class Scene:
         self._caption(None)
         if name == "underground":
             if "terrain" in self.layers:
-                self.set_opacity("terrain", min(self.layers["terrain"].opacity, 0.35))
+                if not self._terrain_opacity_fixed:
+                    self.set_opacity("terrain", min(self.layers["terrain"].opacity, 0.35))
                 self.underground_window("auto")
             for layer, opacity in (("buildings", 0.25), ("roads", 0.5), ("sites", 0.5)):
                 if layer in self.layers:
@@ -729,7 +734,9 @@ class Scene:
             self._hide_details()
             # The three domains at once: the ground thin enough for the networks under the
             # streets to read through it, the roads over them fainter still.
-            for layer, opacity in (("terrain", OVERVIEW_TERRAIN_OPACITY), ("roads", 0.15)):
+            fades = [("roads", 0.15)] + ([] if self._terrain_opacity_fixed
+                                         else [("terrain", OVERVIEW_TERRAIN_OPACITY)])
+            for layer, opacity in fades:
                 if layer in self.layers and self.layers[layer].opacity > opacity:
                     self.set_opacity(layer, opacity)
             self.clip_airspace(self.airspace_box())
@@ -768,7 +775,9 @@ class Scene:
 
         if LAYER_DOMAINS.get(name) != "underground":
             return
-        over = [("terrain", 0.25), ("roads", 0.3), ("buildings", 0.45), ("sites", 0.5)]
+        over = [("roads", 0.3), ("buildings", 0.45), ("sites", 0.5)]
+        if not self._terrain_opacity_fixed:
+            over.append(("terrain", 0.25))
         # the other buried networks share the street and would hide this one's colours
         over += [(n, 0.2) for n in ("sewers", "gas_mains", "utility_tunnels", "water_pipes") if n != name]
         for layer, opacity in over:

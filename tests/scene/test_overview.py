@@ -132,6 +132,19 @@ def test_overview_fades_ground_and_roads_and_groups_the_legend_by_domain(overvie
         assert rgb @ [0.2126, 0.7152, 0.0722] >= 0.59, texts[i]
 
 
+def test_a_terrain_opacity_the_user_gave_is_kept_by_every_view(town):
+    s = Scene(town, window_size=SIZE, terrain_opacity=0.8)
+    try:
+        for view in ("overview", "underground"):
+            s.view(view)
+            assert s.layers["terrain"].opacity == pytest.approx(0.8), view
+        s.reveal("water_pipes")
+        assert s.layers["terrain"].opacity == pytest.approx(0.8)
+        assert s.layers["roads"].opacity <= 0.3  # what lies over the pipes still fades
+    finally:
+        s.close()
+
+
 def test_pipes_and_corridors_carry_a_centre_line_per_part(overview, airport_town):
     pipes = overview.layers["water_pipes"].mesh
     assert pipes.n_lines == len(airport_town["water_pipes"])  # ky10 pipes are single-part
