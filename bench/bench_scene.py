@@ -1,4 +1,4 @@
-"""Bench of the 3D scene: build, first frame, frame time, result update and peak memory.
+"""Bench of the 3D scene: build, first frame, frames (as built and overview), update, peak memory.
 
 Cases, each in its own subprocess so peak memory (``ru_maxrss``) is the case's own:
 
@@ -149,6 +149,10 @@ def run_case(name: str, size: tuple[int, int], frames: int) -> dict:
     scene.plotter.screenshot(return_img=True)
     first = time.perf_counter() - t
     frame = _frame_seconds(scene.plotter, frames)
+    # the look `lifeline-twin render` writes by default: details hidden, ground and roads faded
+    scene.view("overview")
+    scene.render()
+    overview_frame = _frame_seconds(scene.plotter, frames)
     layer = "water_pipes"
     n = len(scene.layers[layer].ids)
     rng = np.random.default_rng(0)
@@ -168,6 +172,7 @@ def run_case(name: str, size: tuple[int, int], frames: int) -> dict:
     pipes = twin["water_pipes"]
     segments = int(sum(len(g.coords) - 1 for g in pipes.geometry)) if len(pipes) < 200_000 else -1
     result = {"case": name, "twin_s": twin_s, "build_s": build, "first_frame_s": first, "frame_s": frame,
+              "overview_frame_s": overview_frame,
               "update_ms": float(np.median(updates)) * 1000, "update_frame_s": update_frame,
               "pipes": len(pipes), "pipe_segments": segments, "buildings": len(twin["buildings"]),
               "actors": scene.actor_count, "layers": len(scene.layers), "cells": int(sum(counts.values())),
@@ -207,14 +212,15 @@ def main(argv=None) -> int:
     print(f"window {args.size}, trivial one-sphere frame {sphere * 1000:.1f} ms (render + read back; "
           f"{' and '.join(f'{v * 1000:.1f}' for v in spheres)} ms before and after), median of {args.frames} frames")
     print(f"{'case':<10} {'pipes':>7} {'segments':>9} {'buildings':>9} {'actors':>6} {'cells':>10} "
-          f"{'build s':>8} {'1st frame s':>11} {'frame ms':>9} {'x sphere':>8} {'update ms':>9} "
-          f"{'peak MiB':>9}")
+          f"{'build s':>8} {'1st frame s':>11} {'frame ms':>9} {'x sphere':>8} {'overview ms':>11} "
+          f"{'x sphere':>8} {'update ms':>9} {'peak MiB':>9}")
     for case, r in rows.items():
         if case.startswith("sphere"):
             continue
         print(f"{case:<10} {r['pipes']:>7} {r['pipe_segments']:>9} {r['buildings']:>9} {r['actors']:>6} "
               f"{r['cells']:>10} {r['build_s']:>8.2f} {r['first_frame_s']:>11.2f} {r['frame_s'] * 1000:>9.1f} "
-              f"{r['frame_s'] / sphere:>8.1f} {r['update_ms']:>9.2f} {r['peak_mib']:>9.0f}")
+              f"{r['frame_s'] / sphere:>8.1f} {r['overview_frame_s'] * 1000:>11.1f} "
+              f"{r['overview_frame_s'] / sphere:>8.1f} {r['update_ms']:>9.2f} {r['peak_mib']:>9.0f}")
     if "city100k" in rows:
         r = rows["city100k"]
         got = {"build_s": r["build_s"], "frame_ratio": r["frame_s"] / sphere, "update_ms": r["update_ms"],
