@@ -56,4 +56,11 @@ def assert_same(ours, ref, *, pressure_tol=1e-3, flow_tol=1e-3, flow_factor=1.0,
 
 @pytest.fixture
 def reference():
+    """WNTR's EpanetSimulator as a function: ``reference(wn, library="2.2")``."""
     return epanet_simulator
+
+
+@pytest.fixture
+def same():
+    """The equality check as a function: ``same(ours, ref, flow_factor=...)``."""
+    return assert_same

@@ -18,7 +18,6 @@ from simulation.hydraulics import DemandModel, Solver, simulate
 from simulation.hydraulics.results import results_from_run
 from simulation.hydraulics.solver import _FLOW_TO_SI
 from simulation.hydraulics.system import from_network
-from tests.hydraulics.conftest import assert_same, epanet_simulator
 from twin.network import read_network
 
 
@@ -66,19 +65,19 @@ def _path(kind, name, shared, wntr_network_path):
 
 
 @pytest.mark.parametrize("name,kind,hours,pipe", CASES)
-def test_equals_stock_wntr_epanet_simulator(name, kind, hours, pipe, shared, wntr_network_path):
+def test_equals_stock_wntr_epanet_simulator(name, kind, hours, pipe, shared, wntr_network_path, reference, same):
     system = _system(_path(kind, name, shared, wntr_network_path), hours)
     ours = simulate(system)
-    dp, dq = assert_same(ours, epanet_simulator(system.network), flow_factor=_factor(system))
+    dp, dq = same(ours, reference(system.network), flow_factor=_factor(system))
     assert len(ours.times) > 1
     closed = _closed(system, pipe)
-    assert_same(closed, epanet_simulator(system.network), flow_factor=_factor(system))
+    same(closed, reference(system.network), flow_factor=_factor(system))
     # the closure changes the hydraulics, so the comparison above was not trivially the baseline
     assert np.abs(closed.link_frame("flow")[pipe].to_numpy()).max() < 1e-9
     assert np.abs(closed.link_frame("flow").to_numpy() - ours.link_frame("flow").to_numpy()).max() > 1e-5
 
 
-def test_pressure_driven_equals_wntr(wntr_network_path):
+def test_pressure_driven_equals_wntr(wntr_network_path, reference, same):
     system = _system(wntr_network_path("Net3.inp"), 24)
     wn = system.network
     wn.options.hydraulic.demand_model = "PDD"
@@ -87,10 +86,10 @@ def test_pressure_driven_equals_wntr(wntr_network_path):
     wn.options.hydraulic.pressure_exponent = 0.5
     ours = simulate(system)  # the network's own demand model
     assert ours.demand_model.pdd and abs(ours.demand_model.required_pressure - 30.0) < 0.01  # psi, 2 decimals
-    ref = epanet_simulator(wn, "2.3")
-    assert_same(ours, ref, flow_factor=_factor(system))
+    ref = reference(wn, "2.3")
+    same(ours, ref, flow_factor=_factor(system))
     # EPANET 2.3 reworked the pressure-driven solution: stock WNTR (2.2) differs by a few 0.01 gpm
-    assert_same(ours, epanet_simulator(wn, "2.2"), pressure_tol=1e-2, flow_tol=0.1, flow_factor=_factor(system))
+    same(ours, reference(wn, "2.2"), pressure_tol=1e-2, flow_tol=0.1, flow_factor=_factor(system))
     delivered = ours.junction_frame("demand").to_numpy()
     np.testing.assert_allclose(delivered, ref.node["demand"][ours.junctions].to_numpy(), atol=1e-7)
     assert (delivered < ref.node["demand"][ours.junctions].to_numpy().max()).any()
@@ -98,28 +97,28 @@ def test_pressure_driven_equals_wntr(wntr_network_path):
     # so the two differ by that rounding only
     wn.options.hydraulic.demand_model = "DDA"
     api = simulate(system, demand_model=DemandModel(pdd=True, min_pressure=5.0, required_pressure=30.0))
-    assert_same(api, ref, pressure_tol=5e-3, flow_tol=0.1, flow_factor=_factor(system))
+    same(api, ref, pressure_tol=5e-3, flow_tol=0.1, flow_factor=_factor(system))
 
 
-def test_ky10_matches_wntr_pipeline_on_epanet23_and_pins_the_22_difference(wntr_network_path):
+def test_ky10_matches_wntr_pipeline_on_epanet23_and_pins_the_22_difference(wntr_network_path, reference, same):
     system = _system(wntr_network_path("ky10.inp"))
     ours = simulate(system)
-    assert_same(ours, epanet_simulator(system.network, "2.3"), flow_factor=_factor(system))
-    stock = epanet_simulator(system.network, "2.2")
+    same(ours, reference(system.network, "2.3"), flow_factor=_factor(system))
+    stock = reference(system.network, "2.2")
     dp = (ours.node_frame("pressure") - stock.node["pressure"][ours.node_frame("pressure").columns]).abs().max()
     # EPANET 2.3 changed how a PRV's inlet settles: only that node pair differs, by ~0.1 m
     assert set(dp[dp > 1e-3].index) <= {"I-RV-4", "O-Pump-11"}
     assert dp.max() < 0.15
     closed = _closed(system, "P-200")
-    assert_same(closed, epanet_simulator(system.network, "2.3"), flow_factor=_factor(system))
+    same(closed, reference(system.network, "2.3"), flow_factor=_factor(system))
 
 
-def test_nj1_matches_wntr_pipeline_on_epanet23(shared):
+def test_nj1_matches_wntr_pipeline_on_epanet23(shared, reference, same):
     system = _system(shared("networks", "NJ1.inp"), 2)
     ours = simulate(system)
     ff = _factor(system)
-    assert_same(ours, epanet_simulator(system.network, "2.3"), flow_factor=ff)
-    stock = epanet_simulator(system.network, "2.2")
+    same(ours, reference(system.network, "2.3"), flow_factor=ff)
+    stock = reference(system.network, "2.2")
     # pressures agree with stock WNTR too; flows only to NJ1's ACCURACY (0.001 relative)
     cols = ours.node_frame("pressure").columns
     assert np.abs(ours.node_frame("pressure").to_numpy() - stock.node["pressure"][cols].to_numpy()).max() < 1e-3
@@ -128,4 +127,4 @@ def test_nj1_matches_wntr_pipeline_on_epanet23(shared):
     assert dq.max() < 1.5
     pipe = system.network.pipe_name_list[100]
     closed = _closed(system, pipe)
-    assert_same(closed, epanet_simulator(system.network, "2.3"), flow_factor=ff)
+    same(closed, reference(system.network, "2.3"), flow_factor=ff)

@@ -13,11 +13,9 @@ from simulation.hydraulics.system import load_system
 from twin.errors import SourceError
 
 
-@pytest.fixture(scope="module")
-def ltown():
-    from tests.conftest import shared_path
-
-    return load_system(shared_path("ltown", "L-TOWN.inp"))
+@pytest.fixture
+def ltown(shared):
+    return load_system(shared("ltown", "L-TOWN.inp"))
 
 
 @pytest.fixture(scope="module")
