@@ -149,3 +149,30 @@ def test_small_sweeps_skip_the_cluster(ky10):
     quick = criticality(ky10, pipes=pipes, workers=2, cluster_threshold_s=60.0)
     assert quick.settings["workers"] == 1  # a first batch showed a cluster would not pay off
     assert quick.to_json()["pipes"] == criticality(ky10, pipes=pipes).to_json()["pipes"]
+
+
+def test_ctrl_c_during_a_cluster_sweep_shuts_the_cluster(ky10, monkeypatch):
+    import distributed
+    import psutil
+
+    real = distributed.as_completed
+
+    def interrupted(futures, *a, **kw):
+        for i, f in enumerate(real(futures, *a, **kw)):
+            if i == 1:
+                raise KeyboardInterrupt
+            yield f
+
+    monkeypatch.setattr(distributed, "as_completed", interrupted)
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    with pytest.raises(KeyboardInterrupt):
+        criticality(ky10, pipes=[f"P-{i}" for i in range(100, 160)], workers=2)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        # multiprocessing's resource tracker lives as long as this process; workers must not
+        left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before and p.is_running()
+                and p.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(p.cmdline())]
+        if not left:
+            break
+        time.sleep(0.5)
+    assert not left, f"worker processes left running: {left}"
