@@ -77,17 +77,16 @@ def floor_loops(text, pipes, duration_h, model) -> tuple[float, float]:
         model.apply(s)
         if duration_h is not None:
             s.set_time(DURATION, int(duration_h * 3600))
-            s._changes.clear()
+            s.keep_changes()
         idx = [s.link(p) for p in pipes]
-        lib, ph = s._lib, s._ph
+        lib, ph = s.lib, s.handle
         t0 = time.perf_counter()
         for i in idx:
             s.set_link(i, INITSTATUS, 0)
             lib.EN_solveH(ph)
             s.restore()
         solve_h = (time.perf_counter() - t0) / len(idx)
-        lib.EN_openH(ph)
-        s._h_open = True
+        s.open_hydraulics()
         t, step = ctypes.c_long(), ctypes.c_long()
         t0 = time.perf_counter()
         for i in idx:

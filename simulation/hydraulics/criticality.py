@@ -58,7 +58,8 @@ class ClosureStudy(Study):
         solver = Solver(self.inp_text, name=self.name)
         self.demand_model.apply(solver)
         if self.duration_h is not None:
-            solver._lib.EN_settimeparam(solver._ph, DURATION, int(round(self.duration_h * 3600)))
+            solver.set_time(DURATION, int(round(self.duration_h * 3600)))
+            solver.keep_changes()  # the study's duration is this worker's base, never restored away
             solver.duration = int(round(self.duration_h * 3600))
         end = solver.duration if self.hours is None else self.start + self.hours * 3600
         if self.start > solver.duration:

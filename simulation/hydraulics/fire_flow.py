@@ -69,11 +69,11 @@ class FireFlowStudy(Study):
         start = self._design_time(s) if self.start_h is None else int(round(self.start_h * 3600))
         if start > 0:
             self._shift_to(s, start)
-        lib, ph = s._lib, s._ph
+        lib, ph = s.lib, s.handle
         lib.EN_settimeparam(ph, DURATION, int(round(self.duration_h * 3600)))
         lib.EN_setoption(ph, EMITBACKFLOW, 0.0)  # a hydrant never takes water in
         lib.EN_addpattern(ph, FIRE_PATTERN)  # constant 1: the fire flow does not follow demand patterns
-        s._changes.clear()
+        s.keep_changes()
         base = self._window(s)
         if base is None:
             raise SolverError(f"{self.name}: the network does not converge without any fire flow")
@@ -101,11 +101,9 @@ class FireFlowStudy(Study):
 
     def _shift_to(self, s: Solver, t0: int) -> None:
         """Start the network at ``t0``: tank levels, pump/valve states and clocks as the baseline has them."""
-        lib, ph = s._lib, s._ph
+        lib, ph = s.lib, s.handle
         s.set_time(DURATION, t0)
-        if not s._h_open:
-            lib.EN_openH(ph)
-            s._h_open = True
+        s.open_hydraulics()
         lib.EN_initH(ph, 10)
         t, step = ctypes.c_long(), ctypes.c_long()
         while True:
@@ -146,15 +144,13 @@ class FireFlowStudy(Study):
         first step where one of them drops below it: the test has failed, and the
         rest of the window cannot change that (most failing hydrants fail at once).
         """
-        lib, ph = s._lib, s._ph
-        if not s._h_open:
-            s._check(lib.EN_openH(ph), "open the hydraulic solver")
-            s._h_open = True
-        s._check(lib.EN_initH(ph, 10), "initialise the hydraulics")
+        lib, ph = s.lib, s.handle
+        s.open_hydraulics()
+        s.check(lib.EN_initH(ph, 10), "initialise the hydraulics")
         t, step = ctypes.c_long(), ctypes.c_long()
         lowest = None
         residual = self.residual_m / s.pressure_factor
-        buf, ptr = s._node_buf, s._node_ptr
+        buf, ptr = s.node_buffer, s.node_pointer
         while True:
             code = lib.EN_runH(ph, ctypes.byref(t))
             if code > 100:
@@ -170,8 +166,8 @@ class FireFlowStudy(Study):
                 return lowest
 
     def _with_fire(self, s: Solver, node: int, lps: float, units: float, watch: np.ndarray | None = None):
-        lib, ph = s._lib, s._ph
-        s._check(lib.EN_adddemand(ph, node + 1, lps * units, FIRE_PATTERN, b"fire"), "add the fire demand")
+        lib, ph = s.lib, s.handle
+        s.check(lib.EN_adddemand(ph, node + 1, lps * units, FIRE_PATTERN, b"fire"), "add the fire demand")
         try:
             return self._window(s, node, watch)
         finally:
@@ -208,7 +204,7 @@ class FireFlowStudy(Study):
     def _available(self, state, node: int, passes: bool) -> float:
         """Largest fire flow (L/s) keeping the residuals, to ``tolerance_lps``."""
         s: Solver = state["solver"]
-        lib, ph = s._lib, s._ph
+        lib, ph = s.lib, s.handle
         elev = s.get_node(node, ELEVATION)
         # an emitter discharging at the residual: flow = C * sqrt(p - residual); C so large that the
         # residual is met to ~1 mm at 1,000 L/s, i.e. the network alone sets the flow
@@ -239,8 +235,8 @@ class FireFlowStudy(Study):
         """Smallest emitter discharge (flow units) over the window, or None if unbalanced."""
         from simulation.hydraulics.solver import EMITTERFLOW
 
-        lib, ph = s._lib, s._ph
-        s._check(lib.EN_initH(ph, 10), "initialise the hydraulics")
+        lib, ph = s.lib, s.handle
+        s.check(lib.EN_initH(ph, 10), "initialise the hydraulics")
         t, step, v = ctypes.c_long(), ctypes.c_long(), ctypes.c_double()
         low = None
         while True:

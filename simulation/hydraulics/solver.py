@@ -283,6 +283,40 @@ class Solver:
         except Exception:
             pass
 
+    # ------------------------------------------------------------------ for analyses driving EPANET directly
+    @property
+    def lib(self) -> ctypes.CDLL:
+        """The EPANET library, for analyses with their own solve loops (fire flow)."""
+        return self._lib
+
+    @property
+    def handle(self) -> ctypes.c_void_p:
+        """This solver's EPANET project handle."""
+        return self._ph
+
+    @property
+    def node_buffer(self) -> np.ndarray:
+        """The array ``EN_getnodevalues`` fills through :attr:`node_pointer` (overwritten by every read)."""
+        return self._node_buf
+
+    @property
+    def node_pointer(self):
+        return self._node_ptr
+
+    def check(self, code: int, what: str) -> int:
+        """Raise :class:`SolverError` naming ``what`` when ``code`` is an EPANET error."""
+        return self._check(code, what)
+
+    def keep_changes(self) -> None:
+        """Make the current state the one :meth:`restore` returns to (a worker's base scenario)."""
+        self._changes.clear()
+
+    def open_hydraulics(self) -> None:
+        """Open EPANET's hydraulic solver once (closed again by :meth:`close`)."""
+        if not self._h_open:
+            self._check(self._lib.EN_openH(self._ph), "open the hydraulic solver")
+            self._h_open = True
+
     # ------------------------------------------------------------------ look-ups
     def link(self, link_id: str) -> int:
         try:
