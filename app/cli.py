@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -38,6 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lifeline-twin: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Output piped into `head` and friends: stop quietly, as Unix tools do.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
     except (TwinError, FileNotFoundError, KeyError, ValueError) as exc:
         if args.debug:
             raise

@@ -15,19 +15,7 @@ import pytest
 os.environ.setdefault("QT_API", "pyqt6")
 os.environ.setdefault("PYTEST_QT_API", "pyqt6")
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("LIFELINE_SHARED_DATA", ROOT.parent / "shared" / "data"))
-
-
-def shared_path(*parts: str) -> Path:
-    """A path inside ../shared/data; skip (or fail under CI=true) when it is absent."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        reason = f"real data {path} is absent"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason}, and CI=true: CI must run the real-data tests")
-        pytest.skip(reason)
-    return path
+from shared_data import shared_path  # noqa: E402
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import wntr
-from conftest import shared_path
+from shared_data import shared_path
 from pyproj import CRS
 from shapely.geometry import LineString, Point
 

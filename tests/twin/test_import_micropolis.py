@@ -9,7 +9,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared_path
+from shared_data import shared_path
 
 from app.cli import main
 from twin import project
