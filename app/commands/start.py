@@ -3,7 +3,7 @@
 With a display (and the desktop window installed) it opens the window on the
 demo city.  Without one it runs headless: builds the demo project and runs each
 step of ``STEPS`` on it, writing every output into one folder and printing
-where.  Each step is ``"module:function"``; the function takes
+where.  Each step is ``(what it shows, "module:function")``; the function takes
 ``(twin, project_path, out_dir)`` and returns the paths it wrote.
 """
 
@@ -15,12 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-STEPS: list[str] = [
-    "twin.town.drawing:showcase",
-    "simulation.sensors.drill:drill_showcase",
-    "app.commands.emergency:showcase",
-    "app.commands.render:render_demo_views",
-    "app.commands.hydraulics:demo_step",
+STEPS: list[tuple[str, str]] = [
+    ("map of the town", "twin.town.drawing:showcase"),
+    ("sensor drill day replayed, alarm log", "simulation.sensors.drill:drill_showcase"),
+    ("a year of emergencies, response KPIs", "app.commands.emergency:showcase"),
+    ("3D views", "app.commands.render:render_demo_views"),
+    ("pipe criticality and fire flow", "app.commands.hydraulics:demo_step"),
 ]
 
 
@@ -51,13 +51,12 @@ def run(args) -> int:
         if window is not None:
             return window.main([str(project)])
     written = [project]
-    for step in STEPS:
+    for what, step in STEPS:
         module, func = step.split(":")
         t1 = time.perf_counter()
         paths = getattr(importlib.import_module(module), func)(twin, project, out) or []
         written.extend(paths)
-        print(f"  {step.split(':')[1].replace('_', ' ')}: {len(paths)} file(s) in "
-              f"{time.perf_counter() - t1:.1f} s", file=sys.stderr)
+        print(f"  {what}: {len(paths)} file(s) in {time.perf_counter() - t1:.1f} s", file=sys.stderr)
     print(f"demo outputs in {out}:")
     for p in written:
         print(f"  {Path(p).relative_to(out) if Path(p).is_relative_to(out) else p}")

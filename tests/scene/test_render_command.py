@@ -81,7 +81,7 @@ def test_start_step_writes_overview_and_underground(town, tmp_path):
     from app.commands.render import render_demo_views
     from app.commands.start import STEPS
 
-    assert "app.commands.render:render_demo_views" in STEPS
+    assert "app.commands.render:render_demo_views" in [step for _, step in STEPS]
     paths = render_demo_views(town, tmp_path / "town.gpkg", tmp_path)
     assert [p.name for p in paths] == ["scene-overview.png", "scene-underground.png"]
     a, b = (imageio.imread(p) for p in paths)
