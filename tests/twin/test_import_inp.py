@@ -99,8 +99,8 @@ def test_tolerance_changes_what_is_reported(ky4):
 def test_gis_layers_joined_by_id(ky4):
     _, report = ky4
     assert "ky4_junctions.geojson: 959 of 959 water_junctions matched by 'name'; no attributes beyond " \
-           "the network's; positions agree within 0.00 m" in report.repaired
-    assert any(r.startswith("ky4_pipes.geojson: 1156 of 1156 water_pipes matched") for r in report.repaired)
+           "the network's; positions agree within 0.00 m" in report.notes
+    assert any(r.startswith("ky4_pipes.geojson: 1156 of 1156 water_pipes matched") for r in report.notes)
 
 
 def test_report_text(ky4):

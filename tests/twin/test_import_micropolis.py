@@ -53,7 +53,7 @@ def test_local_metric_crs_and_coordinates(micropolis):
     minx, miny, maxx, maxy = twin.extent
     assert 2400 < maxx - minx < 2700
     assert report.source_crs == "local grid in feet (no .prj)"
-    assert any("coordinates are local feet with no .prj" in r and "UNITS Feet" in r for r in report.repaired)
+    assert any("coordinates are local feet with no .prj" in r and "UNITS Feet" in r for r in report.notes)
 
 
 def test_rules_survive(micropolis):
@@ -77,7 +77,7 @@ def test_pipes_material_year_diameter(micropolis):
     assert pipes.loc["SC0", ["material", "install_year", "pipe_role"]].tolist() == ["copper", 1950, "service"]
     assert pipes.loc["HC1", "pipe_role"] == "hydrant_lateral"
     assert set(pipes["material"].dropna()) == {"CI", "DI", "AC", "copper", "plastic"}
-    mains = [r for r in report.repaired if "network mains lie on a GIS line of watermains_v0.shp" in r]
+    mains = [r for r in report.notes if "network mains lie on a GIS line of watermains_v0.shp" in r]
     assert len(mains) == 1
     matched = int(re.match(r"(\d+) of", mains[0]).group(1))
     assert matched > 500
@@ -101,7 +101,7 @@ def test_valves_reconciled(micropolis):
     # Every one of the 203 GIS valves is accounted for exactly once.
     used = valves["gis_index"].dropna().astype(int)
     assert sorted(used) == list(range(203))
-    line = next(r for r in report.repaired if r.startswith("valves_v0.shp: 203 GIS valves vs 196 TCV links"))
+    line = next(r for r in report.notes if r.startswith("valves_v0.shp: 203 GIS valves vs 196 TCV links"))
     assert "195 paired one-to-one" in line and "TCV V1028 has no GIS valve of its own" in line
     assert "8 GIS valves with no TCV link are isolation valves" in line
 
@@ -225,4 +225,4 @@ def test_valve_pairing_never_forces_a_far_match():
     assert valves.loc["GV1", ["valve_type", "pipe_id", "node_id"]].tolist() == ["isolation", "P3", "F"]
     assert valves.loc["GV1", "diameter"] == pytest.approx(0.3)
     assert valves.geometry.loc["GV1"].equals(Point(350, 0))  # snapped onto the pipe
-    assert "2 paired one-to-one" in report.repaired[0]
+    assert "2 paired one-to-one" in report.notes[0]

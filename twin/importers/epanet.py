@@ -219,7 +219,7 @@ def _join_one(twin: Twin, layer: str, file: Path, report: ImportReport) -> None:
                                    f"position (worst {far.idxmax()} at {far.max():.1f} m)")
         else:
             where = f"; positions agree within {offsets.max():.2f} m"
-    report.repaired.append(f"{file.name}: {matched} of {len(target)} {layer} matched by {id_col!r}; "
+    report.notes.append(f"{file.name}: {matched} of {len(target)} {layer} matched by {id_col!r}; "
                            f"{what}{where}")
 
 
@@ -291,12 +291,12 @@ def dem_height_factor(dem: Path, terrain: Terrain, twin_crs: CRS, reference, uni
     if units != "auto":
         if units not in HEIGHT_UNITS:
             raise SourceError(f"DEM height unit {units!r}: use one of auto, {', '.join(HEIGHT_UNITS)}")
-        report.repaired.append(f"{name}: heights in {units} as given (x {HEIGHT_UNITS[units]:.6g} to metres)")
+        report.notes.append(f"{name}: heights in {units} as given (x {HEIGHT_UNITS[units]:.6g} to metres)")
         return HEIGHT_UNITS[units]
     for sub in terrain.crs.sub_crs_list or []:
         if sub.is_vertical and sub.axis_info:
             factor = float(sub.axis_info[0].unit_conversion_factor)
-            report.repaired.append(f"{name}: heights in {sub.axis_info[0].unit_name} "
+            report.notes.append(f"{name}: heights in {sub.axis_info[0].unit_name} "
                                    f"(the raster's vertical CRS), x {factor:.6g} to metres")
             return factor
     band_unit = _raster_units(dem)
@@ -304,7 +304,7 @@ def dem_height_factor(dem: Path, terrain: Terrain, twin_crs: CRS, reference, uni
                             ("us-ft", HEIGHT_UNITS["us-ft"]), ("ftus", HEIGHT_UNITS["us-ft"]),
                             ("foot", 0.3048), ("feet", 0.3048), ("ft", 0.3048)):
         if band_unit == spelled:
-            report.repaired.append(f"{name}: heights in {band_unit} (the band's unit), x {factor:.6g} to metres")
+            report.notes.append(f"{name}: heights in {band_unit} (the band's unit), x {factor:.6g} to metres")
             return factor
     if horizontal is None:
         linear = terrain.crs.is_projected and terrain.crs.axis_info  # degrees are no height unit
@@ -316,7 +316,7 @@ def dem_height_factor(dem: Path, terrain: Terrain, twin_crs: CRS, reference, uni
         candidates[horizontal[0]] = horizontal[1]
     x, y, z = (np.asarray(a, dtype=float) for a in reference)
     if len(candidates) == 1:
-        report.repaired.append(f"{name}: heights taken as metres (metric CRS, no unit metadata)")
+        report.notes.append(f"{name}: heights taken as metres (metric CRS, no unit metadata)")
         return 1.0
     if len(x) and not terrain.crs.equals(twin_crs):
         x, y = Transformer.from_crs(twin_crs, terrain.crs, always_xy=True).transform(x, y)
@@ -375,7 +375,7 @@ def lay_on_terrain(twin: Twin, report: ImportReport, tolerance: float = ELEVATIO
     absd = np.abs(diff[ok])
     ids = junctions["id"].to_numpy()[ok]
     above = int((diff[ok] > 0).sum())
-    report.repaired.append(f"DEM: ground level and burial depth for {int(ok.sum())} junctions and "
+    report.notes.append(f"DEM: ground level and burial depth for {int(ok.sum())} junctions and "
                            f"{len(pipes)} pipes; node elevation - DEM: median {np.median(diff[ok]):+.2f} m, "
                            f"90% within {np.percentile(absd, 90):.2f} m; {above} nodes above ground")
     big = absd > tolerance

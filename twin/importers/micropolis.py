@@ -130,7 +130,7 @@ def import_micropolis(folder, crs=None, *, name: str = "Micropolis",
     if place.source_crs is None:
         report.source_crs = "local grid in feet (no .prj)"
         said = f" (the .inp's [BACKDROP] says UNITS {backdrop.group(1)})" if backdrop else ""
-        report.repaired.append(f"coordinates are local feet with no .prj{said}: scaled by {FOOT_M} to metres "
+        report.notes.append(f"coordinates are local feet with no .prj{said}: scaled by {FOOT_M} to metres "
                                f"in the local engineering CRS {LOCAL_CRS_NAME!r}; pass --crs to place the "
                                "city in a real feet CRS instead")
     else:
@@ -239,7 +239,7 @@ def _pipe_attributes(twin: Twin, inp: Path, shp: dict, report: ImportReport) -> 
     hydrant = pipes["id"].str.startswith("HC") & pipes["pipe_role"].isna()
     pipes.loc[hydrant, "pipe_role"] = "hydrant_lateral"
     n_comment = int(pipes["material"].notna().sum())
-    report.repaired.append(f"water_pipes: material and install year of {n_comment} of {len(pipes)} pipes from "
+    report.notes.append(f"water_pipes: material and install year of {n_comment} of {len(pipes)} pipes from "
                            f"the .inp's pipe comments; {int(hydrant.sum())} HC pipes are hydrant laterals")
     for kind, role, label in (("watermains", "main", "mains"), ("waterservcon", "service", "service pipes")):
         gis = shp.get(kind)
@@ -289,7 +289,7 @@ def _match_lines(pipes: gpd.GeoDataFrame, gis: gpd.GeoDataFrame, role: str, labe
         inches = pd.to_numeric(hit[size_col], errors="coerce")
         agree = int((np.abs(inches * 0.0254 - idx["diameter"]) < 0.002).sum())
         notes.append(f"diameter ({size_col} inches) agrees on {agree}")
-    report.repaired.append("; ".join(notes))
+    report.notes.append("; ".join(notes))
 
 
 # --------------------------------------------------------------------------- terrain
@@ -322,7 +322,7 @@ def _terrain(twin: Twin, grid: Path, place: _Placement, report: ImportReport) ->
         factor = dem_height_factor(grid, native, place.crs, reference, "auto", report)
         twin.terrain = native.reprojected(place.crs, scale_z=factor)
     rows, cols = heights.shape
-    report.repaired.append(f"elevgrid: ArcInfo grid {rows}x{cols} cells of {abs(transform.a):.1f} ft "
+    report.notes.append(f"elevgrid: ArcInfo grid {rows}x{cols} cells of {abs(transform.a):.1f} ft "
                            f"({abs(transform.a) * FOOT_M:.1f} m) is the terrain")
 
 
@@ -377,7 +377,7 @@ def _valves(twin: Twin, gis: gpd.GeoDataFrame | None, report: ImportReport) -> N
                                isolation["gis_distance"][:10]))
         notes.append(f"{len(isolation)} GIS valves with no TCV link are isolation valves on the nearest pipe: "
                      f"{listed}{' ...' if len(isolation) > 10 else ''}")
-    report.repaired.append("; ".join(notes))
+    report.notes.append("; ".join(notes))
     merged = pd.concat([valves, isolation], ignore_index=True) if len(isolation) else valves
     merged["gis_index"] = merged["gis_index"].astype("Int64")
     twin.set_layer("water_valves", gpd.GeoDataFrame(merged, geometry="geometry", crs=twin.crs),
@@ -433,7 +433,7 @@ def _hydrants(twin: Twin, gis: gpd.GeoDataFrame | None, report: ImportReport) ->
     frame = gpd.GeoDataFrame({"id": ids.to_numpy(), "node_id": node_ids, "distance_to_node": dists},
                              geometry=gis.geometry.to_numpy(), crs=twin.crs)
     twin.set_layer("hydrants", frame, source=gis.attrs.get("file", "hydrants"))
-    report.repaired.append(f"hydrants: {by_name} of {len(frame)} joined to their own hydrant junction by id, "
+    report.notes.append(f"hydrants: {by_name} of {len(frame)} joined to their own hydrant junction by id, "
                            f"{len(frame) - by_name} to the nearest junction; max distance "
                            f"{max(dists):.2f} m")
 

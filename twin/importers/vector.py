@@ -598,7 +598,7 @@ def _refresh_ground(twin, report: ImportReport) -> None:
         twin.set_layer("buildings", frame, source=f"{twin.name}: DEM")
         refreshed.append(f"{len(buildings)} building base elevations")
     if refreshed:
-        report.repaired.append("from the new DEM: " + ", ".join(refreshed))
+        report.notes.append("from the new DEM: " + ", ".join(refreshed))
     pipes = twin["water_pipes"]
     if len(pipes) and pipes["burial_depth"].notna().any():
         report.warnings.append("pipe burial depths were computed from the previous ground levels: "
