@@ -69,7 +69,12 @@ def _metric_crs(crs: CRS, lon_lat=None) -> CRS:
     from pyproj.database import query_utm_crs_info
 
     lon, lat = lon_lat
+    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+        raise SourceError(f"CRS {crs.name!r}: the data's centre ({lon:.6g}, {lat:.6g}) is not a longitude and "
+                          "latitude; are the coordinates really in this CRS?")
     infos = query_utm_crs_info(datum_name="WGS 84", area_of_interest=AreaOfInterest(lon, lat, lon, lat))
+    if not infos:
+        raise SourceError(f"CRS {crs.name!r}: no UTM zone covers ({lon:.6g}, {lat:.6g}); pass a metric CRS")
     return CRS.from_epsg(int(infos[0].code))
 
 
@@ -77,3 +82,53 @@ def describe(crs: CRS) -> str:
     """'EPSG:3546' when the CRS has a code, else its name."""
     auth = crs.to_authority(min_confidence=90)
     return f"{auth[0]}:{auth[1]}" if auth else crs.name
+
+
+#: How far (degrees) coordinates may lie outside a CRS's published area of use before
+#: they are taken for a wrong CRS.  Areas of use are where a CRS is accurate, not where it
+#: is defined, so data a little beyond them is legitimate (a city straddling a state line);
+#: a wrong CRS puts data hundreds of kilometres or whole continents away.
+AREA_OF_USE_MARGIN_DEG = 1.0
+
+
+def check_area_of_use(crs: CRS, xy, what: str, flag: str = "--crs") -> None:
+    """Raise SourceError when coordinates ``xy`` (N×2, in ``crs``) lie outside its area of use.
+
+    This catches the commonest CRS mistake — feet of a state plane declared as
+    EPSG:4326, or a UTM zone for data in another projection — before a twin is
+    built far from where the data is.  ``what`` names the data (the file) and
+    ``flag`` the option the user gave the CRS with.  Engineering (local) CRSs
+    and CRSs without a published area of use are not checked.
+    """
+    import numpy as np
+    from pyproj import Transformer
+
+    crs = CRS.from_user_input(crs)
+    area = crs.area_of_use
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    if area is None or crs.is_engineering or crs.geodetic_crs is None or not len(xy):
+        return
+    with np.errstate(all="ignore"):
+        lon, lat = Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True).transform(xy[:, 0], xy[:, 1])
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    m = AREA_OF_USE_MARGIN_DEG
+    west, south, east, north = area.west, area.south, area.east, area.north
+    if west > east:  # the area crosses the antimeridian
+        lon = np.where(lon < west - m, lon + 360.0, lon)
+        east += 360.0
+    inside = (np.isfinite(lon) & np.isfinite(lat) & (lon >= west - m) & (lon <= east + m)
+              & (lat >= south - m) & (lat <= north + m))
+    if inside.all():
+        return
+    bad = int((~inside).sum())
+    x, y = xy[~inside][0]
+    if np.isfinite(lon[~inside][0]) and abs(lon[~inside][0]) <= 360 and abs(lat[~inside][0]) <= 90:
+        where = f"falls at lon {lon[~inside][0]:.2f}, lat {lat[~inside][0]:.2f}"
+    else:
+        where = "is no longitude and latitude on Earth"
+    raise SourceError(
+        f"{what}: {bad} of {len(xy)} coordinates lie outside the area of use of {flag} {describe(crs)} "
+        f"({crs.name}: lon {area.west:g}..{area.east:g}, lat {area.south:g}..{area.north:g}); "
+        f"e.g. ({x:.6g}, {y:.6g}) {where}; is {flag} the CRS the coordinates are in? "
+        f"(for coordinates with no place on the earth use {flag} local:m, local:ft or local:ftUS)")

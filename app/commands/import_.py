@@ -12,7 +12,8 @@ def register(sub) -> None:
 
     inp = kinds.add_parser("inp", help="an EPANET .inp network, with optional GIS layers and DEM")
     inp.add_argument("network", help="EPANET .inp file")
-    inp.add_argument("--crs", required=True, help="CRS of the network's coordinates, e.g. EPSG:3547")
+    inp.add_argument("--crs", required=True, help="CRS of the network's coordinates, e.g. EPSG:3547; local:ft, "
+                          "local:ftUS or local:m for a schematic network with no georeference")
     inp.add_argument("--to-crs", help="metric CRS of the twin (default: the metric sibling of --crs)")
     inp.add_argument("--gis-dir", help="folder of GIS layers for the network (e.g. ky4_*.geojson)")
     inp.add_argument("--dem", help="DEM raster (any GDAL format)")

@@ -147,8 +147,7 @@ def _net1_gis(folder, crs="EPSG:3547"):
     gpd.GeoDataFrame({"x": [1]}, geometry=[Point(0, 0)], crs=crs).to_file(folder / "parcels.geojson")
 
 
-def test_gis_join_attributes_and_mismatches(tmp_path, wntr_network_path):
-    (tmp_path / "Net1.inp").write_text(wntr_network_path("Net1.inp").read_text())
+def test_gis_join_attributes_and_mismatches(tmp_path, net1_ky):
     gis = tmp_path / "gis"
     gis.mkdir()
     _net1_gis(gis)
@@ -165,9 +164,9 @@ def test_gis_join_attributes_and_mismatches(tmp_path, wntr_network_path):
     assert any(s.startswith("parcels.geojson: not a water-network layer") for s in report.skipped)
 
 
-def test_cli_import_inp_json(tmp_path, capsys, wntr_network_path):
+def test_cli_import_inp_json(tmp_path, capsys, net1_ky):
     out = tmp_path / "net1.gpkg"
-    status = main(["import", "inp", str(wntr_network_path("Net1.inp")), "--crs", "EPSG:3547",
+    status = main(["import", "inp", str(net1_ky), "--crs", "EPSG:3547",
                    "-o", str(out), "--json"])
     assert status == 0
     report = json.loads(capsys.readouterr().out)

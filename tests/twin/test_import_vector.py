@@ -41,6 +41,17 @@ def test_shapefile_without_prj_needs_crs(shared, tmp_path, capsys):
     assert not project.exists()
 
 
+def test_shapefile_with_a_wrong_crs_is_refused(shared, tmp_path, capsys):
+    """Micropolis' local feet declared as degrees: named as no place on Earth, no project written."""
+    shp = shared("micropolis", "gis", "hydrants_v1.shp")
+    project = tmp_path / "m.gpkg"
+    assert main(["import", "vector", str(shp), "--layer", "hydrants", "--project", str(project),
+                 "--crs", "EPSG:4326"]) == 2
+    _one_line_error(capsys, str(shp), "52 of 52 coordinates lie outside the area of use of --crs EPSG:4326",
+                    "is no longitude and latitude on Earth", "local:ft")
+    assert not project.exists()
+
+
 def test_micropolis_hydrants_in_local_feet(shared, tmp_path, capsys):
     shp = shared("micropolis", "gis", "hydrants_v1.shp")
     project = tmp_path / "m.gpkg"

@@ -56,21 +56,21 @@ def test_unknown_crs(wntr_network_path):
         import_inp(wntr_network_path("Net1.inp"), crs="EPSG:999999")
 
 
-def test_gis_shapefile_without_prj(tmp_path, wntr_network_path):
+def test_gis_shapefile_without_prj(tmp_path, net1_ky):
     gis = tmp_path / "gis"
     gis.mkdir()
     frame = gpd.GeoDataFrame({"name": ["10", "11"]}, geometry=[Point(20, 70), Point(30, 70)], crs="EPSG:3547")
     frame.to_file(gis / "net1_junctions.shp")
     (gis / "net1_junctions.prj").unlink()
     with pytest.raises(SourceError) as caught:
-        import_inp(wntr_network_path("Net1.inp"), crs="EPSG:3547", gis_dir=gis)
+        import_inp(net1_ky, crs="EPSG:3547", gis_dir=gis)
     message = str(caught.value)
     assert message.startswith(f"{gis / 'net1_junctions.shp'}: layer has no CRS (the shapefile has no .prj)")
 
 
-def test_missing_gis_folder(tmp_path, wntr_network_path):
+def test_missing_gis_folder(tmp_path, net1_ky):
     with pytest.raises(SourceError, match="no such GIS folder"):
-        import_inp(wntr_network_path("Net1.inp"), crs="EPSG:3547", gis_dir=tmp_path / "absent")
+        import_inp(net1_ky, crs="EPSG:3547", gis_dir=tmp_path / "absent")
 
 
 def _write_raster(path, data, nodata=-9999.0, crs="EPSG:3547"):
@@ -80,16 +80,16 @@ def _write_raster(path, data, nodata=-9999.0, crs="EPSG:3547"):
         dst.write(data.astype("float32"), 1)
 
 
-def test_dem_all_nodata(tmp_path, wntr_network_path):
+def test_dem_all_nodata(tmp_path, net1_ky):
     dem = tmp_path / "empty.tif"
     _write_raster(dem, np.full((5, 5), -9999.0))
     with pytest.raises(SourceError, match=f"^{dem}: raster has no data \\(every cell is nodata\\)$"):
-        import_inp(wntr_network_path("Net1.inp"), crs="EPSG:3547", dem=dem)
+        import_inp(net1_ky, crs="EPSG:3547", dem=dem)
 
 
-def test_missing_dem(tmp_path, wntr_network_path):
+def test_missing_dem(tmp_path, net1_ky):
     with pytest.raises(SourceError, match="absent.tif: no such DEM file"):
-        import_inp(wntr_network_path("Net1.inp"), crs="EPSG:3547", dem=tmp_path / "absent.tif")
+        import_inp(net1_ky, crs="EPSG:3547", dem=tmp_path / "absent.tif")
 
 
 def test_micropolis_folder_errors(tmp_path):
@@ -127,10 +127,10 @@ def test_cli_bad_inp_is_one_line_and_exit_2(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_cli_nodata_dem_is_one_line_and_exit_2(tmp_path, capsys, wntr_network_path):
+def test_cli_nodata_dem_is_one_line_and_exit_2(tmp_path, capsys, net1_ky):
     dem = tmp_path / "empty.tif"
     _write_raster(dem, np.full((4, 4), -9999.0))
-    status = main(["import", "inp", str(wntr_network_path("Net1.inp")), "--crs", "EPSG:3547",
+    status = main(["import", "inp", str(net1_ky), "--crs", "EPSG:3547",
                    "--dem", str(dem), "-o", str(tmp_path / "o.gpkg")])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2
@@ -142,3 +142,46 @@ def test_cli_missing_micropolis_folder(tmp_path, capsys):
     assert status == 2
     assert capsys.readouterr().err.strip() == \
         f"lifeline-twin import: error: {tmp_path / 'nope'}: no such Micropolis folder"
+
+
+@pytest.mark.parametrize("crs, says", [
+    # Kentucky feet declared as degrees: not a longitude/latitude at all.
+    ("EPSG:4326", "e.g. (4.96002e+06, 3.90007e+06) is no longitude and latitude on Earth"),
+    # The wrong projection: the feet land in the Atlantic, far outside UTM 16N's strip.
+    ("EPSG:32616", "(WGS 84 / UTM zone 16N: lon -90..-84, lat 0..84)"),
+])
+def test_cli_wrong_crs_is_named_and_writes_nothing(tmp_path, capsys, net1_ky, crs, says):
+    out = tmp_path / "out.gpkg"
+    status = main(["import", "inp", str(net1_ky), "--crs", crs, "-o", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert len(err) == 1
+    assert err[0].startswith(f"lifeline-twin import: error: {net1_ky}: 11 of 11 coordinates lie outside "
+                             f"the area of use of --crs {crs} ")
+    assert says in err[0]
+    assert not out.exists()
+
+
+def test_wrong_crs_never_touches_an_existing_project(tmp_path, net1_ky):
+    out = tmp_path / "net1.gpkg"
+    assert main(["import", "inp", str(net1_ky), "--crs", "EPSG:3547", "-o", str(out)]) == 0
+    before = out.read_bytes()
+    assert main(["import", "inp", str(net1_ky), "--crs", "EPSG:2264", "-o", str(out)]) == 2
+    assert out.read_bytes() == before
+
+
+def test_schematic_network_in_a_local_frame(wntr_network_path):
+    """Net1's coordinates are no place on the earth: EPSG:3547 is refused, local:ft scales them to metres."""
+    with pytest.raises(SourceError, match=r"Net1.inp: 11 of 11 coordinates lie outside the area of use of "
+                                          r"--crs EPSG:3547 .* use --crs local:m, local:ft or local:ftUS\)$"):
+        import_inp(wntr_network_path("Net1.inp"), crs="EPSG:3547")
+    twin, report = import_inp(wntr_network_path("Net1.inp"), crs="local:ft")
+    assert twin.crs.is_engineering and twin.crs.axis_info[0].unit_name == "metre"
+    wn = wntr.network.read_inpfile(str(wntr_network_path("Net1.inp")))
+    x, y = wn.get_node("22").coordinates
+    point = twin["water_junctions"].set_index("id").geometry["22"]
+    assert (point.x, point.y) == pytest.approx((x * 0.3048, y * 0.3048))
+    assert "coordinates are in a local frame (local:ft): scaled by 0.3048 to metres, origin kept" in report.notes
+    assert twin.count("water_pipes") == 12
+    with pytest.raises(SourceError, match=r"^--to-crs EPSG:3546: a network in a local frame"):
+        import_inp(wntr_network_path("Net1.inp"), crs="local:ft", to_crs="EPSG:3546")

@@ -27,7 +27,7 @@ import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
-from twin.crs import axis_unit_factor, describe, metric_crs_for
+from twin.crs import axis_unit_factor, check_area_of_use, describe, local_metric_crs, metric_crs_for
 from twin.errors import SourceError
 from twin.importers import ImportReport
 from twin.model import Twin
@@ -87,12 +87,28 @@ def import_inp(path, crs, to_crs=None, gis_dir=None, dem=None, name=None, *,
     report.source_crs = describe(src_crs)
     wn = read_inp(path, report)
     xy = np.array([wn.get_node(n).coordinates for n in wn.node_name_list], dtype=float)
-    if to_crs:
+    if len(xy) and not np.allclose(xy, 0.0):
+        # A wrong --crs (feet declared as degrees, the wrong zone) is named here, not
+        # discovered later as a twin on the other side of the planet.
+        check_area_of_use(src_crs, xy, str(path))
+    if src_crs.is_engineering:
+        # A schematic network (--crs local:ft): its coordinates have no place on the earth,
+        # so they are only scaled to metres in a local frame of the twin's own.
+        if to_crs:
+            raise SourceError(f"--to-crs {to_crs}: a network in a local frame ({crs}) has no position on "
+                              "the earth to reproject; give its real CRS with --crs, or drop --to-crs")
+        twin_crs = local_metric_crs(f"{name or path.stem} local frame")
+        factor = axis_unit_factor(src_crs)
+        transform_coordinates(wn, lambda x, y: (x * factor, y * factor))
+        if factor != 1.0:
+            report.notes.append(f"coordinates are in a local frame ({crs}): scaled by {factor:g} to metres, "
+                                "origin kept")
+    elif to_crs:
         twin_crs = parse_crs(to_crs, "--to-crs")
     else:
         lon_lat = tuple(np.nanmean(xy, axis=0)) if src_crs.is_geographic and len(xy) else None
         twin_crs = metric_crs_for(src_crs, lon_lat)
-    if not twin_crs.equals(src_crs):
+    if not src_crs.is_engineering and not twin_crs.equals(src_crs):
         transformer = Transformer.from_crs(src_crs, twin_crs, always_xy=True)
         transform_coordinates(wn, transformer.transform)
         moved = np.array([wn.get_node(n).coordinates for n in wn.node_name_list], dtype=float)
@@ -118,6 +134,11 @@ def import_inp(path, crs, to_crs=None, gis_dir=None, dem=None, name=None, *,
 # --------------------------------------------------------------------------- network
 
 def parse_crs(value, flag: str) -> CRS:
+    """A CRS from what a user types: ``EPSG:3547``, WKT, PROJ, or ``local:ft`` (a schematic network)."""
+    if str(value).strip().lower().startswith("local:"):
+        from twin.importers.vector import local_crs
+
+        return local_crs(str(value).strip().split(":", 1)[1])
     try:
         return CRS.from_user_input(value)
     except CRSError as exc:

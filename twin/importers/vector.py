@@ -28,7 +28,7 @@ import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
-from twin.crs import axis_unit_factor, describe, local_metric_crs, metric_crs_for
+from twin.crs import axis_unit_factor, check_area_of_use, describe, local_metric_crs, metric_crs_for
 from twin.errors import LayerError, SourceError
 from twin.importers import ImportReport
 from twin.schema import LINE, POINT, SCHEMAS
@@ -305,6 +305,11 @@ def import_vector(path, layer, project, source_layer=None, mapping=None, scale=N
                           "or --crs local:ft for local coordinates in feet")
     frame = frame.set_crs(src_crs, allow_override=True)
     report.source_crs = describe(src_crs)
+    if crs is not None:
+        # The user's --crs is a claim about the coordinates: test it (a sample of the
+        # vertices is enough, a wrong CRS moves the whole file).
+        coords = shapely.get_coordinates(frame.geometry.values)
+        check_area_of_use(src_crs, coords[:: max(1, len(coords) // 5000)], where)
 
     # ---- columns
     source_cols = [c for c in frame.columns if c not in ("geometry", "fid")]
