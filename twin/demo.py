@@ -31,7 +31,7 @@ from twin.model import Twin
 from twin.network import network_layers, read_network, transform_coordinates
 from twin.town import airfield as town_airfield
 from twin.town import buildings as town_buildings
-from twin.town import drainage, drones, landform, monitoring, register, response, utilities, water
+from twin.town import drainage, drones, gas, landform, monitoring, register, response, water
 from twin.town import streets as town_streets
 from twin.town.plan import LITRES_PER_PERSON_DAY, TownPlan, spread_out
 
@@ -85,11 +85,11 @@ def build_demo(seed: int = 7, *, timings: dict[str, float] | None = None) -> Twi
     layers["hydrants"] = water.hydrants(plan, layers["water_pipes"])
     lap("water")
 
-    gas = utilities.gas_mains(plan, streets)
-    layers["gas_mains"] = gas.frame
-    layers["utility_tunnels"] = utilities.utility_tunnel(plan, streets)
+    gas_mains = gas.gas_mains(plan, streets)
+    layers["gas_mains"] = gas_mains.frame
+    layers["utility_tunnels"] = gas.utility_tunnel(plan, streets)
     layers["sewers"] = _concat(sanitary.sewers, storm.sewers)
-    wells = drainage.utility_wells(plan, gas.frame, layers["water_valves"], layers["water_pipes"])
+    wells = drainage.utility_wells(plan, gas_mains.frame, layers["water_valves"], layers["water_pipes"])
     layers["manholes"] = _concat(sanitary.manholes, storm.manholes, wells)
     layers["septic_tanks"] = drainage.septic_tanks(plan, houses, houses.zone == "rural")
     layers["roads"] = streets.frame[["id", "road_class", "speed_kmh", "name", "oneway", "lanes", "geometry"]]
@@ -97,7 +97,7 @@ def build_demo(seed: int = 7, *, timings: dict[str, float] | None = None) -> Twi
 
     sites, buildings_frame = register.build_sites(
         plan, houses, water_plant_lot=water_plant, sewage_works_lot=sewage_works,
-        gate_xy=gas.gate_xy, gas_mains=gas.frame, airfield_polygon=field.runway)
+        gate_xy=gas_mains.gate_xy, gas_mains=gas_mains.frame, airfield_polygon=field.runway)
     # Schools, shops and plants taken into the register hold fewer residents than homes.
     buildings_frame["population"] = town_buildings.share_population(plan, buildings_frame)
     houses.frame = buildings_frame
@@ -106,7 +106,7 @@ def build_demo(seed: int = 7, *, timings: dict[str, float] | None = None) -> Twi
     hospital = sites.loc[sites["category"] == "hospital"].geometry.values[0]
     layers["fire_stations"] = response.build_stations(
         plan, buildings_frame, houses.zone, hospital_xy=shapely.get_coordinates(hospital.centroid)[0],
-        water_plant_xy=shapely.get_coordinates(water_plant.centroid)[0], gate_xy=gas.gate_xy)
+        water_plant_xy=shapely.get_coordinates(water_plant.centroid)[0], gate_xy=gas_mains.gate_xy)
     layers["cameras"] = monitoring.cameras(plan, streets)
     bridge = monitoring.bridge(plan, streets)
     if bridge is not None:

@@ -13,7 +13,7 @@ Each module grows one family of layers from a :class:`twin.town.plan.TownPlan`;
 * ``airfield``   — runway siting and ICAO Annex 14 obstacle limitation surfaces;
 * ``buildings``  — LOD1 footprints along the streets, population from demand;
 * ``water``      — pipe records, hydrants, N-1 isolation valves;
-* ``utilities``  — gas mains (medium-pressure ring, low-pressure grid), utility tunnel;
+* ``gas``        — gas mains (medium-pressure ring, low-pressure grid), utility tunnel;
 * ``drainage``   — gravity sewers and storm drains, manholes, valve chambers, septic tanks;
 * ``register``   — the site register with LEC risk;
 * ``response``   — fire stations, micro fire stations, EMS and utility depots;
