@@ -50,6 +50,8 @@ def read_network(source: str | Path, text: str | None = None,
     source = str(source)
     if text is None:
         path = Path(source)
+        if path.is_dir():
+            raise SourceError(f"{source}: is a folder, not an EPANET .inp file")
         if not path.is_file():
             raise SourceError(f"{source}: no such network file")
         try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import tempfile
 import warnings
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -60,9 +61,34 @@ def save(twin: Twin, path: Path | str) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".gpkg":
         raise ProjectError(f"{path}: a project file must end in .gpkg")
+    check_writable(path)
     with atomic.replacing(path, keep_suffix=True) as tmp:
         _write(twin, tmp)
     return path
+
+
+def check_writable(path: Path | str) -> None:
+    """Raise ProjectError for a target that is a folder or lies in a folder we cannot write.
+
+    :func:`save` calls it first; commands call it before a long build or import.
+
+    GDAL would otherwise fail half-way with an SQLite message naming the hidden
+    temporary file, and a folder named ``x.gpkg`` only at the final rename.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ProjectError(f"{path}: is a folder, not a project file")
+    for folder in (path.parent, *path.parent.parents):
+        if folder.exists() and not folder.is_dir():
+            raise ProjectError(f"{path}: cannot write the project: {folder} is a file, not a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".probe", dir=path.parent)
+    except OSError as exc:
+        raise ProjectError(f"{path}: cannot write the project in {path.parent} "
+                           f"({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _write(twin: Twin, tmp: Path) -> None:
@@ -117,6 +143,8 @@ def load(path: Path | str) -> Twin:
     path = Path(path)
     if not path.exists():
         raise ProjectError(f"{path}: no such project file")
+    if path.is_dir():
+        raise ProjectError(f"{path}: is a folder, not a project file")
     try:
         with open(path, "rb") as fh:
             head = fh.read(16)

@@ -20,11 +20,12 @@ def run(args) -> int:
 
     from twin.demo import build_demo
     from twin.errors import ProjectError
-    from twin.project import save
+    from twin.project import check_writable, save
 
     if Path(args.output).suffix.lower() != ".gpkg":
         # Say so before spending seconds on the build.
         raise ProjectError(f"{args.output}: a project file must end in .gpkg")
+    check_writable(args.output)
     t0 = time.perf_counter()
     twin = build_demo(seed=args.seed)
     built = time.perf_counter() - t0

@@ -69,8 +69,16 @@ def _common(p, output: bool = True) -> None:
 
 
 def run(args) -> int:
-    from twin.project import save
+    from pathlib import Path
 
+    from twin.errors import ProjectError
+    from twin.project import check_writable, save
+
+    target = args.project if args.kind in ("vector", "raster") else args.out
+    # A project that cannot be written is said before the import spends its time.
+    if Path(target).suffix.lower() != ".gpkg":
+        raise ProjectError(f"{target}: a project file must end in .gpkg")
+    check_writable(target)
     if args.kind == "inp":
         from twin.importers.epanet import import_inp
         twin, report = import_inp(args.network, crs=args.crs, to_crs=args.to_crs, gis_dir=args.gis_dir,

@@ -185,3 +185,14 @@ def test_schematic_network_in_a_local_frame(wntr_network_path):
     assert twin.count("water_pipes") == 12
     with pytest.raises(SourceError, match=r"^--to-crs EPSG:3546: a network in a local frame"):
         import_inp(wntr_network_path("Net1.inp"), crs="local:ft", to_crs="EPSG:3546")
+
+
+def test_cli_folder_as_network_and_unwritable_output(tmp_path, capsys, net1_ky):
+    assert main(["import", "inp", str(tmp_path), "--crs", "EPSG:3547", "-o", str(tmp_path / "o.gpkg")]) == 2
+    assert capsys.readouterr().err == (f"lifeline-twin import: error: {tmp_path}: is a folder, "
+                                       "not an EPANET .inp file\n")
+    (tmp_path / "out.gpkg").mkdir()
+    assert main(["import", "inp", str(net1_ky), "--crs", "EPSG:3547", "-o", str(tmp_path / "out.gpkg")]) == 2
+    assert capsys.readouterr().err == (f"lifeline-twin import: error: {tmp_path / 'out.gpkg'}: is a folder, "
+                                       "not a project file\n")
+    assert (tmp_path / "out.gpkg").is_dir() and not any((tmp_path / "out.gpkg").iterdir())

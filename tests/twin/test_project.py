@@ -12,7 +12,7 @@ from shapely.geometry import LineString, Point, Polygon
 
 from app.cli import main
 from twin import project
-from twin.errors import ProjectError
+from twin.errors import LayerError, ProjectError
 from twin.model import Twin
 from twin.network import network_layers, network_text, read_network
 from twin.terrain import Terrain
@@ -134,7 +134,7 @@ def test_bad_layer_in_file_names_the_file_layer_and_column(small_twin, tmp_path)
     con.execute("ALTER TABLE buildings RENAME COLUMN height TO hgt")
     con.commit()
     con.close()
-    with pytest.raises(Exception, match=r"city\.gpkg: layer 'buildings' is missing required column 'height'"):
+    with pytest.raises(LayerError, match=r"city\.gpkg: layer 'buildings' is missing required column 'height'$"):
         project.load(path)
 
 
@@ -158,3 +158,34 @@ def test_info_errors_are_one_line(tmp_path, capsys):
     assert main(["info", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bad.gpkg" in err and "Traceback" not in err
+
+
+def test_folders_and_unwritable_places_are_one_clear_error(small_twin, tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "looks_like.gpkg"
+    folder.mkdir()
+    with pytest.raises(ProjectError, match=r"looks_like\.gpkg: is a folder, not a project file$"):
+        project.load(folder)
+    with pytest.raises(ProjectError, match=r"looks_like\.gpkg: is a folder, not a project file$"):
+        project.save(small_twin, folder)
+    assert main(["info", str(folder)]) == 2
+    assert capsys.readouterr().err == f"lifeline-twin info: error: {folder}: is a folder, not a project file\n"
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    with pytest.raises(ProjectError, match=f"cannot write the project: {a_file} is a file, not a folder$"):
+        project.save(small_twin, a_file / "city.gpkg")
+
+    # A read-only folder (simulated: the tests may run as root, who writes anywhere).
+    existing = project.save(small_twin, tmp_path / "city.gpkg")
+    before = existing.read_bytes()
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(project.tempfile, "mkstemp", refuse)
+    with pytest.raises(ProjectError, match=f"^{existing}: cannot write the project in {tmp_path} "
+                                           r"\(Permission denied\)$"):
+        project.save(small_twin, existing)
+    assert existing.read_bytes() == before
+    assert main(["demo", "-o", str(existing)]) == 2  # refused before the town is built
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"lifeline-twin demo: error: {existing}: cannot write the project in {tmp_path} (Permission denied)"]
+    assert existing.read_bytes() == before
