@@ -41,6 +41,10 @@ class Column:
     required: bool = False
     doc: str = ""
     choices: tuple[str, ...] | None = None
+    #: Smallest value that makes physical sense (a negative diameter or height is a data error).
+    minimum: float | None = None
+    #: Whether ``minimum`` itself is refused (a pipe of diameter 0 carries no water).
+    exclusive: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,12 +60,12 @@ class LayerSchema:
         return [c for c, col in self.columns.items() if col.required]
 
 
-def _req(kind, doc="", choices=None):
-    return Column(kind, True, doc, choices)
+def _req(kind, doc="", choices=None, minimum=None, exclusive=False):
+    return Column(kind, True, doc, choices, minimum, exclusive)
 
 
-def _opt(kind, doc="", choices=None):
-    return Column(kind, False, doc, choices)
+def _opt(kind, doc="", choices=None, minimum=None, exclusive=False):
+    return Column(kind, False, doc, choices, minimum, exclusive)
 
 
 POINT = ("Point",)
@@ -83,11 +87,11 @@ _SCHEMAS = [
     LayerSchema("water_pipes", "underground", LINE, {
         "start_node": _req("str"),
         "end_node": _req("str"),
-        "length": _opt("float", "m"),
-        "diameter": _req("float", "internal diameter, m"),
+        "length": _opt("float", "m", minimum=0),
+        "diameter": _req("float", "internal diameter, m", minimum=0, exclusive=True),
         "material": _opt("str", "CI, DI, PVC, PE, steel, AC, ..."),
         "install_year": _opt("int"),
-        "roughness": _opt("float", "Hazen-Williams C (or the model's headloss unit)"),
+        "roughness": _opt("float", "Hazen-Williams C (or the model's headloss unit)", minimum=0),
         "burial_depth": _opt("float", "depth of the pipe crown below ground, m"),
         "status": _opt("str", "OPEN, CLOSED or CV"),
     }, "Pipes of the water network (one per EPANET pipe)."),
@@ -96,7 +100,7 @@ _SCHEMAS = [
         "pipe_id": _opt("str", "pipe the isolation valve sits on"),
         "node_id": _opt("str", "junction the valve closes off (the side of the pipe it guards)"),
         "link_id": _opt("str", "EPANET valve link modelling this valve, if any"),
-        "diameter": _opt("float", "m"),
+        "diameter": _opt("float", "m", minimum=0),
         "operable": _opt("bool", "false when the valve is known not to close"),
     }, "Valves: isolation valves on pipes and the network's control valves."),
     LayerSchema("water_pumps", "underground", LINE, {
@@ -106,29 +110,29 @@ _SCHEMAS = [
     }),
     LayerSchema("water_tanks", "underground", POINT, {
         "elevation": _req("float", "tank bottom, m"),
-        "init_level": _opt("float", "m"),
-        "min_level": _opt("float", "m"),
-        "max_level": _opt("float", "m"),
-        "diameter": _opt("float", "m"),
+        "init_level": _opt("float", "m", minimum=0),
+        "min_level": _opt("float", "m", minimum=0),
+        "max_level": _opt("float", "m", minimum=0),
+        "diameter": _opt("float", "m", minimum=0),
     }),
     LayerSchema("water_reservoirs", "underground", POINT, {
         "base_head": _req("float", "m"),
     }),
     LayerSchema("hydrants", "underground", POINT, {
         "node_id": _opt("str", "junction the hydrant draws from"),
-        "distance_to_node": _opt("float", "m"),
+        "distance_to_node": _opt("float", "m", minimum=0),
     }),
     LayerSchema("gas_mains", "underground", LINE, {
         "pressure_class": _req("str", "GB 50028 class", GAS_PRESSURE_CLASSES),
         "material": _opt("str"),
-        "diameter": _opt("float", "m"),
+        "diameter": _opt("float", "m", minimum=0),
         "burial_depth": _opt("float", "m"),
         "install_year": _opt("int"),
     }),
     LayerSchema("sewers", "underground", LINE, {
         "upstream_invert": _req("float", "invert elevation at the upstream end, m"),
         "downstream_invert": _req("float", "invert elevation at the downstream end, m"),
-        "diameter": _opt("float", "m"),
+        "diameter": _opt("float", "m", minimum=0),
         "kind": _opt("str", "sanitary, storm or combined"),
         "material": _opt("str"),
         "upstream_manhole": _opt("str"),
@@ -137,24 +141,24 @@ _SCHEMAS = [
     LayerSchema("manholes", "underground", POINT, {
         "well_type": _req("str", "what the well gives access to", WELL_TYPES),
         "rim_elevation": _opt("float", "m"),
-        "depth": _opt("float", "m"),
+        "depth": _opt("float", "m", minimum=0),
     }),
     LayerSchema("septic_tanks", "underground", POINT, {
-        "volume_m3": _opt("float"),
+        "volume_m3": _opt("float", minimum=0),
         "building_id": _opt("str"),
-        "depth": _opt("float", "m"),
+        "depth": _opt("float", "m", minimum=0),
     }),
     LayerSchema("utility_tunnels", "underground", LINE, {
-        "width": _opt("float", "m"),
-        "height": _opt("float", "m"),
+        "width": _opt("float", "m", minimum=0),
+        "height": _opt("float", "m", minimum=0),
         "burial_depth": _opt("float", "m"),
         "contents": _opt("str", "comma-separated: water, gas, power, telecom, heat"),
     }),
     # ---------------------------------------------------------------- ground
     LayerSchema("buildings", "ground", POLYGON, {
-        "height": _req("float", "m above ground"),
-        "floors": _opt("int"),
-        "population": _opt("int"),
+        "height": _req("float", "m above ground", minimum=0),
+        "floors": _opt("int", minimum=0),
+        "population": _opt("int", minimum=0),
         "use": _opt("str", "residential, commercial, industrial, public, ..."),
         "risk_level": _opt("str", "red, orange, yellow, blue or empty", RISK_LEVELS + ("",)),
         "base_elevation": _opt("float", "ground level, m"),
@@ -162,10 +166,10 @@ _SCHEMAS = [
     }),
     LayerSchema("roads", "ground", LINE, {
         "road_class": _req("str", "motorway, primary, secondary, tertiary, residential, service, ..."),
-        "speed_kmh": _req("float"),
+        "speed_kmh": _req("float", minimum=0),
         "name": _opt("str"),
         "oneway": _opt("bool"),
-        "lanes": _opt("int"),
+        "lanes": _opt("int", minimum=0),
     }),
     LayerSchema("sites", "ground", POINT + POLYGON, {
         "name": _req("str"),
@@ -173,9 +177,9 @@ _SCHEMAS = [
         "contact": _opt("str"),
         "inspections": _opt("str", "JSON list of {date, inspector, result, notes}"),
         "hazards": _opt("str", "comma-separated hazards"),
-        "lec_l": _opt("float", "likelihood L"),
-        "lec_e": _opt("float", "exposure E"),
-        "lec_c": _opt("float", "consequence C"),
+        "lec_l": _opt("float", "likelihood L", minimum=0),
+        "lec_e": _opt("float", "exposure E", minimum=0),
+        "lec_c": _opt("float", "consequence C", minimum=0),
         "lec_d": _opt("float", "D = L × E × C (derived)"),
         "risk_level": _opt("str", "derived from D with the project's bands", RISK_LEVELS + ("",)),
     }, "'One site, one file': the register of sites that need watching."),
@@ -186,7 +190,7 @@ _SCHEMAS = [
         "units": _opt("str", 'JSON object, unit type → count, e.g. {"engine": 2}'),
     }),
     LayerSchema("cameras", "ground", POINT, {
-        "height": _opt("float", "m above ground"),
+        "height": _opt("float", "m above ground", minimum=0),
         "heading": _opt("float", "degrees clockwise from north"),
     }),
     LayerSchema("sensors", "ground", POINT, {
@@ -194,7 +198,7 @@ _SCHEMAS = [
         "unit": _req("str", "m, m3/h, %LEL, ..."),
         "layer": _opt("str", "layer of the feature the sensor sits on"),
         "feature_id": _opt("str", "id of that feature"),
-        "period_s": _opt("float", "sampling period, s"),
+        "period_s": _opt("float", "sampling period, s", minimum=0),
         "thresholds": _opt("str", 'JSON object, level → threshold, e.g. {"yellow": 25}'),
     }),
     # ---------------------------------------------------------------- low altitude
@@ -206,7 +210,7 @@ _SCHEMAS = [
     }),
     LayerSchema("drone_corridors", "low_altitude", LINE, {
         "name": _opt("str"),
-        "width_m": _req("float"),
+        "width_m": _req("float", minimum=0),
     }, "3D lines: Z is the corridor's centre elevation on the DEM's vertical datum (not above ground)."),
     LayerSchema("drone_tracks", "low_altitude", POINT, {
         "track_id": _req("str"),
@@ -334,14 +338,32 @@ def validate(name: str, frame: gpd.GeoDataFrame, source: str = "<memory>") -> gp
             out[col] = pd.Series([_NULLS[spec.kind]] * len(out), index=out.index, dtype=_DTYPES[spec.kind])
             continue
         out[col] = _coerce(out[col], spec.kind, where)
-        if spec.required and spec.kind != "str" and out[col].isna().any():
-            row = int(np.flatnonzero(out[col].isna().to_numpy())[0])
+        empty = out[col].isna()
+        if spec.kind == "str":
+            # A blank text is as missing as None: a road with class "" cannot be routed.
+            empty = empty | out[col].map(lambda v: isinstance(v, str) and not v.strip())
+        if spec.required and empty.any():
+            row = int(np.flatnonzero(empty.to_numpy())[0])
             raise LayerError(f"{where} is empty at row {row} (feature {out['id'].iloc[row]!r})")
+        if spec.minimum is not None:
+            values = out[col].astype("float64")
+            low = values <= spec.minimum if spec.exclusive else values < spec.minimum
+            if low.any():
+                row = int(np.flatnonzero(low.to_numpy())[0])
+                bound = f"above {spec.minimum:g}" if spec.exclusive else f"at least {spec.minimum:g}"
+                raise LayerError(f"{where}: {_show(out[col].iloc[row])} at row {row} (feature "
+                                 f"{out['id'].iloc[row]!r}); the value must be {bound}")
         if spec.choices:
             present = out[col].dropna()
             bad = present[~present.isin(spec.choices)]
             if len(bad):
                 raise LayerError(f"{where}: {bad.iloc[0]!r} is not one of {', '.join(c for c in spec.choices if c)}")
+    if name == "airspace_zones" and len(out):
+        upside_down = out["ceiling_m"] < out["floor_m"]
+        if upside_down.any():
+            row = int(np.flatnonzero(upside_down.to_numpy())[0])
+            raise LayerError(f"{source}: layer {name!r} feature {out['id'].iloc[row]!r}: ceiling_m "
+                             f"{out['ceiling_m'].iloc[row]:g} is below floor_m {out['floor_m'].iloc[row]:g}")
     if len(out):
         geom = out.geometry
         if geom.isna().any():

@@ -107,3 +107,51 @@ def test_json_fields_report_bad_json():
     assert schema.parse_json_field('{"engine": 2}', "x") == {"engine": 2}
     with pytest.raises(LayerError, match=r"fire_stations.units: not valid JSON"):
         schema.parse_json_field("{engine: 2}", "fire_stations.units")
+
+
+def test_required_text_may_not_be_missing_or_blank():
+    line = [LineString([(0, 0), (10, 0)]), LineString([(10, 0), (20, 0)])]
+    for value, shown in ((np.nan, "NaN"), (None, "None"), ("  ", "blank")):
+        roads = gpd.GeoDataFrame({"id": ["r1", "r2"], "road_class": ["primary", value], "speed_kmh": [50, 30]},
+                                 geometry=line, crs=CRS)
+        with pytest.raises(LayerError, match=r"^roads\.shp: layer 'roads' column 'road_class' is empty at row 1 "
+                                             r"\(feature 'r2'\)$"):
+            schema.validate("roads", roads, "roads.shp")
+    with pytest.raises(LayerError, match=r"column 'start_node' is empty at row 0 \(feature 'p1'\)$"):
+        schema.validate("water_pipes", pipes(start_node=[None, "b"]), "x.gpkg")
+    # Optional text stays optional: empty name is kept as None, not refused.
+    ok = schema.validate("roads", gpd.GeoDataFrame(
+        {"id": ["r1"], "road_class": ["service"], "speed_kmh": [20], "name": [None]}, geometry=line[:1], crs=CRS))
+    assert ok["name"].iloc[0] is None
+
+
+@pytest.mark.parametrize("layer, frame_kwargs, says", [
+    ("water_pipes", {"diameter": [0.2, -0.15]}, r"column 'diameter': -0\.15 at row 1 \(feature 'p2'\); "
+                                                r"the value must be above 0$"),
+    ("water_pipes", {"diameter": [0.0, 0.15]}, r"column 'diameter': 0\.0 at row 0 \(feature 'p1'\); "
+                                               r"the value must be above 0$"),
+    ("water_pipes", {"length": [12.0, -3.0]}, r"column 'length': -3\.0 at row 1 \(feature 'p2'\); "
+                                              r"the value must be at least 0$"),
+])
+def test_impossible_pipe_values_name_the_feature(layer, frame_kwargs, says):
+    with pytest.raises(LayerError, match=r"^x\.gpkg: layer 'water_pipes' " + says):
+        schema.validate(layer, pipes(**frame_kwargs), "x.gpkg")
+
+
+def test_negative_sizes_and_upside_down_airspace_are_refused():
+    square = Polygon([(0, 0), (10, 0), (10, 10), (0, 10)])
+    houses = gpd.GeoDataFrame({"id": ["b1", "b2"], "height": [6.0, -6.0]}, geometry=[square, square], crs=CRS)
+    with pytest.raises(LayerError, match=r"column 'height': -6\.0 at row 1 \(feature 'b2'\); the value must be "
+                                         r"at least 0$"):
+        schema.validate("buildings", houses, "x.gpkg")
+    houses["height"] = [6.0, 0.0]  # a zero height (unknown, flat ground feature) is allowed
+    houses["population"] = [4, -1]
+    with pytest.raises(LayerError, match=r"column 'population': -1 at row 1 \(feature 'b2'\)"):
+        schema.validate("buildings", houses, "x.gpkg")
+    zones = gpd.GeoDataFrame({"id": ["z1"], "kind": ["no_fly"], "floor_m": [300.0], "ceiling_m": [120.0]},
+                             geometry=[square], crs=CRS)
+    with pytest.raises(LayerError, match=r"^x\.gpkg: layer 'airspace_zones' feature 'z1': ceiling_m 120 is below "
+                                         r"floor_m 300$"):
+        schema.validate("airspace_zones", zones, "x.gpkg")
+    zones["ceiling_m"] = [300.0]  # a zone of no thickness is odd but not impossible (a surface)
+    assert schema.validate("airspace_zones", zones, "x.gpkg")["ceiling_m"].iloc[0] == 300.0
