@@ -111,6 +111,61 @@ class Twin:
             return [f"{', '.join(water)} present but the twin has no network"] if water else []
         return check_consistency(self.network, self.layers)
 
+    #: Columns that name a feature of another layer: (layer, column) -> layers the id may be in.
+    REFERENCES = {
+        ("hydrants", "node_id"): ("water_junctions", "water_tanks", "water_reservoirs"),
+        ("water_valves", "pipe_id"): ("water_pipes",),
+        ("water_valves", "node_id"): ("water_junctions", "water_tanks", "water_reservoirs"),
+        ("buildings", "junction_id"): ("water_junctions",),
+        ("septic_tanks", "building_id"): ("buildings",),
+        ("sewers", "upstream_manhole"): ("manholes",),
+        ("sewers", "downstream_manhole"): ("manholes",),
+    }
+
+    def reference_problems(self, limit: int = 5) -> list[str]:
+        """Features that name another feature which is not in the twin (empty when all resolve).
+
+        These are warnings, not errors: layers arrive one import at a time, so a
+        sensor may be imported before the pipes it sits on.  ``limit`` ids are
+        listed per problem.
+        """
+        problems = []
+
+        def listed(items) -> str:
+            items = list(items)
+            return ", ".join(items[:limit]) + (f" ... ({len(items) - limit} more)" if len(items) > limit else "")
+
+        for (layer, column), targets in self.REFERENCES.items():
+            frame = self.layers[layer]
+            if not len(frame):
+                continue
+            named = frame[frame[column].notna() & (frame[column] != "")]
+            known = set().union(*(set(self.layers[t]["id"]) for t in targets))
+            dangling = named[~named[column].isin(known)]
+            if len(dangling):
+                problems.append(f"{layer}: {len(dangling)} features name a {column} that is not in "
+                                f"{' or '.join(targets)}: "
+                                + listed(f"{i} -> {v!r}" for i, v in zip(dangling["id"], dangling[column])))
+        sensors = self.layers["sensors"]
+        if len(sensors):
+            has_id = sensors["feature_id"].notna() & (sensors["feature_id"] != "")
+            has_layer = sensors["layer"].notna() & (sensors["layer"] != "")
+            orphans = sensors[has_id & ~has_layer]
+            if len(orphans):
+                problems.append(f"sensors: {len(orphans)} sensors give a feature_id but no layer: "
+                                + listed(orphans["id"]))
+            dangling = []
+            for layer, group in sensors[has_id & has_layer].groupby("layer", sort=True):
+                if layer not in self.layers:
+                    continue  # on the terrain: a raster has no feature ids to check
+                known = set(self.layers[layer]["id"])
+                dangling += [f"{i} -> {layer} {f!r}" for i, f in zip(group["id"], group["feature_id"])
+                             if f not in known]
+            if dangling:
+                problems.append(f"sensors: {len(dangling)} sensors sit on features that are not in the twin: "
+                                + listed(dangling))
+        return problems
+
     def feature(self, layer: str, feature_id: str) -> dict:
         """The attributes of one feature, by layer and id."""
         frame = self[layer]

@@ -338,10 +338,9 @@ def validate(name: str, frame: gpd.GeoDataFrame, source: str = "<memory>") -> gp
             out[col] = pd.Series([_NULLS[spec.kind]] * len(out), index=out.index, dtype=_DTYPES[spec.kind])
             continue
         out[col] = _coerce(out[col], spec.kind, where)
+        # Required text included: a road whose class is NaN cannot be routed.  An empty string is
+        # a value someone wrote (a smoke detector's unit is ""), so only a missing value is refused.
         empty = out[col].isna()
-        if spec.kind == "str":
-            # A blank text is as missing as None: a road with class "" cannot be routed.
-            empty = empty | out[col].map(lambda v: isinstance(v, str) and not v.strip())
         if spec.required and empty.any():
             row = int(np.flatnonzero(empty.to_numpy())[0])
             raise LayerError(f"{where} is empty at row {row} (feature {out['id'].iloc[row]!r})")
@@ -358,6 +357,15 @@ def validate(name: str, frame: gpd.GeoDataFrame, source: str = "<memory>") -> gp
             bad = present[~present.isin(spec.choices)]
             if len(bad):
                 raise LayerError(f"{where}: {bad.iloc[0]!r} is not one of {', '.join(c for c in spec.choices if c)}")
+    if name == "sensors" and len(out):
+        # The layer a sensor sits on is a fixed vocabulary; a typo would silently detach it.
+        layer = out["layer"]
+        unknown = (layer.notna() & (layer != "") & ~layer.isin(list(SCHEMAS) + list(RASTER_LAYERS))).to_numpy()
+        if unknown.any():
+            row = int(np.flatnonzero(unknown)[0])
+            raise LayerError(f"{source}: layer {name!r} column 'layer': {layer.iloc[row]!r} (feature "
+                             f"{out['id'].iloc[row]!r}) is not a layer of the twin "
+                             f"(layers: {', '.join([*RASTER_LAYERS, *SCHEMAS])})")
     if name == "airspace_zones" and len(out):
         upside_down = out["ceiling_m"] < out["floor_m"]
         if upside_down.any():

@@ -108,6 +108,8 @@ def run(args) -> int:
         out = args.project
     save(twin, out)
     report.count_layers(twin)
+    # Said, not refused: the layer a feature points to may simply not be imported yet.
+    report.warnings.extend(p for p in twin.reference_problems() if p not in report.warnings)
     if args.json:
         print(json.dumps(report.as_dict()))
     else:

@@ -32,7 +32,7 @@ def run(args) -> int:
             print(f"{domain}:")
         extra = f"  {entry['shape'][0]}×{entry['shape'][1]} cells" if "shape" in entry else ""
         print(f"  {name:<18} {entry['count']:>8}{extra}")
-    problems = twin.network_problems()
+    problems = twin.network_problems() + twin.reference_problems()
     for p in problems:
         print(f"warning: {p}")
     return 0

@@ -189,3 +189,35 @@ def test_folders_and_unwritable_places_are_one_clear_error(small_twin, tmp_path,
     assert capsys.readouterr().err.strip().splitlines() == [
         f"lifeline-twin demo: error: {existing}: cannot write the project in {tmp_path} (Permission denied)"]
     assert existing.read_bytes() == before
+
+
+def test_sensors_and_links_to_missing_features_are_warned_not_lost(small_twin, tmp_path, capsys):
+    from twin.errors import LayerError as _LayerError
+
+    twin = project.load(project.save(small_twin, tmp_path / "city.gpkg"))
+    assert twin.reference_problems() == []
+    sensors = gpd.GeoDataFrame(
+        {"id": ["P1", "P2", "P3", "P4"], "sensor_type": ["pressure", "flow", "pressure", "level"],
+         "unit": ["m", "m3/h", "m", "m"], "layer": ["water_junctions", "water_pipes", "water_junctions", None],
+         "feature_id": ["10", "no-such-pipe", "ghost", "2"]},
+        geometry=[Point(0, 0)] * 4, crs=CRS)
+    twin.set_layer("sensors", sensors)
+    twin.set_layer("hydrants", gpd.GeoDataFrame({"id": ["h1"], "node_id": ["J-404"]}, geometry=[Point(1, 1)],
+                                                crs=CRS))
+    assert twin.reference_problems() == [
+        "hydrants: 1 features name a node_id that is not in water_junctions or water_tanks or water_reservoirs: "
+        "h1 -> 'J-404'",
+        "sensors: 1 sensors give a feature_id but no layer: P4",
+        "sensors: 2 sensors sit on features that are not in the twin: P3 -> water_junctions 'ghost', "
+        "P2 -> water_pipes 'no-such-pipe'",
+    ]
+    path = project.save(twin, tmp_path / "city.gpkg")
+    assert len(project.load(path)["sensors"]) == 4  # kept: the pipes may be imported later
+    assert main(["info", str(path)]) == 0
+    warned = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning: ")]
+    assert warned == [f"warning: {p}" for p in twin.reference_problems()]
+    # A layer name that is no layer at all is a typo in the data: refused, naming it.
+    sensors["layer"] = ["water_junctions", "water_pipe", None, None]
+    with pytest.raises(_LayerError, match=r"column 'layer': 'water_pipe' \(feature 'P2'\) is not a layer of "
+                                          r"the twin \(layers: terrain, water_junctions"):
+        twin.set_layer("sensors", sensors, source="s.geojson")
