@@ -23,3 +23,21 @@ def test_start_headless_writes_the_demo_outputs(tmp_path, capsys, monkeypatch):
     assert {a["level"] for a in alarms} == {"blue", "yellow", "orange", "red"}
     crit = json.loads((out / "hydraulics" / "criticality.json").read_text())
     assert crit["scenarios"] == len(twin["water_pipes"]) and crit["pipes"]
+
+
+def test_start_refuses_an_output_it_cannot_write_before_building(tmp_path, capsys, monkeypatch):
+    import twin.demo
+
+    def never(seed=7):
+        raise AssertionError("built the city for outputs it cannot write")
+    monkeypatch.setattr(twin.demo, "build_demo", never)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    assert main(["start", "--out", str(a_file)]) == 2
+    assert capsys.readouterr().err == (f"lifeline-twin start: error: {a_file}: is a file, "
+                                       "not a folder for the demo outputs\n")
+    assert main(["start", "--out", str(a_file / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"lifeline-twin start: error: {a_file / 'out'}: cannot make the folder")
+    assert a_file.read_text() == "keep me"

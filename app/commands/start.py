@@ -34,11 +34,19 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from twin.demo import build_demo
-    from twin.project import save
+    from twin.errors import ProjectError
+    from twin.project import check_writable, save
 
     out = Path(args.out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    # An output folder that cannot be made is said before the city is built.
+    if out.exists() and not out.is_dir():
+        raise ProjectError(f"{out}: is a file, not a folder for the demo outputs")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProjectError(f"{out}: cannot make the folder for the demo outputs ({exc.strerror or exc})") from None
     project = out / "demo.gpkg"
+    check_writable(project)
     t0 = time.perf_counter()
     twin = build_demo(seed=args.seed)
     save(twin, project)
