@@ -117,6 +117,9 @@ def simulate_break(system, pipe: str, *, at_h: float = 0.0, hole_mm: float = 50.
         raise KeyError(f"{system.source or system.name}: unknown pipe id {pipe!r}")
     if hole_mm <= 0:
         raise ValueError(f"hole size must be > 0 mm, not {hole_mm}")
+    if isolate_after_h is not None and isolate_after_h < 0:
+        # a negative delay would schedule the valve closures before the break (EPANET then refuses the file)
+        raise ValueError(f"isolation delay must be >= 0 h after the break, not {isolate_after_h:g}")
     wn = copy.deepcopy(wn0)
     if duration_h is not None:
         wn.options.time.duration = int(round(duration_h * 3600))

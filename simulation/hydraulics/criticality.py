@@ -44,6 +44,12 @@ class ClosureStudy(Study):
                  demand_model: DemandModel = DEFAULT_DEMAND_MODEL, service_pressure: float = SERVICE_PRESSURE,
                  start_h: float = 0.0, hours: float | None = None, duration_h: float | None = None):
         super().__init__()
+        # checked here, not per worker: a bad window would otherwise fail every scenario and the sweep
+        # would report an empty ranking as if it had completed
+        if start_h < 0:
+            raise ValueError(f"closure window start must be >= 0 h, not {start_h:g}")
+        if hours is not None and hours < 0:
+            raise ValueError(f"closure window length must be >= 0 h, not {hours:g}")
         self.inp_text = inp_text
         self.name = name
         self.population = population

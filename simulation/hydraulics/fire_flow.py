@@ -58,6 +58,10 @@ class FireFlowStudy(Study):
             raise ValueError(f"fire flow must be > 0 L/s, not {flow_lps}")
         if duration_h < 0:
             raise ValueError(f"fire duration must be >= 0 h, not {duration_h}")
+        if residual_m < 0:
+            raise ValueError(f"residual pressure must be >= 0 m, not {residual_m}")
+        if start_h is not None and start_h < 0:
+            raise ValueError(f"fire start must be >= 0 h, not {start_h}")
         self.inp_text, self.name = inp_text, name
         self.flow_lps, self.duration_h, self.residual_m = float(flow_lps), float(duration_h), float(residual_m)
         self.start_h, self.available, self.tolerance_lps = start_h, available, float(tolerance_lps)

@@ -24,6 +24,11 @@ def test_criticality_json_and_outputs(capsys, wntr_network_path, tmp_path):
     doc = json.loads(out)
     assert list(doc) == ["network", "scenarios", "failed", "seconds", "pipes"]
     assert [p["id"] for p in doc["pipes"]][:2] == ["125", "175"]
+    # the issue's exact per-pipe fields, sorted by people then undelivered water, most critical first
+    assert all(list(p) == ["id", "junctions_below_min_pressure", "demand_not_delivered_m3",
+                           "population_without_service"] for p in doc["pipes"])
+    keys = [(p["population_without_service"], p["demand_not_delivered_m3"]) for p in doc["pipes"]]
+    assert keys == sorted(keys, reverse=True) and keys[0][0] > 0
     assert {"criticality.csv", "criticality.json", "failures.csv"} <= {p.name for p in tmp_path.iterdir()}
 
 
@@ -34,6 +39,8 @@ def test_fire_flow_json(capsys, wntr_network_path):
     doc = json.loads(out)
     assert list(doc) == ["hydrants", "seconds"]
     assert [h["node"] for h in doc["hydrants"]] == ["J-10", "J-103"]
+    assert all(list(h) == ["id", "node", "passes", "available_flow_lps"] for h in doc["hydrants"])
+    assert all(isinstance(h["passes"], bool) and h["available_flow_lps"] > 0 for h in doc["hydrants"])
 
 
 def test_run_segments_quality_break_text(capsys, wntr_network_path, tmp_path):
@@ -79,4 +86,24 @@ def test_unsolvable_network_is_refused(capsys, wntr_network_path, tmp_path):
     bad.write_text(text)
     code, _, err = _run(capsys, "run", bad, "--out", tmp_path / "o")
     assert code == 2 and "did not converge" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_time_ranges_and_settings_are_one_line(capsys, wntr_network_path, tmp_path):
+    """Negative windows, delays and pressures are refused up front, not run into empty or EPANET errors."""
+    net = wntr_network_path("Net3.inp")
+    cases = [(("criticality", net, "--pipes", "125", "--hours", -2, "--workers", 0, "--json"),
+              "closure window length must be >= 0 h, not -2"),
+             (("criticality", net, "--pipes", "125", "--start", -1, "--workers", 0, "--json"),
+              "closure window start must be >= 0 h, not -1"),
+             (("fire-flow", net, "--nodes", "121", "--residual", -1, "--workers", 0, "--json"),
+              "residual pressure must be >= 0 m, not -1.0"),
+             (("fire-flow", net, "--nodes", "121", "--start", -5, "--workers", 0, "--json"),
+              "fire start must be >= 0 h, not -5.0"),
+             (("break", net, "--pipe", "125", "--at", 1, "--duration", 4, "--isolate-after", -1, "--json"),
+              "isolation delay must be >= 0 h after the break, not -1")]
+    for argv, message in cases:
+        code, out, err = _run(capsys, *argv, "--out", tmp_path / "o")
+        assert (code, out) == (2, ""), argv
+        assert err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "o").exists()
