@@ -58,6 +58,10 @@ def read_network(source: str | Path, text: str | None = None,
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
             raise SourceError(f"{source}: cannot read network ({exc.strerror})") from None
+        undecodable = text.count("\ufffd") + text.count("\x00")
+        if undecodable > max(8, len(text) // 100):
+            # Binary data (a zip, a .net, a picture): WNTR would quote its bytes back.
+            raise SourceError(f"{source}: not an EPANET .inp file (binary content, not text)")
     fixed = normalise_inp_text(text)
     fd, tmp = tempfile.mkstemp(suffix=".inp", prefix="lifeline-net-")
     try:
@@ -109,6 +113,10 @@ def _describe(exc: Exception, text: str, source: str) -> str:
         detail = detail[:at.start()] + (f": {at.group(2)}" if at.group(2) else "")
     if not line:
         line = _line_quoting(text, detail)
+    # A binary file quoted back would put control bytes (even newlines) on the user's terminal.
+    detail = "".join(ch if ch.isprintable() else "?" for ch in detail)
+    if len(detail) > 200:
+        detail = detail[:200] + "..."
     return f"line {line}: {detail}" if line else detail
 
 

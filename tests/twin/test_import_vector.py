@@ -12,6 +12,7 @@ import rasterio
 import shapely
 from affine import Affine
 from pyproj import CRS
+from shapely.geometry import LineString
 
 from app.cli import main
 from twin.errors import LayerError, SourceError
@@ -133,7 +134,7 @@ def test_mapping_to_a_missing_column_lists_the_available_ones(shared, tmp_path, 
     (["--layer", "water_junctions", "--id-column", "NAME"], "--id-column NAME: no column 'NAME'"),
     (["--layer", "water_junctions", "--source-layer", "nope"], "no layer 'nope'"),
     (["--layer", "water_junctions", "--crs", "EPSG:999999"], "--crs 'EPSG:999999'"),
-    (["--layer", "water_pipes"], "layer 'water_pipes' is missing required column 'start_node'"),
+    (["--layer", "water_pipes"], "layer 'water_pipes' needs column 'start_node': map a source column to it"),
     (["--layer", "buildings", "--map", "height=elevation"], "expects Polygon/MultiPolygon geometry"),
 ])
 def test_cli_vector_errors_are_one_line(shared, tmp_path, capsys, args, fragment):
@@ -306,3 +307,17 @@ def test_multipoints_become_points_in_order(tmp_path):
     assert list(h.geometry.x) == [385500, 385600, 385700, 385800]
     assert set(h.geom_type) == {"Point"}
     assert "1 multi-point features split into one point each (ids '<id>/1', '<id>/2', ...)" in report.guessed
+
+
+def test_missing_required_column_says_which_map_fixes_it(tmp_path, capsys):
+    src = tmp_path / "mains.geojson"
+    gpd.GeoDataFrame({"name": ["P1"], "from_node": ["A"], "to_node": ["B"], "diameter": [0.2]},
+                     geometry=[LineString([(0, 0), (100, 0)])], crs="EPSG:3067").to_file(src)
+    project = tmp_path / "p.gpkg"
+    assert main(["import", "vector", str(src), "--layer", "water_pipes", "--project", str(project)]) == 2
+    _one_line_error(capsys, f"{src}: layer 'water_pipes' needs column 'start_node': map a source column to it, "
+                            "e.g. --map start_node=<column> (source columns: name, from_node, to_node, diameter)")
+    assert not project.exists()
+    assert main(["import", "vector", str(src), "--layer", "water_pipes", "--project", str(project),
+                 "--map", "start_node=from_node", "--map", "end_node=to_node", "--id-column", "name"]) == 0
+    assert load(project)["water_pipes"][["id", "start_node", "end_node"]].values.tolist() == [["P1", "A", "B"]]

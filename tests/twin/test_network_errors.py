@@ -196,3 +196,18 @@ def test_cli_folder_as_network_and_unwritable_output(tmp_path, capsys, net1_ky):
     assert capsys.readouterr().err == (f"lifeline-twin import: error: {tmp_path / 'out.gpkg'}: is a folder, "
                                        "not a project file\n")
     assert (tmp_path / "out.gpkg").is_dir() and not any((tmp_path / "out.gpkg").iterdir())
+
+
+def test_empty_binary_and_non_metric_target_are_named(tmp_path, net1_ky):
+    empty = tmp_path / "empty.inp"
+    empty.write_text("")
+    with pytest.raises(SourceError, match=r"empty\.inp: the network has no nodes \(an empty file, or not an "
+                                          r"EPANET \.inp\?\)$"):
+        import_inp(empty, crs="EPSG:3547")
+    binary = tmp_path / "model.inp"
+    binary.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(SourceError, match=r"model\.inp: not an EPANET \.inp file \(binary content, not text\)$"):
+        import_inp(binary, crs="EPSG:3547")
+    with pytest.raises(SourceError, match=r"^--to-crs EPSG:4326: the twin's CRS must be projected in metres "
+                                          r"\(EPSG:4326 is not\); e\.g\. EPSG:3546$"):
+        import_inp(net1_ky, crs="EPSG:3547", to_crs="EPSG:4326")

@@ -27,7 +27,7 @@ import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
-from twin.crs import axis_unit_factor, check_area_of_use, describe, local_metric_crs, metric_crs_for
+from twin.crs import axis_unit_factor, check_area_of_use, describe, is_metric, local_metric_crs, metric_crs_for
 from twin.errors import SourceError
 from twin.importers import ImportReport
 from twin.model import Twin
@@ -86,6 +86,8 @@ def import_inp(path, crs, to_crs=None, gis_dir=None, dem=None, name=None, *,
     src_crs = parse_crs(crs, "--crs")
     report.source_crs = describe(src_crs)
     wn = read_inp(path, report)
+    if wn.num_nodes == 0:
+        raise SourceError(f"{path}: the network has no nodes (an empty file, or not an EPANET .inp?)")
     xy = np.array([wn.get_node(n).coordinates for n in wn.node_name_list], dtype=float)
     if len(xy) and not np.allclose(xy, 0.0):
         # A wrong --crs (feet declared as degrees, the wrong zone) is named here, not
@@ -105,6 +107,9 @@ def import_inp(path, crs, to_crs=None, gis_dir=None, dem=None, name=None, *,
                                 "origin kept")
     elif to_crs:
         twin_crs = parse_crs(to_crs, "--to-crs")
+        if not is_metric(twin_crs):
+            raise SourceError(f"--to-crs {to_crs}: the twin's CRS must be projected in metres "
+                              f"({describe(twin_crs)} is not); e.g. {describe(metric_crs_for(src_crs, _centre(src_crs, xy)))}")
     else:
         lon_lat = tuple(np.nanmean(xy, axis=0)) if src_crs.is_geographic and len(xy) else None
         twin_crs = metric_crs_for(src_crs, lon_lat)
@@ -129,6 +134,15 @@ def import_inp(path, crs, to_crs=None, gis_dir=None, dem=None, name=None, *,
     report.count_layers(twin)
     twin.metadata["import"] = report.as_dict()
     return twin, report
+
+
+def _centre(crs: CRS, xy) -> tuple[float, float] | None:
+    """Longitude and latitude of the middle of ``xy`` (for choosing a UTM zone), None when unknown."""
+    if not len(xy):
+        return None
+    x, y = np.nanmean(xy, axis=0)
+    lon, lat = Transformer.from_crs(crs, crs.geodetic_crs or CRS.from_epsg(4326), always_xy=True).transform(x, y)
+    return (lon, lat) if np.isfinite([lon, lat]).all() else None
 
 
 # --------------------------------------------------------------------------- network

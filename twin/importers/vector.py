@@ -376,6 +376,11 @@ def import_vector(path, layer, project, source_layer=None, mapping=None, scale=N
                               f"e.g. {out[col][nonnum].iloc[0]!r}")
         out[col] = values * factor
 
+    for col in schema.required:
+        if col not in out.columns:
+            # Name the flag that fixes it, not only the schema rule it breaks.
+            raise SourceError(f"{where}: layer {layer!r} needs column {col!r}: map a source column to it, "
+                              f"e.g. --map {col}=<column> (source columns: {_listing(source_cols) or 'none'})")
     gdf = gpd.GeoDataFrame(out, geometry=frame.geometry.values, crs=src_crs)
     _report_repair(report, repair, frame, ids)
     gdf = gdf[keep].reset_index(drop=True)
