@@ -221,3 +221,28 @@ def test_sensors_and_links_to_missing_features_are_warned_not_lost(small_twin, t
     with pytest.raises(_LayerError, match=r"column 'layer': 'water_pipe' \(feature 'P2'\) is not a layer of "
                                           r"the twin \(layers: terrain, water_junctions"):
         twin.set_layer("sensors", sensors, source="s.geojson")
+
+
+def test_round_trip_edge_cases(tmp_path):
+    """Unicode and quotes in names, '' kept apart from None, extra columns, a terrain with no nodata cell."""
+    from affine import Affine
+
+    twin = Twin("Zürich–東京 \"Süd\" 'x'", CRS, metadata={"note": "ünï", "empty": "", "none": None})
+    square = Polygon([(0, 0), (10, 0), (10, 8), (0, 8)])
+    twin.set_layer("buildings", gpd.GeoDataFrame(
+        {"id": ["b1", "bâtiment 2", "3"], "height": [9.5, 31.0, 0.0], "floors": [3, None, 1],
+         "use": ["residential", "", None], "owner": ["Müller", "", None], "survey_year": [1990, None, 2001]},
+        geometry=[square] * 3, crs=CRS))
+    heights = np.arange(12, dtype=float).reshape(3, 4) + 100.25  # every cell known
+    twin.terrain = Terrain(heights, Affine(10, 0, 0, 0, -10, 100), twin.crs)
+    back = project.load(project.save(twin, tmp_path / "edge.gpkg"))
+    assert back.name == twin.name
+    assert {k: back.metadata[k] for k in ("note", "empty", "none")} == {"note": "ünï", "empty": "", "none": None}
+    a, b = twin["buildings"], back["buildings"]
+    assert list(b.columns) == list(a.columns)  # extra columns kept, in order
+    assert_frame_equal(a.drop(columns="geometry"), b.drop(columns="geometry"), check_exact=True)
+    for column, first in (("use", "residential"), ("owner", "Müller")):  # '' stays '', missing stays missing
+        assert b[column].iloc[0] == first and b[column].iloc[1] == "" and pd.isna(b[column].iloc[2])
+    assert not np.isnan(back.terrain.heights).any()  # no cell became nodata on the way
+    np.testing.assert_array_equal(back.terrain.heights, heights)
+    assert back.terrain.transform == twin.terrain.transform
