@@ -29,6 +29,7 @@ from simulation.emergency.response import ResponseSimulation, Run
 from simulation.emergency.roads import RoadGraph
 from simulation.emergency.travel import RoadTravel, StraightLineTravel
 from twin.errors import LayerError
+from twin.schema import SCHEMAS
 
 
 @dataclass
@@ -181,6 +182,13 @@ class EmergencyModel:
 
         if add < 1:
             raise ValueError(f"--add must be at least 1, got {add}")
+        if minutes <= 0:
+            raise ValueError(f"minutes must be positive, got {minutes}")
+        if candidates < add:  # MCLP cannot open more sites than it is offered (PuLP: 'Infeasible')
+            raise ValueError(f"--candidates must be at least --add ({add}), got {candidates}")
+        kinds = SCHEMAS["fire_stations"].columns["kind"].choices
+        if kind not in kinds:  # a kind outside the schema would be siting stations no layer can hold
+            raise ValueError(f"unknown station kind {kind!r} (kinds: {', '.join(kinds)})")
         if self.graph is None:
             raise LayerError(f"twin {self.twin.name!r} has no roads: station siting needs the road graph")
         xy, pop = self._demand()
@@ -194,6 +202,8 @@ class EmergencyModel:
         d_leg = np.where(d_w > 0, agg["leg"].to_numpy() / np.maximum(d_w, 1e-12), 0.0)
         existing = [s.index for s in self.fleet.stations if s.kind == kind]
         cand = self._candidates(candidates)
+        if len(cand) < add:
+            raise ValueError(f"only {len(cand)} reachable road node(s) to site {add} new {kind}(s) on")
         cost_new = self.graph.times_from(cand)[:, d_nodes].T + d_leg[:, None]
         cost_old = self.travel.out[d_nodes][:, existing] + d_leg[:, None] if existing else np.zeros((len(d_nodes), 0))
         cost = np.hstack([cost_old, cost_new])

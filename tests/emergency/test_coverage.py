@@ -64,6 +64,19 @@ def test_mclp_siting_matches_the_best_hand_placed_station(exact):
         model.site_stations(0, 1.0)
 
 
+def test_siting_refuses_what_mclp_cannot_solve(exact):
+    """Bad settings are one clear error, not PuLP's 'Infeasible' RuntimeError or a 0-minute 'solution'."""
+    model = EmergencyModel.from_twin(town_with_buildings_at_nodes(), exact())
+    with pytest.raises(ValueError, match=r"--candidates must be at least --add \(2\), got 1"):
+        model.site_stations(2, 1.0, candidates=1)
+    with pytest.raises(ValueError, match="minutes must be positive, got 0"):
+        model.site_stations(1, 0.0)
+    with pytest.raises(ValueError, match="unknown station kind 'hospital'"):
+        model.site_stations(1, 1.0, kind="hospital")
+    with pytest.raises(ValueError, match=r"only 25 reachable road node\(s\) to site 30 new station\(s\) on"):
+        model.site_stations(30, 1.0, candidates=400)
+
+
 def test_coverage_needs_buildings(exact):
     twin = grid_twin(3, station_rows=[("fs1", "Corner", "station", {"engine": 1}, X0, Y0)])
     twin.set_layer("buildings", twin["buildings"].iloc[:0])
