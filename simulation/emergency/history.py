@@ -222,6 +222,8 @@ def validate(calls: CallRecords, stations: pd.DataFrame, scenario: Scenario, cal
     With ``road_graph`` (in ``crs``) units drive over it instead of the fitted
     straight-line curve; turnout and time on scene are still calibrated.
     """
+    if replications < 1:
+        raise ValueError(f"replications must be at least 1, got {replications}")
     notes = []  # the skipped rows are the reader's report (CallRecords.skipped_summary)
     resp = calls.responses
     eng = resp[resp["unit_type"].str.upper() == unit_type].copy()
@@ -268,6 +270,11 @@ def validate(calls: CallRecords, stations: pd.DataFrame, scenario: Scenario, cal
     fit = None
     if road_graph is not None:
         travel = RoadTravel(road_graph, station_xy, scenario.roads, [s.id for s in fleet.stations])
+        if (travel.station_snap_m > scenario.roads.max_snap_m).all():
+            # a project of another city: replaying would "validate" drives of thousands of kilometres
+            raise ValueError(f"none of the {len(fleet.stations)} stations is within {scenario.roads.max_snap_m:.0f} m "
+                             f"of the project's roads (nearest {travel.station_snap_m.min():.0f} m): the project "
+                             f"does not cover the records' city")
         notes += travel.notes
     else:
         moving = cal[cal["home"].isin(st_xy.keys()) & cal["response"].notna() & cal["on_scene"].notna()]

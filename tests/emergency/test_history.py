@@ -138,3 +138,22 @@ def test_validation_accepts_a_road_graph(shared):
     assert 0.5 * v.observed["median_s"] < v.simulated["median_s"] < 2 * v.observed["median_s"]
     straight = validate(calls, read_stations(shared(*STATIONS)), load_scenario(), replications=1)
     assert straight.simulated["median_s"] != v.simulated["median_s"]
+
+
+@pytest.mark.shared_data
+def test_validation_refuses_roads_of_another_city_and_no_replications(shared):
+    """A project far from the records (the demo town vs SF) is one clear error, not a 'validation'
+    of drives thousands of kilometres long; zero replications is refused before any work."""
+    from simulation.emergency.roads import RoadGraph
+
+    from .conftest import grid_roads
+
+    # the same street grid as above, 300 km east of San Francisco
+    roads = grid_roads(8, spacing=250.0, speed=40.0, x0=841000.0, y0=4173000.0).set_crs(32610, allow_override=True)
+    calls, stations = read_calls(shared(*CALLS)), read_stations(shared(*STATIONS))
+    with pytest.raises(ValueError, match=r"none of the \d+ stations is within 500 m of the project's roads "
+                                         r"\(nearest \d+ m\): the project does not cover the records' city"):
+        validate(calls, stations, load_scenario(), replications=1, road_graph=RoadGraph.from_roads(roads),
+                 crs="EPSG:32610")
+    with pytest.raises(ValueError, match="replications must be at least 1, got 0"):
+        validate(calls, stations, load_scenario(), replications=0)
