@@ -138,6 +138,36 @@ def _write(twin: Twin, tmp: Path) -> None:
         con.close()
 
 
+def replaceable_layers(path: Path | str) -> list[str]:
+    """The non-empty layers of the project at ``path`` that a new save would replace.
+
+    Raises ProjectError when ``path`` exists but is not a Lifeline Twin project
+    (a user's own GeoPackage, a source file given as the output by mistake):
+    writing over it would destroy data this program never made.
+    """
+    path = Path(path)
+    if not path.exists() or path.is_dir():
+        return []
+    refusal = (f"{path}: exists and is not a Lifeline Twin project; refusing to write over it "
+               "(choose another output, or remove the file)")
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(16) != b"SQLite format 3\x00":
+                raise ProjectError(refusal)
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if META_TABLE not in tables:
+                raise ProjectError(refusal)
+            names = [r[0] for r in con.execute("SELECT table_name FROM gpkg_contents ORDER BY table_name")]
+            return [n for n in names if n in schema.SCHEMAS or n == TERRAIN_TABLE]
+        finally:
+            con.close()
+    except sqlite3.DatabaseError:
+        # A damaged project: replacing it is what the user wants; there is nothing to list.
+        return []
+
+
 def load(path: Path | str) -> Twin:
     """Read a project file; every layer is validated against its schema."""
     path = Path(path)
@@ -152,7 +182,6 @@ def load(path: Path | str) -> Twin:
             raise ProjectError(f"{path}: not a GeoPackage (not an SQLite file)")
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            con.execute("PRAGMA quick_check").fetchone()
             check = con.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
                 raise ProjectError(f"{path}: the file is damaged ({check})")

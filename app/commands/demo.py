@@ -20,12 +20,13 @@ def run(args) -> int:
 
     from twin.demo import build_demo
     from twin.errors import ProjectError
-    from twin.project import check_writable, save
+    from twin.project import check_writable, replaceable_layers, save
 
     if Path(args.output).suffix.lower() != ".gpkg":
         # Say so before spending seconds on the build.
         raise ProjectError(f"{args.output}: a project file must end in .gpkg")
     check_writable(args.output)
+    replaceable_layers(args.output)  # refuses to write over a GeoPackage that is not a project
     t0 = time.perf_counter()
     twin = build_demo(seed=args.seed)
     built = time.perf_counter() - t0

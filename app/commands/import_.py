@@ -72,13 +72,14 @@ def run(args) -> int:
     from pathlib import Path
 
     from twin.errors import ProjectError
-    from twin.project import check_writable, save
+    from twin.project import check_writable, replaceable_layers, save
 
     target = args.project if args.kind in ("vector", "raster") else args.out
     # A project that cannot be written is said before the import spends its time.
     if Path(target).suffix.lower() != ".gpkg":
         raise ProjectError(f"{target}: a project file must end in .gpkg")
     check_writable(target)
+    replaced = replaceable_layers(target) if args.kind not in ("vector", "raster") else []
     if args.kind == "inp":
         from twin.importers.epanet import import_inp
         twin, report = import_inp(args.network, crs=args.crs, to_crs=args.to_crs, gis_dir=args.gis_dir,
@@ -108,6 +109,11 @@ def run(args) -> int:
         out = args.project
     save(twin, out)
     report.count_layers(twin)
+    lost = [n for n in replaced if not twin.count(n)]
+    if replaced:
+        report.warnings.append(f"{out} existed and was replaced"
+                               + (f"; its {', '.join(lost)} are not in the new project (add layers to a "
+                                  "project with 'import vector --project')" if lost else ""))
     # Said, not refused: the layer a feature points to may simply not be imported yet.
     report.warnings.extend(p for p in twin.reference_problems() if p not in report.warnings)
     if args.json:

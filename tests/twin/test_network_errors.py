@@ -211,3 +211,10 @@ def test_empty_binary_and_non_metric_target_are_named(tmp_path, net1_ky):
     with pytest.raises(SourceError, match=r"^--to-crs EPSG:4326: the twin's CRS must be projected in metres "
                                           r"\(EPSG:4326 is not\); e\.g\. EPSG:3546$"):
         import_inp(net1_ky, crs="EPSG:3547", to_crs="EPSG:4326")
+
+
+def test_a_file_where_a_folder_is_wanted(tmp_path, net1_ky):
+    with pytest.raises(SourceError, match=r"Net1\.inp: is a file; give the Micropolis folder"):
+        import_micropolis(net1_ky)
+    with pytest.raises(SourceError, match=r"Net1\.inp: --gis-dir is a file; give the folder holding"):
+        import_inp(net1_ky, crs="EPSG:3547", gis_dir=net1_ky)

@@ -246,3 +246,27 @@ def test_round_trip_edge_cases(tmp_path):
     assert not np.isnan(back.terrain.heights).any()  # no cell became nodata on the way
     np.testing.assert_array_equal(back.terrain.heights, heights)
     assert back.terrain.transform == twin.terrain.transform
+
+
+def test_output_over_a_geopackage_that_is_not_a_project_is_refused(small_twin, tmp_path, capsys,
+                                                                     wntr_network_path):
+    theirs = tmp_path / "parcels.gpkg"
+    gpd.GeoDataFrame({"a": [1]}, geometry=[Point(0, 0)], crs=CRS).to_file(theirs, layer="parcels")
+    before = theirs.read_bytes()
+    with pytest.raises(ProjectError, match=r"parcels\.gpkg: exists and is not a Lifeline Twin project; "
+                                           r"refusing to write over it"):
+        project.replaceable_layers(theirs)
+    net = str(wntr_network_path("Net1.inp"))
+    assert main(["import", "inp", net, "--crs", "local:ft", "-o", str(theirs)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert main(["demo", "-o", str(theirs)]) == 2  # refused before building the town
+    assert "not a Lifeline Twin project" in capsys.readouterr().err
+    assert theirs.read_bytes() == before
+    # A project is replaced, and the report says which of its layers the new one lacks.
+    ours = project.save(small_twin, tmp_path / "city.gpkg")
+    assert project.replaceable_layers(ours)[:3] == ["buildings", "drone_corridors", "drone_tracks"]
+    assert main(["import", "inp", net, "--crs", "local:ft", "-o", str(ours), "--json"]) == 0
+    warnings = json.loads(capsys.readouterr().out)["warnings"]
+    assert warnings == [f"{ours} existed and was replaced; its buildings, drone_corridors, drone_tracks, "
+                        "fire_stations, roads, sites, terrain, water_valves are not in the new project (add "
+                        "layers to a project with 'import vector --project')"]

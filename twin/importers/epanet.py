@@ -172,6 +172,8 @@ def read_inp(path: Path, report: ImportReport):
 def join_gis_layers(twin: Twin, gis_dir, report: ImportReport) -> None:
     """Join the attributes of a folder of GIS layers onto the water layers, by element id."""
     folder = Path(gis_dir)
+    if folder.is_file():
+        raise SourceError(f"{folder}: --gis-dir is a file; give the folder holding the network's GIS layers")
     if not folder.is_dir():
         raise SourceError(f"{folder}: no such GIS folder")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in GIS_SUFFIXES)

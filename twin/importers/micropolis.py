@@ -117,6 +117,8 @@ def import_micropolis(folder, crs=None, *, name: str = "Micropolis",
     by default they are scaled to metres in a local engineering CRS.
     """
     folder = Path(folder)
+    if folder.is_file():
+        raise SourceError(f"{folder}: is a file; give the Micropolis folder (the one holding the .inp and gis/)")
     if not folder.is_dir():
         raise SourceError(f"{folder}: no such Micropolis folder")
     inp = _network_file(folder)
