@@ -216,12 +216,25 @@ def alarm_incidents(model, path: Path):
     if not isinstance(items, list) or not all(isinstance(a, dict) for a in items):
         raise SourceError(f"{path}: expected a list of alarm objects (or {{'alarms': [...]}})")
     alarms = []
-    for a in items:
+    for n, a in enumerate(items, 1):
+        # checked here so the message names the file and the JSON field, not the reader's internals
+        missing = [k for k in ("time", "level") if a.get(k) is None]
+        if a.get("sensor") is None and a.get("sensor_id") is None:
+            missing.append("sensor_id")
+        if missing:
+            raise SourceError(f"{path}: alarm #{n}: missing field(s) {', '.join(repr(k) for k in missing)} "
+                              "(an alarm needs time, level and sensor_id)")
+        for k in ("x", "y"):
+            if a.get(k) is not None and (isinstance(a[k], bool) or not isinstance(a[k], (int, float))):
+                raise SourceError(f"{path}: alarm #{n}: field {k!r} is not a number: {a[k]!r}")
         feature = a.get("feature") or (f"{a['layer']}/{a['feature_id']}" if a.get("layer") and a.get("feature_id")
                                        else None)
         alarms.append(SimpleNamespace(**{**a, "feature": feature},
                                       opens_incident=a.get("state", "raised") in ("raised", "escalated")))
-    incidents = from_alarms(alarms, model.twin, model.scenario)
+    try:
+        incidents = from_alarms(alarms, model.twin, model.scenario)
+    except SourceError as exc:
+        raise SourceError(f"{path}: {exc}") from None
     if len(incidents) == 0:
         raise SourceError(f"{path}: none of the {len(items)} alarms opens an incident "
                           f"(levels {', '.join(model.scenario.alarm_levels)}, raised or escalated)")

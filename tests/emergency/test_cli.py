@@ -117,3 +117,20 @@ def test_run_on_an_alarm_log(project, tmp_path, capsys):
     path.write_text("[{\"time\": 1}")
     assert main(["emergency", "run", str(project), "--alarms", str(path)]) == 2
     assert "alarms.json: line 1: not valid JSON" in capsys.readouterr().err
+
+
+def test_malformed_alarm_files_name_the_file_alarm_and_field(project, tmp_path, capsys):
+    """An alarm log with a missing or non-numeric field is one line naming the file, the alarm and the field."""
+    good = {"time": "2024-05-01T02:14:30Z", "level": "red", "state": "raised", "sensor_id": "CH1",
+            "sensor_type": "methane", "x": 500300.0, "y": 3400200.0}
+    cases = [({k: v for k, v in good.items() if k != "sensor_id"}, "alarm #2: missing field(s) 'sensor_id'"),
+             ({k: v for k, v in good.items() if k not in ("time", "level")},
+              "alarm #2: missing field(s) 'time', 'level'"),
+             ({**good, "x": "abc"}, "alarm #2: field 'x' is not a number: 'abc'"),
+             ({**good, "time": "yesterday"}, "alarm #2 from sensor 'CH1': time 'yesterday' is not a time")]
+    path = tmp_path / "alarms.json"
+    for bad, message in cases:
+        path.write_text(json.dumps({"alarms": [good, bad]}))
+        assert main(["emergency", "run", str(project), "--alarms", str(path), "--replications", "1"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"error: {path}: {message}" in err, err
