@@ -55,10 +55,11 @@ class Terrain:
         r0 = np.floor(row).astype(int)
         fc = col - c0
         fr = row - r0
-        c0 = np.clip(c0, 0, cols - 1)
-        r0 = np.clip(r0, 0, rows - 1)
-        c1 = np.clip(c0 + 1, 0, cols - 1)
-        r1 = np.clip(r0 + 1, 0, rows - 1)
+        # The neighbours come from the unclipped index: in the outer half of the first
+        # column (c0 = -1) both are column 0, so the edge height holds to the border
+        # instead of being blended with column 1.
+        c0, c1 = np.clip(c0, 0, cols - 1), np.clip(c0 + 1, 0, cols - 1)
+        r0, r1 = np.clip(r0, 0, rows - 1), np.clip(r0 + 1, 0, rows - 1)
         h = self.heights
         z = (h[r0, c0] * (1 - fc) * (1 - fr) + h[r0, c1] * fc * (1 - fr)
              + h[r1, c0] * (1 - fc) * fr + h[r1, c1] * fc * fr)
