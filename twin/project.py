@@ -31,6 +31,7 @@ import numpy as np
 import pyogrio
 import rasterio
 from pyproj import CRS
+from pyproj.exceptions import CRSError
 
 from twin import atomic, schema
 from twin.errors import LayerError, ProjectError, SourceError
@@ -189,7 +190,13 @@ def load(path: Path | str) -> Twin:
             if META_TABLE not in tables:
                 raise ProjectError(f"{path}: not a Lifeline Twin project (no {META_TABLE} table); "
                                    "use 'lifeline-twin import' to make one")
-            meta = {k: json.loads(v) for k, v in con.execute(f"SELECT key, value FROM {META_TABLE}")}
+            meta = {}
+            for key, value in con.execute(f"SELECT key, value FROM {META_TABLE}"):
+                try:
+                    meta[key] = json.loads(value)
+                except (TypeError, json.JSONDecodeError):
+                    raise ProjectError(f"{path}: metadata {key!r} is not valid JSON "
+                                       "(the file was edited by hand, or damaged)") from None
             net_row = con.execute(f"SELECT name, inp FROM {NETWORK_TABLE}").fetchone() \
                 if NETWORK_TABLE in tables else None
             has_terrain = bool(con.execute(
@@ -206,7 +213,10 @@ def load(path: Path | str) -> Twin:
     if meta.get("format_version", 0) > FORMAT_VERSION:
         raise ProjectError(f"{path}: written by a newer Lifeline Twin (format {meta['format_version']}, "
                            f"this one reads up to {FORMAT_VERSION})")
-    crs = CRS.from_wkt(meta["crs_wkt"])
+    try:
+        crs = CRS.from_wkt(meta["crs_wkt"])
+    except (CRSError, TypeError):
+        raise ProjectError(f"{path}: metadata 'crs_wkt' is not a CRS pyproj can read") from None
     keep = {k: v for k, v in meta.items()
             if k not in ("name", "crs_wkt", "units", "format_version", "written_at", "terrain_dtype")}
     twin = Twin(meta["name"], crs, metadata=keep)

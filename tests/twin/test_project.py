@@ -270,3 +270,17 @@ def test_output_over_a_geopackage_that_is_not_a_project_is_refused(small_twin, t
     assert warnings == [f"{ours} existed and was replaced; its buildings, drone_corridors, drone_tracks, "
                         "fire_stations, roads, sites, terrain, water_valves are not in the new project (add "
                         "layers to a project with 'import vector --project')"]
+
+
+@pytest.mark.parametrize("key, value, says", [
+    ("crs_wkt", '"not a crs"', "metadata 'crs_wkt' is not a CRS pyproj can read"),
+    ("name", "{broken", "metadata 'name' is not valid JSON"),
+])
+def test_damaged_metadata_is_one_clear_error(tmp_path, key, value, says):
+    path = project.save(Twin("t", CRS), tmp_path / "t.gpkg")
+    con = sqlite3.connect(path)
+    con.execute("UPDATE lifeline_metadata SET value=? WHERE key=?", (value, key))
+    con.commit()
+    con.close()
+    with pytest.raises(ProjectError, match=f"^{path}: {says}"):
+        project.load(path)
