@@ -321,3 +321,17 @@ def test_missing_required_column_says_which_map_fixes_it(tmp_path, capsys):
     assert main(["import", "vector", str(src), "--layer", "water_pipes", "--project", str(project),
                  "--map", "start_node=from_node", "--map", "end_node=to_node", "--id-column", "name"]) == 0
     assert load(project)["water_pipes"][["id", "start_node", "end_node"]].values.tolist() == [["P1", "A", "B"]]
+
+
+def test_raster_with_a_wrong_crs_is_refused(tmp_path, capsys):
+    """State-plane feet declared as UTM 16N metres: the grid would lie in the Atlantic."""
+    tif = tmp_path / "dem.tif"
+    with rasterio.open(tif, "w", driver="GTiff", width=4, height=3, count=1, dtype="float32",
+                       transform=Affine(30, 0, 4_960_000, 0, -30, 3_900_000), nodata=-1) as dst:
+        dst.write(np.full((3, 4), 250.0, dtype="float32"), 1)
+    project = tmp_path / "p.gpkg"
+    assert main(["import", "raster", str(tif), "--crs", "EPSG:32616", "--project", str(project)]) == 2
+    _one_line_error(capsys, f"{tif}: 4 of 4 coordinates lie outside the area of use of --crs EPSG:32616")
+    assert not project.exists()
+    twin, _ = import_raster(tif, project, crs="EPSG:3547", z_factor=0.3048)  # the right CRS is accepted
+    assert twin.terrain is not None and twin.crs.to_epsg() == 3546

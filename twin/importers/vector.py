@@ -497,6 +497,9 @@ def import_raster(path, project, crs=None, z_factor=None):
     _check_source(path)
     src_crs = parse_crs(crs) if crs is not None else None
     raw = Terrain.read(path, crs=src_crs)
+    if src_crs is not None:
+        minx, miny, maxx, maxy = raw.bounds
+        check_area_of_use(src_crs, [(minx, miny), (maxx, maxy), (minx, maxy), (maxx, miny)], str(path))
     band_unit = _band_unit(path)
     report = ImportReport(source=str(path), source_crs=describe(raw.crs))
 
