@@ -335,3 +335,15 @@ def test_raster_with_a_wrong_crs_is_refused(tmp_path, capsys):
     assert not project.exists()
     twin, _ = import_raster(tif, project, crs="EPSG:3547", z_factor=0.3048)  # the right CRS is accepted
     assert twin.terrain is not None and twin.crs.to_epsg() == 3546
+
+
+def test_new_project_crs_in_degrees_and_terrain_as_a_layer_name_the_fix(tmp_path, capsys):
+    src = tmp_path / "h.geojson"
+    gpd.GeoDataFrame({"x": [1]}, geometry=[shapely.Point(385_000, 6_672_000)], crs="EPSG:3067").to_file(src)
+    project = tmp_path / "p.gpkg"
+    assert main(["import", "vector", str(src), "--layer", "hydrants", "--project", str(project),
+                 "--to-crs", "EPSG:4326"]) == 2
+    _one_line_error(capsys, "--to-crs EPSG:4326: a project's CRS must be projected in metres (EPSG:4326 is not)")
+    assert main(["import", "vector", str(src), "--layer", "terrain", "--project", str(project)]) == 2
+    _one_line_error(capsys, "unknown twin layer 'terrain'", "the terrain is set with 'lifeline-twin import raster'")
+    assert not project.exists()

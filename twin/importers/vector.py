@@ -222,6 +222,15 @@ def _existing_or_new(project: Path, crs_for_new, report: ImportReport):
     return Twin(project.stem, crs), True
 
 
+def _metric_target(to_crs: str) -> CRS:
+    """The CRS of a new project from --to-crs, refused (naming the flag) unless it is in metres."""
+    crs = parse_crs(to_crs, "--to-crs")
+    if not crs.is_engineering and not (crs.is_projected and abs(axis_unit_factor(crs) - 1.0) < 1e-12):
+        raise SourceError(f"--to-crs {to_crs}: a project's CRS must be projected in metres "
+                          f"({describe(crs)} is not)")
+    return crs
+
+
 def _check_project_path(project: Path) -> None:
     if project.suffix.lower() != ".gpkg":
         raise SourceError(f"{project}: a project file must end in .gpkg")
@@ -260,7 +269,8 @@ def import_vector(path, layer, project, source_layer=None, mapping=None, scale=N
     """
     path, project = Path(path), Path(project)
     if layer not in SCHEMAS:
-        raise LayerError(f"{path}: unknown twin layer {layer!r} (layers: {', '.join(SCHEMAS)})")
+        hint = "; the terrain is set with 'lifeline-twin import raster'" if layer == "terrain" else ""
+        raise LayerError(f"{path}: unknown twin layer {layer!r} (layers: {', '.join(SCHEMAS)}){hint}")
     _check_project_path(project)
     _check_source(path)
     schema = SCHEMAS[layer]
@@ -388,7 +398,7 @@ def import_vector(path, layer, project, source_layer=None, mapping=None, scale=N
 
     # ---- into the project
     twin, created = _existing_or_new(
-        project, lambda: parse_crs(to_crs, "--to-crs") if to_crs else
+        project, lambda: _metric_target(to_crs) if to_crs else
         twin_crs_for(src_crs, gdf.total_bounds if len(gdf) else frame.total_bounds, project.stem), report)
     if not created and to_crs:
         report.warnings.append(f"--to-crs {to_crs} ignored: {project} exists and is in {describe(twin.crs)}")
