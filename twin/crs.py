@@ -91,14 +91,17 @@ def describe(crs: CRS) -> str:
 AREA_OF_USE_MARGIN_DEG = 1.0
 
 
-def check_area_of_use(crs: CRS, xy, what: str, flag: str = "--crs") -> None:
-    """Raise SourceError when coordinates ``xy`` (N×2, in ``crs``) lie outside its area of use.
+def check_area_of_use(crs: CRS, xy, what: str, flag: str = "--crs"):
+    """Raise SourceError when most coordinates ``xy`` (N×2, in ``crs``) lie outside its area of use.
 
     This catches the commonest CRS mistake — feet of a state plane declared as
     EPSG:4326, or a UTM zone for data in another projection — before a twin is
     built far from where the data is.  ``what`` names the data (the file) and
     ``flag`` the option the user gave the CRS with.  Engineering (local) CRSs
-    and CRSs without a published area of use are not checked.
+    and CRSs without a published area of use are not checked.  A wrong CRS
+    moves every point; a few strays (a node left at 0,0) are a data problem,
+    so when at most half are outside their mask is returned for the caller to
+    report (all False when every point is inside).
     """
     import numpy as np
     from pyproj import Transformer
@@ -106,9 +109,11 @@ def check_area_of_use(crs: CRS, xy, what: str, flag: str = "--crs") -> None:
     crs = CRS.from_user_input(crs)
     area = crs.area_of_use
     xy = np.asarray(xy, dtype=float).reshape(-1, 2)
-    xy = xy[np.isfinite(xy).all(axis=1)]
+    outside = np.zeros(len(xy), dtype=bool)
+    finite = np.isfinite(xy).all(axis=1)
+    xy = xy[finite]
     if area is None or crs.is_engineering or crs.geodetic_crs is None or not len(xy):
-        return
+        return outside
     with np.errstate(all="ignore"):
         lon, lat = Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True).transform(xy[:, 0], xy[:, 1])
     lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
@@ -119,9 +124,10 @@ def check_area_of_use(crs: CRS, xy, what: str, flag: str = "--crs") -> None:
         east += 360.0
     inside = (np.isfinite(lon) & np.isfinite(lat) & (lon >= west - m) & (lon <= east + m)
               & (lat >= south - m) & (lat <= north + m))
-    if inside.all():
-        return
     bad = int((~inside).sum())
+    if 2 * bad <= len(xy):
+        outside[np.flatnonzero(finite)[~inside]] = True
+        return outside
     x, y = xy[~inside][0]
     if np.isfinite(lon[~inside][0]) and abs(lon[~inside][0]) <= 360 and abs(lat[~inside][0]) <= 90:
         where = f"falls at lon {lon[~inside][0]:.2f}, lat {lat[~inside][0]:.2f}"

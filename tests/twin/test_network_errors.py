@@ -218,3 +218,16 @@ def test_a_file_where_a_folder_is_wanted(tmp_path, net1_ky):
         import_micropolis(net1_ky)
     with pytest.raises(SourceError, match=r"Net1\.inp: --gis-dir is a file; give the folder holding"):
         import_inp(net1_ky, crs="EPSG:3547", gis_dir=net1_ky)
+
+
+def test_a_stray_node_is_warned_not_refused(tmp_path, net1_ky):
+    """One node left at 0,0 is a data problem to report; the CRS is still right for the other ten."""
+    text = net1_ky.read_text().splitlines()
+    at = next(i for i, line in enumerate(text) if line.split()[:1] == ["22"] and len(line.split()) == 3)
+    text[at] = " 22  0.0  0.0"
+    stray = tmp_path / "stray.inp"
+    stray.write_text("\n".join(text) + "\n")
+    twin, report = import_inp(stray, crs="EPSG:3547")
+    assert twin.count("water_junctions") == 9
+    assert ("1 of 11 nodes lie outside the area of use of EPSG:3547 (misplaced, e.g. left at 0,0?): 22"
+            in report.warnings)

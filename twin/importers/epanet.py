@@ -92,7 +92,12 @@ def import_inp(path, crs, to_crs=None, gis_dir=None, dem=None, name=None, *,
     if len(xy) and not np.allclose(xy, 0.0):
         # A wrong --crs (feet declared as degrees, the wrong zone) is named here, not
         # discovered later as a twin on the other side of the planet.
-        check_area_of_use(src_crs, xy, str(path))
+        strays = check_area_of_use(src_crs, xy, str(path))
+        if strays.any():
+            names = [n for n, out in zip(wn.node_name_list, strays) if out]
+            report.warnings.append(f"{len(names)} of {len(xy)} nodes lie outside the area of use of "
+                                   f"{describe(src_crs)} (misplaced, e.g. left at 0,0?): "
+                                   f"{', '.join(names[:5])}{' ...' if len(names) > 5 else ''}")
     if src_crs.is_engineering:
         # A schematic network (--crs local:ft): its coordinates have no place on the earth,
         # so they are only scaled to metres in a local frame of the twin's own.

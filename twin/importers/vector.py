@@ -319,7 +319,10 @@ def import_vector(path, layer, project, source_layer=None, mapping=None, scale=N
         # The user's --crs is a claim about the coordinates: test it (a sample of the
         # vertices is enough, a wrong CRS moves the whole file).
         coords = shapely.get_coordinates(frame.geometry.values)
-        check_area_of_use(src_crs, coords[:: max(1, len(coords) // 5000)], where)
+        strays = check_area_of_use(src_crs, coords[:: max(1, len(coords) // 5000)], where)
+        if strays.any():
+            report.warnings.append(f"some vertices lie outside the area of use of --crs {describe(src_crs)} "
+                                   f"({int(strays.sum())} of {len(strays)} checked): misplaced features?")
 
     # ---- columns
     source_cols = [c for c in frame.columns if c not in ("geometry", "fid")]
