@@ -523,6 +523,11 @@ def import_table(path, store: ReadingStore, mapping: ColumnMapping | None = None
     for col in [m.time, *( [m.sensor, m.value] if m.sensor else (m.values or []) ), *([m.quality] if m.quality else [])]:
         if col not in frame.columns:
             raise SourceError(f"{path}: no column {col!r} (columns: {', '.join(map(str, frame.columns))})")
+    if bool(m.unit_from) != bool(m.unit_to):  # one alone used to be ignored: values stored unconverted
+        given = f"--unit-from {m.unit_from}" if m.unit_from else f"--unit-to {m.unit_to}"
+        raise ValueError(f"unit conversion needs both --unit-from and --unit-to, got only {given}")
+    if m.period_s is not None and m.period_s <= 0:
+        raise ValueError(f"sampling period must be > 0 s, not {m.period_s:g}")
     factor = m.factor * (unit_factor(m.unit_from, m.unit_to) if m.unit_from and m.unit_to else 1.0)
     times = pd.to_datetime(frame[m.time], errors="coerce", format="mixed") if frame[m.time].dtype == object \
         else pd.to_datetime(frame[m.time], errors="coerce")
@@ -530,7 +535,17 @@ def import_table(path, store: ReadingStore, mapping: ColumnMapping | None = None
         row = int(np.flatnonzero(times.isna().to_numpy())[0])
         raise SourceError(f"{path}: line {row + 2}, column {m.time!r}: not a timestamp: {frame[m.time].iloc[row]!r}")
     if times.dt.tz is None:
-        times = times.dt.tz_localize(m.timezone, ambiguous="infer")
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(m.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {m.timezone!r} (an IANA name such as UTC or Europe/Rome)") from None
+        try:
+            times = times.dt.tz_localize(m.timezone, ambiguous="infer")
+        except Exception as exc:  # pytz AmbiguousTimeError / NonExistentTimeError at a DST change
+            raise SourceError(f"{path}: column {m.time!r}: local times cannot be placed in {m.timezone} "
+                              f"({exc})") from None
     t_ms = _utc_ms(times)
     report = ReadingImport(str(path), kind, rows=len(frame))
     series = []
@@ -570,8 +585,9 @@ def _quality_codes(column, path, name) -> np.ndarray:
         elif v is None or v != v:
             code = GOOD
         else:
-            code = int(v) if int(v) in (0, 1, 2) else None
+            code = int(v) if v in (0, 1, 2) else None  # 1.7 is no quality code (int() made it 1)
         if code is None:
+            v = v.item() if isinstance(v, np.generic) else v  # the file's value, not numpy's repr
             raise SourceError(f"{path}: line {i + 2}, column {name!r}: quality must be good/uncertain/bad "
                               f"or 0/1/2, found {v!r}")
         out[i] = code

@@ -126,6 +126,31 @@ def test_generic_csv_long_and_wide_with_units_and_errors(tmp_path):
     assert unit_factor("ppm", "%LEL") == pytest.approx(1 / 500)
 
 
+def test_generic_csv_refuses_half_settings_bad_zones_and_dst_gaps(tmp_path):
+    """Settings that used to be ignored (one unit alone, a 0 s period) or crash at a DST change are one clear
+    error; a naive local time in a real zone lands at the right UTC instant."""
+    store = ReadingStore(tmp_path / "r")
+    path = tmp_path / "local.csv"
+    path.write_text("time,id,v,q\n2024-05-01 12:00,P1,100,0\n2024-05-01 12:05,P1,101,1.7\n")
+    with pytest.raises(ValueError, match="needs both --unit-from and --unit-to, got only --unit-from kPa"):
+        import_table(path, store, ColumnMapping(sensor="id", value="v", unit_from="kPa"))
+    with pytest.raises(ValueError, match="sampling period must be > 0 s, not 0"):
+        import_table(path, store, ColumnMapping(sensor="id", value="v", period_s=0))
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
+        import_table(path, store, ColumnMapping(sensor="id", value="v", timezone="Mars/Olympus"))
+    with pytest.raises(SourceError, match=r"local.csv: line 3, column 'q': quality must be .* found 1\.7$"):
+        import_table(path, store, ColumnMapping(sensor="id", value="v", quality="q"))
+    assert store.query().num_rows == 0  # nothing stored by a refused import
+    rep = import_table(path, store, ColumnMapping(sensor="id", value="v", timezone="Europe/Rome"))
+    assert rep.stored == 2
+    assert store.query().column("phenomenon_time").to_pylist()[0].isoformat().startswith("2024-05-01T10:00")
+    gap = tmp_path / "spring.csv"
+    gap.write_text("time,id,v\n2024-03-31 01:55,P1,1\n2024-03-31 02:30,P1,2\n")
+    with pytest.raises(SourceError, match=r"spring.csv: column 'time': local times cannot be placed in Europe/Rome "
+                                          r"\(2024-03-31 02:30:00 is a nonexistent time"):
+        import_table(gap, store, ColumnMapping(sensor="id", value="v", timezone="Europe/Rome"))
+
+
 def test_broken_battledim_file_names_the_line(tmp_path):
     f = tmp_path / "flows.csv"
     f.write_text("Timestamp;p1\n2019-01-01 00:00:00;1,0\n2019-01-01 00:05:00;abc\n")
