@@ -41,3 +41,15 @@ def test_start_refuses_an_output_it_cannot_write_before_building(tmp_path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"lifeline-twin start: error: {a_file / 'out'}: cannot make the folder")
     assert a_file.read_text() == "keep me"
+
+
+def test_a_negative_seed_names_the_flag(tmp_path, capsys, monkeypatch):
+    import twin.demo
+
+    def never(seed=7):
+        raise AssertionError("built the city with a seed numpy refuses")
+    monkeypatch.setattr(twin.demo, "build_demo", never)
+    for argv in (["start", "--headless", "--out", str(tmp_path / "o"), "--seed", "-1"],
+                 ["demo", "-o", str(tmp_path / "d.gpkg"), "--seed", "-1"]):
+        assert main(argv) == 2
+        assert capsys.readouterr().err == f"lifeline-twin {argv[0]}: error: --seed -1: the seed must be 0 or more\n"

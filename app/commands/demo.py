@@ -22,6 +22,8 @@ def run(args) -> int:
     from twin.errors import ProjectError
     from twin.project import check_writable, replaceable_layers, save
 
+    if args.seed < 0:
+        raise ValueError(f"--seed {args.seed}: the seed must be 0 or more")
     if Path(args.output).suffix.lower() != ".gpkg":
         # Say so before spending seconds on the build.
         raise ProjectError(f"{args.output}: a project file must end in .gpkg")

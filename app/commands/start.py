@@ -37,6 +37,8 @@ def run(args) -> int:
     from twin.errors import ProjectError
     from twin.project import check_writable, save
 
+    if args.seed < 0:
+        raise ValueError(f"--seed {args.seed}: the seed must be 0 or more")
     out = Path(args.out).resolve()
     # An output folder that cannot be made is said before the city is built.
     if out.exists() and not out.is_dir():
