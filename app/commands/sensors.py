@@ -245,8 +245,14 @@ def run_replay(args) -> int:
         raise ValueError(f"--to {args.t1} is not after --from {args.t0}")
     sensors = args.sensors.split(",") if args.sensors else None
     timeline = SensorTimeline.load(store, t0, t1, sensors, registry)
+    # a mistyped --sensors id must say so, not read as an empty recording
+    absent = [s for s in sensors or [] if s not in set(timeline.sensor_ids)]
     if not len(timeline):
-        raise ValueError(f"no readings in {store.root} between {args.t0} and {args.t1}")
+        which = f" of sensor(s) {', '.join(absent[:8])}" if absent else ""
+        raise ValueError(f"no readings{which} in {store.root} between {args.t0} and {args.t1}")
+    if absent:
+        print(f"note: no readings of sensor(s) {', '.join(absent[:8])}{' ...' if len(absent) > 8 else ''} "
+              f"between {args.t0} and {args.t1}", file=sys.stderr)
     engine = AlarmEngine(registry, context=MethaneContext(twin, registry))
     engine.subscribe(lambda a: print(json.dumps(a.as_dict()) if args.json else a.line(), flush=True))
     source = ManualTimeSource() if args.instant else None

@@ -64,6 +64,12 @@ def test_cli_errors_are_one_line(project, tmp_path, capsys):
     assert "HOST:PORT" in capsys.readouterr().err
     assert main(["sensors", "replay", str(project), "--from", "2024-05-01", "--to", "2024-05-02",
                  "--speed", "20000"]) == 2
+    capsys.readouterr()
+    # a mistyped sensor id is named, not reported as an empty recording
+    assert main(["sensors", "replay", str(project), "--from", "2024-05-01", "--to", "2024-05-02",
+                 "--sensors", "PT-1,NOPE"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no readings of sensor(s) PT-1, NOPE in " in err
 
 
 def test_cli_detect_leaks_json_on_real_flows(shared, capsys):
