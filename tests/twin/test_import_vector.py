@@ -347,3 +347,16 @@ def test_new_project_crs_in_degrees_and_terrain_as_a_layer_name_the_fix(tmp_path
     assert main(["import", "vector", str(src), "--layer", "terrain", "--project", str(project)]) == 2
     _one_line_error(capsys, "unknown twin layer 'terrain'", "the terrain is set with 'lifeline-twin import raster'")
     assert not project.exists()
+
+
+def test_list_valued_attributes_are_kept_as_json(tmp_path):
+    src = tmp_path / "lists.geojson"
+    src.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"id": "h1", "tags": ["a", "ä b"]},
+         "geometry": {"type": "Point", "coordinates": [24.94, 60.17]}},
+        {"type": "Feature", "properties": {"id": "h2", "tags": ["c"]},
+         "geometry": {"type": "Point", "coordinates": [24.95, 60.17]}}]}))
+    twin, _ = import_vector(src, "hydrants", tmp_path / "p.gpkg")
+    save(twin, tmp_path / "p.gpkg")
+    tags = load(tmp_path / "p.gpkg")["hydrants"].set_index("id")["tags"]
+    assert [json.loads(tags[i]) for i in ("h1", "h2")] == [["a", "ä b"], ["c"]]

@@ -15,6 +15,7 @@ earth, so it cannot be mixed with a georeferenced project.
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -231,6 +232,22 @@ def _metric_target(to_crs: str) -> CRS:
     return crs
 
 
+def _as_text_if_listed(values: pd.Series) -> pd.Series:
+    """List-valued cells (GeoJSON arrays, GDAL StringList fields) as JSON text.
+
+    A GeoPackage column holds scalars; left as arrays they were written as
+    numpy's repr (``['a' 'b']``), which nothing can read back.
+    """
+    if values.dtype != object or not values.map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
+        return values
+
+    def text(v):
+        if isinstance(v, (list, tuple, np.ndarray)):
+            return json.dumps([x.item() if isinstance(x, np.generic) else x for x in v], ensure_ascii=False)
+        return v
+    return values.map(text)
+
+
 def _check_project_path(project: Path) -> None:
     if project.suffix.lower() != ".gpkg":
         raise SourceError(f"{project}: a project file must end in .gpkg")
@@ -377,7 +394,7 @@ def import_vector(path, layer, project, source_layer=None, mapping=None, scale=N
             continue
         name = c if c.lower() not in taken else f"source_{c}"
         taken.add(name.lower())
-        out[name] = frame[c]
+        out[name] = _as_text_if_listed(frame[c])
     for col, factor in scale.items():
         if col not in out.columns:
             raise SourceError(f"{where}: --scale {col}={factor:g}: no column {col!r} (scales apply to twin "
