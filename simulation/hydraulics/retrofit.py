@@ -104,11 +104,13 @@ def read_plan(path: str | Path, system=None) -> Plan:
             pipes = pd.read_csv(path, dtype={"pipe_id": str, "id": str, "material": str}, comment="#")
         except Exception as exc:
             raise SourceError(f"{path}: cannot read the plan CSV ({exc})") from None
+        found = ", ".join(map(str, pipes.columns))
         if "pipe_id" in pipes.columns:
             pipes = pipes.rename(columns={"pipe_id": "id"})
-        for col in ("id", "diameter_mm"):
-            if col not in pipes.columns:
-                raise SourceError(f"{path}: plan CSV has no column {col!r} (needs pipe_id, diameter_mm)")
+        for col, name in (("id", "pipe_id"), ("diameter_mm", "diameter_mm")):
+            if col not in pipes.columns:  # named as the user writes it: pipe_id (id is accepted too)
+                raise SourceError(f"{path}: plan CSV has no column {name!r} (needs pipe_id, diameter_mm; "
+                                  f"found {found})")
         lines = list(range(2, len(pipes) + 2))
         where = "line"
         plan = Plan(path.stem, pipes, dict(DEFAULT_UNIT_COSTS), None, REPAIR_HOURS, str(path))

@@ -76,7 +76,9 @@ def read_valves(path: str | Path) -> pd.DataFrame:
         frame["operable"] = True
     else:
         frame["operable"] = ~frame["operable"].fillna("true").str.strip().str.lower().isin(["false", "0", "no", "n"])
-    return frame[["id", "pipe_id", "node_id", "operable"]]
+    frame = frame[["id", "pipe_id", "node_id", "operable"]].reset_index(drop=True)
+    frame.attrs["source"] = str(path)  # errors about a valve then name this file and line, not a layer
+    return frame
 
 
 @dataclass
@@ -251,14 +253,16 @@ def segment(system, *, valves: pd.DataFrame | None = None, inoperable: list[str]
                     dtype=np.int64).reshape(-1, 2)
     nn, nl = len(nodes), len(links)
     blocked = set()
-    for v in valves.itertuples():
+    source = valves.attrs.get("source")
+    for row, v in enumerate(valves.itertuples()):
+        where = f"{source}: line {row + 2}: valve {v.id!r}" if source else f"water_valves: valve {v.id!r}"
         li, ni = lpos.get(str(v.pipe_id)), npos.get(str(v.node_id))
         if li is None:
-            raise LayerError(f"water_valves: valve {v.id!r} field pipe_id: no pipe {v.pipe_id!r} in the network")
+            raise LayerError(f"{where} field pipe_id: no pipe {v.pipe_id!r} in the network")
         if ni is None:
-            raise LayerError(f"water_valves: valve {v.id!r} field node_id: no node {v.node_id!r} in the network")
+            raise LayerError(f"{where} field node_id: no node {v.node_id!r} in the network")
         if ni not in ends[li]:
-            raise LayerError(f"water_valves: valve {v.id!r}: node {v.node_id!r} is not an end of pipe {v.pipe_id!r}")
+            raise LayerError(f"{where}: node {v.node_id!r} is not an end of pipe {v.pipe_id!r}")
         if v.operable:
             blocked.add((li, ni))
     # union-find over nodes [0, nn) and links [nn, nn + nl)

@@ -65,6 +65,10 @@ def test_plan_errors_name_file_and_line(net3, tmp_path):
     plan.write_text("pipe_id,diameter_mm\n125,-3\n")
     with pytest.raises(SourceError, match="line 2: diameter_mm must be a number > 0"):
         read_plan(plan, net3)
+    plan.write_text("pipe;diameter\n125;300\n")  # wrong separator: the message names what it found
+    with pytest.raises(SourceError, match=r"plan.csv: plan CSV has no column 'pipe_id' \(needs pipe_id, "
+                                          r"diameter_mm; found pipe;diameter\)"):
+        read_plan(plan, net3)
     y = tmp_path / "plan.yaml"
     y.write_text("name: x\npipes: []\n")
     with pytest.raises(SourceError, match="non-empty 'pipes' list"):

@@ -80,6 +80,9 @@ def test_valves_must_name_real_pipe_ends(tmp_path):
     csv.write_text("id,pipe_id,node_id,operable\nA,P2,J1,false\nB,P2,J2,true\n")
     v = read_valves(csv)
     assert list(v["operable"]) == [False, True]
+    csv.write_text("id,pipe_id,node_id\nA,P2,J1\nB,P9,J2\n")
+    with pytest.raises(LayerError, match=r"valves.csv: line 3: valve 'B' field pipe_id: no pipe 'P9'"):
+        segment(system, valves=read_valves(csv))  # the file and line, not the project's layer
 
 
 def test_n_minus_one_placement(wntr_network_path):
