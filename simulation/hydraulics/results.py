@@ -39,6 +39,14 @@ class DemandModel:
     required_pressure: float = 20.0
     exponent: float = 0.5
 
+    def __post_init__(self):
+        # EPANET's own refusal is 'Error 208: illegal PDA pressure limits', which names neither value
+        if self.pdd and self.min_pressure < 0:
+            raise ValueError(f"pressure-driven demand: minimum pressure must be >= 0 m, not {self.min_pressure:g}")
+        if self.pdd and not self.required_pressure > self.min_pressure:
+            raise ValueError(f"pressure-driven demand: required pressure ({self.required_pressure:g} m) must be "
+                             f"above the minimum pressure ({self.min_pressure:g} m)")
+
     def apply(self, solver: Solver) -> None:
         solver.set_demand_model(self.pdd, self.min_pressure, self.required_pressure, self.exponent)
 

@@ -101,7 +101,9 @@ def test_bad_time_ranges_and_settings_are_one_line(capsys, wntr_network_path, tm
              (("fire-flow", net, "--nodes", "121", "--start", -5, "--workers", 0, "--json"),
               "fire start must be >= 0 h, not -5.0"),
              (("break", net, "--pipe", "125", "--at", 1, "--duration", 4, "--isolate-after", -1, "--json"),
-              "isolation delay must be >= 0 h after the break, not -1")]
+              "isolation delay must be >= 0 h after the break, not -1"),
+             (("run", net, "--pdd", "--min-pressure", 30, "--required-pressure", 20, "--json"),
+              "pressure-driven demand: required pressure (20 m) must be above the minimum pressure (30 m)")]
     for argv, message in cases:
         code, out, err = _run(capsys, *argv, "--out", tmp_path / "o")
         assert (code, out) == (2, ""), argv
