@@ -125,7 +125,8 @@ def simulate_break(system, pipe: str, *, at_h: float = 0.0, hole_mm: float = 50.
         wn.options.time.duration = int(round(duration_h * 3600))
     duration = wn.options.time.duration
     if duration == 0:
-        raise ValueError("a break needs an extended-period network (duration > 0); pass a duration")
+        raise ValueError("a break needs an extended-period network and this one is a steady-state snapshot "
+                         "(duration 0): give a length in hours (duration_h; --duration on the command line)")
     if not 0 <= at_h * 3600 < duration:
         raise ValueError(f"break time {at_h:g} h is outside the simulation (0 to {duration / 3600:g} h)")
     shutdown = None

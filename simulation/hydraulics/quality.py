@@ -56,7 +56,8 @@ def _with_duration(system, duration_h):
     if duration_h is not None:
         wn.options.time.duration = int(round(duration_h * 3600))
     if wn.options.time.duration == 0:
-        raise ValueError("water quality needs an extended-period network (duration > 0); pass a duration")
+        raise ValueError("water quality needs an extended-period network and this one is a steady-state snapshot "
+                         "(duration 0): give a length in hours (duration_h; --duration on the command line)")
     return wn
 
 

@@ -102,6 +102,10 @@ def test_bad_time_ranges_and_settings_are_one_line(capsys, wntr_network_path, tm
               "fire start must be >= 0 h, not -5.0"),
              (("break", net, "--pipe", "125", "--at", 1, "--duration", 4, "--isolate-after", -1, "--json"),
               "isolation delay must be >= 0 h after the break, not -1"),
+             (("quality", net, "--duration", 0, "--json"),
+              "steady-state snapshot (duration 0): give a length in hours (duration_h; --duration on the"),
+             (("break", net, "--pipe", "125", "--duration", 0, "--json"),
+              "steady-state snapshot (duration 0): give a length in hours (duration_h; --duration on the"),
              (("run", net, "--pdd", "--min-pressure", 30, "--required-pressure", 20, "--json"),
               "pressure-driven demand: required pressure (20 m) must be above the minimum pressure (30 m)")]
     for argv, message in cases:
