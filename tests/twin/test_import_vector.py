@@ -360,3 +360,21 @@ def test_list_valued_attributes_are_kept_as_json(tmp_path):
     save(twin, tmp_path / "p.gpkg")
     tags = load(tmp_path / "p.gpkg")["hydrants"].set_index("id")["tags"]
     assert [json.loads(tags[i]) for i in ("h1", "h2")] == [["a", "ä b"], ["c"]]
+
+
+def test_an_empty_source_never_empties_a_project_layer(tmp_path, capsys):
+    project = tmp_path / "p.gpkg"
+    src = tmp_path / "pipes.gpkg"
+    columns = {"start_node": ["a"], "end_node": ["b"], "diameter": [0.2]}
+    gpd.GeoDataFrame(columns, geometry=[LineString([(385_000, 6_672_000), (385_100, 6_672_000)])],
+                     crs="EPSG:3067").to_file(src, layer="pipes")
+    assert main(["import", "vector", str(src), "--layer", "water_pipes", "--project", str(project)]) == 0
+    before = project.read_bytes()
+    empty = tmp_path / "none.gpkg"
+    gpd.GeoDataFrame({k: gpd.pd.Series([], dtype=type(v[0])) for k, v in columns.items()},
+                     geometry=gpd.GeoSeries([], crs="EPSG:3067")).to_file(empty, layer="pipes")
+    capsys.readouterr()
+    assert main(["import", "vector", str(empty), "--layer", "water_pipes", "--project", str(project)]) == 2
+    _one_line_error(capsys, f"{empty}: no features to import into 'water_pipes' (the source layer is empty)")
+    assert project.read_bytes() == before
+    assert len(load(project)["water_pipes"]) == 1

@@ -415,6 +415,13 @@ def import_vector(path, layer, project, source_layer=None, mapping=None, scale=N
     _report_repair(report, repair, frame, ids)
     gdf = gdf[keep].reset_index(drop=True)
     gdf = _fit_geometry(gdf, schema.geometry, report)
+    if len(gdf) == 0:
+        # Importing nothing would only empty the project's layer: a wrong file or
+        # --source-layer, never what was meant.
+        if len(frame):
+            why = "; ".join(report.skipped) or "none has a geometry"
+            raise SourceError(f"{where}: no features to import into {layer!r}: all {len(frame)} were skipped ({why})")
+        raise SourceError(f"{where}: no features to import into {layer!r} (the source layer is empty)")
 
     # ---- into the project
     twin, created = _existing_or_new(
