@@ -63,6 +63,11 @@ def save(twin: Twin, path: Path | str) -> Path:
     if path.suffix.lower() != ".gpkg":
         raise ProjectError(f"{path}: a project file must end in .gpkg")
     check_writable(path)
+    foreign = foreign_tables(path)
+    if foreign:
+        raise ProjectError(f"{path}: holds tables that are not twin layers ({', '.join(foreign)}), added by "
+                           "another program; saving would drop them: copy them to another file and remove "
+                           "them from the project first")
     with atomic.replacing(path, keep_suffix=True) as tmp:
         _write(twin, tmp)
     return path
@@ -137,6 +142,30 @@ def _write(twin: Twin, tmp: Path) -> None:
         con.commit()
     finally:
         con.close()
+
+
+def foreign_tables(path: Path | str) -> list[str]:
+    """Tables of the Lifeline Twin project at ``path`` that are not twin layers (added in QGIS...).
+
+    A save writes the twin afresh, so these would be lost; :func:`save` refuses
+    instead.  Empty when ``path`` is absent, damaged or not a project.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return []
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if META_TABLE not in tables or "gpkg_contents" not in tables:
+                return []
+            names = [r[0] for r in con.execute("SELECT table_name FROM gpkg_contents ORDER BY table_name")]
+        finally:
+            con.close()
+    except sqlite3.DatabaseError:
+        return []
+    ours = set(schema.SCHEMAS) | {TERRAIN_TABLE, META_TABLE, NETWORK_TABLE}
+    return [n for n in names if n not in ours]
 
 
 def replaceable_layers(path: Path | str) -> list[str]:

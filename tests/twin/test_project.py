@@ -284,3 +284,16 @@ def test_damaged_metadata_is_one_clear_error(tmp_path, key, value, says):
     con.close()
     with pytest.raises(ProjectError, match=f"^{path}: {says}"):
         project.load(path)
+
+
+def test_saving_never_drops_tables_another_program_added(small_twin, tmp_path):
+    path = project.save(small_twin, tmp_path / "city.gpkg")
+    assert project.foreign_tables(path) == []
+    gpd.GeoDataFrame({"owner": ["A"]}, geometry=[Point(0, 0)], crs=CRS).to_file(path, layer="parcels", mode="a")
+    before = path.read_bytes()
+    twin = project.load(path)  # a project with an extra table still loads
+    with pytest.raises(ProjectError, match=r"city\.gpkg: holds tables that are not twin layers \(parcels\), "
+                                           r"added by another program; saving would drop them"):
+        project.save(twin, path)
+    assert path.read_bytes() == before
+    assert project.save(twin, tmp_path / "copy.gpkg").exists()  # saving elsewhere is fine
