@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from twin import atomic
+
 
 def register(sub) -> None:
     p = sub.add_parser("emergency", help="emergency response: simulate incidents and units, coverage, "
@@ -113,8 +115,8 @@ def simulate_to(model, days: float, replications: int, out: Path | None, seed=No
               "kpis": combine(summaries), "notes": runs[0].notes}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        runs[0].incidents.to_csv(out / "incidents.csv", index=False)
-        runs[0].crews.to_csv(out / "crews.csv", index=False)
+        atomic.write(out / "incidents.csv", runs[0].incidents.to_csv(index=False))
+        atomic.write(out / "crews.csv", runs[0].crews.to_csv(index=False))
         util = utilisation(runs[0])
         for r in runs[1:]:
             util["utilisation"] += utilisation(r)["utilisation"].to_numpy()
@@ -128,9 +130,7 @@ def simulate_to(model, days: float, replications: int, out: Path | None, seed=No
         cov = model.coverage(5.0)
         files.append(plots.coverage_map(model, cov, out / "coverage.png"))
         report["coverage_5min"] = cov.as_dict()
-        tmp = out / ".kpis.json.tmp"
-        tmp.write_text(json.dumps(report, indent=1))
-        tmp.replace(out / "kpis.json")
+        atomic.write(out / "kpis.json", json.dumps(report, indent=1))
         report["files"] = [str(p) for p in [out / "kpis.json", out / "incidents.csv", out / "crews.csv", *files]]
     return report
 
@@ -381,7 +381,5 @@ def drill_response(model, alarms_path: Path, path: Path) -> Path:
                      "call_processing_s": None if np.isnan(r.call_processing_s) else round(float(r.call_processing_s), 1),
                      "turnout_s": None if np.isnan(r.turnout_s) else round(float(r.turnout_s), 1),
                      "travel_s": None if np.isnan(r.travel_s) else round(float(r.travel_s), 1)})
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"source": str(alarms_path), "incidents": rows, "notes": run.notes}, indent=1))
-    tmp.replace(path)
+    atomic.write(path, json.dumps({"source": str(alarms_path), "incidents": rows, "notes": run.notes}, indent=1))
     return path

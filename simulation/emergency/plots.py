@@ -20,6 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from twin import atomic  # noqa: E402
+
 _KIND_STYLE = {"station": ("s", "#c0392b"), "micro_station": ("^", "#e67e22"), "ems": ("P", "#2980b9"),
                "water_repair": ("D", "#16a085"), "gas_emergency": ("X", "#8e44ad")}
 
@@ -52,7 +54,8 @@ def response_ecdf(incidents: pd.DataFrame, path: Path, limits_s=(300.0, 480.0), 
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title or "Response time by incident type")
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic.replacing(path, keep_suffix=True) as tmp:  # a half-drawn PNG is never left as the plot
+        fig.savefig(tmp)
     plt.close(fig)
     return Path(path)
 
@@ -75,7 +78,8 @@ def utilisation_chart(util: pd.DataFrame, path: Path, title: str = "") -> Path:
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(title or "Unit utilisation")
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic.replacing(path, keep_suffix=True) as tmp:  # a half-drawn PNG is never left as the plot
+        fig.savefig(tmp)
     plt.close(fig)
     return Path(path)
 
@@ -115,7 +119,8 @@ def coverage_map(model, coverage, path: Path, new_stations: pd.DataFrame | None 
     ax.ticklabel_format(useOffset=False, style="plain")
     ax.tick_params(labelsize=7)
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic.replacing(path, keep_suffix=True) as tmp:  # a half-drawn PNG is never left as the plot
+        fig.savefig(tmp)
     plt.close(fig)
     return Path(path)
 
@@ -132,6 +137,7 @@ def history_ecdf(validation, path: Path) -> Path:
     lo, hi = validation.calibration
     ax.set_title(f"Validation on {validation.incidents} incidents (calibrated on {lo}..{hi})")
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic.replacing(path, keep_suffix=True) as tmp:  # a half-drawn PNG is never left as the plot
+        fig.savefig(tmp)
     plt.close(fig)
     return Path(path)

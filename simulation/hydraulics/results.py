@@ -17,7 +17,6 @@ from ``required_pressure`` (default 20 m), and in between
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,17 +143,11 @@ class Results:
 
 
 def write_atomic(path: Path, data: str | bytes) -> Path:
-    """Write ``data`` to a temporary file beside ``path`` and rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    mode = "wb" if isinstance(data, bytes) else "w"
-    with open(tmp, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return path
+    """Write ``data`` to a temporary file beside ``path`` and rename it over ``path`` (:func:`twin.atomic.write`:
+    the project's one atomic save, which also removes the temporary file when the write fails)."""
+    from twin import atomic
+
+    return atomic.write(path, data)
 
 
 def results_from_run(solver: Solver, run, demand_model: DemandModel, name: str) -> Results:

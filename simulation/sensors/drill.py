@@ -35,6 +35,7 @@ import pyarrow as pa
 from simulation.clock import to_seconds
 from simulation.sensors.registry import SensorRegistry
 from simulation.sensors.store import ReadingStore, readings_table
+from twin import atomic
 
 DAY_S = 86_400
 
@@ -225,7 +226,5 @@ def drill_showcase(twin, project_path, out_dir) -> list[Path]:
                    for lvl in ("red", "orange", "yellow", "blue")},
         "alarms": [a.as_dict() for a in engine.log],
     }
-    tmp = json_path.with_name(f".{json_path.name}.tmp")
-    tmp.write_text(json.dumps(summary, indent=1), encoding="utf-8")
-    tmp.replace(json_path)
+    atomic.write(json_path, json.dumps(summary, indent=1))
     return [csv_path, json_path]

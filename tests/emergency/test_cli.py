@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +41,9 @@ def test_run_json_and_outputs(project, tmp_path, capsys):
     assert json.loads((out / "kpis.json").read_text())["kpis"] == kpis
     header = (out / "incidents.csv").read_text().splitlines()[0]
     assert header.startswith("incident,type,priority,report,verify,request,assign,turnout,on_scene,handled,close")
+    # every output saved atomically: exactly the listed files, no temporary left beside them
+    assert sorted(p.name for p in out.iterdir()) == sorted(Path(f).name for f in report["files"]) == [
+        "coverage.png", "crews.csv", "incidents.csv", "kpis.json", "response_ecdf.png", "utilisation.png"]
 
 
 def test_run_text_report(project, capsys):

@@ -113,3 +113,20 @@ def test_bad_time_ranges_and_settings_are_one_line(capsys, wntr_network_path, tm
         assert (code, out) == (2, ""), argv
         assert err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_failed_save_keeps_the_previous_file_and_leaves_no_temporary(tmp_path):
+    """Result files go through the project's atomic save: a write that fails half-way (here text that
+    cannot be encoded) leaves the previous version and no hidden temporary beside it."""
+    from simulation.hydraulics.results import write_atomic
+
+    target = tmp_path / "criticality.csv"
+    write_atomic(target, "id,rank\nP1,1\n")
+    try:
+        write_atomic(target, "id,rank\n\ud800,1\n")  # a lone surrogate: UTF-8 refuses it mid-write
+    except UnicodeEncodeError:
+        pass
+    else:
+        raise AssertionError("the unencodable text was written")
+    assert target.read_text() == "id,rank\nP1,1\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["criticality.csv"]
