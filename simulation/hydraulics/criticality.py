@@ -179,6 +179,8 @@ def criticality(system, *, pipes: list[str] | None = None, sample: int | None = 
             raise KeyError(f"{system.source or system.name}: unknown pipe id(s) {', '.join(map(repr, unknown[:5]))}"
                            f"{' ...' if len(unknown) > 5 else ''}")
         names = list(dict.fromkeys(pipes))
+    if sample is not None and sample < 1:  # 0 ran an empty sweep reported as complete; < 0 crashed in numpy
+        raise ValueError(f"sample must be at least 1, got {sample}")
     if sample is not None and sample < len(names):
         rng = np.random.default_rng(seed)
         names = sorted(rng.choice(names, size=sample, replace=False).tolist(), key=names.index)

@@ -304,6 +304,8 @@ def fire_flow(system, *, nodes: list[str] | None = None, sample: int | None = No
               cluster_threshold_s: float | None = None) -> FireFlow:
     """Test every hydrant (or junction); see the module docstring for the rules."""
     hydrants = hydrant_nodes(system, nodes)
+    if sample is not None and sample < 1:  # 0 ran an empty sweep reported as complete; < 0 crashed in numpy
+        raise ValueError(f"sample must be at least 1, got {sample}")
     if sample is not None and sample < len(hydrants):
         hydrants = hydrants.sample(n=sample, random_state=seed).sort_index()
     text = system.inp_text()

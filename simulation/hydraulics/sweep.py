@@ -26,6 +26,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from twin.errors import TwinError
+
 _STATES: dict[tuple[str, int], Any] = {}
 
 
@@ -100,6 +102,14 @@ def _batches(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
+#: How long to keep trying an existing scheduler (``--scheduler``) before giving up, s.
+SCHEDULER_TIMEOUT_S = 20.0
+
+
+class SchedulerUnreachable(TwinError):
+    """The Dask scheduler given by address does not answer."""
+
+
 def sweep(study: Study, scenarios: Iterable, *, workers: int = 0, scheduler: str | None = None,
           progress: bool = False, desc: str = "scenarios", batch_size: int | None = None,
           cluster_threshold_s: float | None = None) -> SweepReport:
@@ -163,7 +173,10 @@ def _sweep_dask(study, scenarios, workers, scheduler, bar, batch_size, t0) -> Sw
     with dask.config.set({"distributed.worker.daemon": False, "logging.distributed": "error",
                           "distributed.worker.profile.enabled": False}):
         if scheduler:
-            client = Client(scheduler, timeout="20s")
+            try:
+                client = Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT_S:g}s")
+            except (OSError, TimeoutError) as exc:  # refused, unknown host, timed out: the user's address
+                raise SchedulerUnreachable(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
         else:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None, silence_logs=40)

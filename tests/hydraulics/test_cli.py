@@ -130,3 +130,25 @@ def test_a_failed_save_keeps_the_previous_file_and_leaves_no_temporary(tmp_path)
         raise AssertionError("the unencodable text was written")
     assert target.read_text() == "id,rank\nP1,1\n"
     assert [p.name for p in tmp_path.iterdir()] == ["criticality.csv"]
+
+
+def test_empty_samples_and_an_unreachable_scheduler_are_user_errors(capsys, wntr_network_path, monkeypatch):
+    """--sample 0 ran an empty sweep reported as complete, --sample -3 crashed in numpy, and a scheduler
+    address nobody answers on was an 'internal error' with exit 1."""
+    import socket
+
+    import simulation.hydraulics.sweep as sweep_module
+
+    net = wntr_network_path("Net3.inp")
+    for analysis in ("criticality", "fire-flow"):
+        for n in (0, -3):
+            code, out, err = _run(capsys, analysis, net, "--sample", n, "--workers", 0, "--json")
+            assert (code, out) == (2, "") and err.count("\n") == 1 and f"sample must be at least 1, got {n}" in err
+    with socket.socket() as s:  # a loopback port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(sweep_module, "SCHEDULER_TIMEOUT_S", 1.0)
+    code, out, err = _run(capsys, "criticality", net, "--pipes", "125", "--scheduler", f"tcp://127.0.0.1:{port}",
+                          "--json")
+    assert (code, out) == (2, "") and err.count("\n") == 1
+    assert f"error: cannot reach the Dask scheduler tcp://127.0.0.1:{port}: " in err
