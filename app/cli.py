@@ -17,14 +17,22 @@ import sys
 from twin.errors import TwinError
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """Usage mistakes are one line on stderr, like every other error ("--help" shows the usage)."""
+
+    def error(self, message):  # noqa: D401 - argparse's hook
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import app.commands
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="lifeline-twin",
         description="Digital twin of a city's lifelines: build it, inspect it, simulate it.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=_OneLineErrors)
     for info in sorted(pkgutil.iter_modules(app.commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"app.commands.{info.name}")
         module.register(sub)
