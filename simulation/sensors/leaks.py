@@ -276,6 +276,8 @@ def read_battledim_csv(path) -> pd.DataFrame:
         frame = pd.read_csv(path, sep=";", decimal=",", index_col=0)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise SourceError(f"{path}: not a ';'-separated SCADA table ({str(exc).splitlines()[0]})") from None
+    if frame.empty:  # a header alone: there is nothing to test, and the checks below need a row
+        raise SourceError(f"{path}: no readings (a header line and no rows)")
     idx = pd.to_datetime(frame.index, errors="coerce")
     if idx.isna().any():
         row = int(np.flatnonzero(idx.isna())[0])
@@ -354,11 +356,21 @@ def inflow_from_files(flows_csv, levels_csv=None, inp=None, sources=None) -> tup
         if levels is not None and inp is None:
             raise ValueError(f"{levels_csv}: converting tank levels to flow needs the tank areas: "
                              f"give --inp MODEL.inp (none found beside {flows_csv})")
+    if levels is not None:
+        # levels of another period made the net inflow unknown (NaN) everywhere, and no leak was found
+        shared = flows.index.intersection(levels.index)
+        if not len(shared):
+            raise ValueError(f"{levels_csv}: no level reading at any time of the flows "
+                             f"(flows {flows.index.min():%Y-%m-%d %H:%M} .. {flows.index.max():%Y-%m-%d %H:%M}, "
+                             f"levels {levels.index.min():%Y-%m-%d %H:%M} .. {levels.index.max():%Y-%m-%d %H:%M})")
     series = net_inflow(flows, levels, inp=inp, sources=sources)
     used = sources or ([c for c in flows.columns if c in source_links(inp)] if inp else list(flows.columns))
     desc = " + ".join(used)
     if levels is not None:
         desc += " - " + " - ".join(f"A_{c}·dh/dt" for c in levels.columns)
+        unmatched = int((~flows.index.isin(levels.index)).sum())
+        if unmatched:
+            desc += f" (no level reading at {unmatched:,} of {len(flows):,} flow steps: net inflow unknown there)"
     return series, desc
 
 

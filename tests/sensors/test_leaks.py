@@ -70,3 +70,27 @@ def test_real_2019_l_town_flows(shared):
     assert abs(leaks[1].start - pd.Timestamp("2019-01-24 18:30", tz="UTC")) <= pd.Timedelta(hours=1)
     assert leaks[0].size_m3h > 15 and leaks[1].size_m3h > 10
     assert abs(repairs[0].start - pd.Timestamp("2019-02-01 09:50", tz="UTC")) <= pd.Timedelta(hours=1)
+
+
+def test_levels_of_another_period_and_empty_flows_are_named(ltown, tmp_path):
+    """Levels that miss the flows' times made the net inflow unknown and found 'no leak' silently;
+    a header-only flows file crashed with an IndexError."""
+    from twin.errors import SourceError
+
+    flows = tmp_path / "flows.csv"
+    flows.write_text("Timestamp;p227;p235\n2019-01-01 00:00:00;88,1;90,9\n2019-01-01 00:05:00;82,9;83,3\n"
+                     "2019-01-01 00:10:00;80,0;81,0\n")
+    levels = tmp_path / "levels.csv"
+    levels.write_text("Timestamp;T1\n2018-01-01 00:00:00;3,2\n2018-01-01 00:05:00;3,3\n")
+    with pytest.raises(ValueError, match=r"levels.csv: no level reading at any time of the flows \(flows "
+                                         r"2019-01-01 00:00 \.\. 2019-01-01 00:10, levels 2018-01-01 00:00 \.\. "
+                                         r"2018-01-01 00:05\)"):
+        inflow_from_files(flows, levels, ltown)
+    levels.write_text("Timestamp;T1\n2019-01-01 00:00:00;3,2\n2019-01-01 00:05:00;3,3\n")
+    inflow, balance = inflow_from_files(flows, levels, ltown)
+    assert balance == ("p227 + p235 - A_T1·dh/dt (no level reading at 1 of 3 flow steps: net inflow unknown "
+                       "there)")
+    assert inflow.isna().tolist() == [True, False, True]  # the first step has no level change yet
+    flows.write_text("Timestamp;p227;p235\n")
+    with pytest.raises(SourceError, match="flows.csv: no readings"):
+        inflow_from_files(flows, None, ltown)
