@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from simulation.clock import to_seconds
 from simulation.emergency.config import IncidentType, Scenario
 from twin.errors import LayerError, SourceError
 
@@ -163,16 +164,6 @@ def from_table(frame: pd.DataFrame, scenario: Scenario, source: str = "<table>")
 
 
 # ---------------------------------------------------------------------- alarms
-def _seconds(value) -> float:
-    """Alarm time as POSIX seconds: numbers are taken as such, anything else parsed as a time (UTC if naive)."""
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value)
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is None:
-        ts = ts.tz_localize("UTC")
-    return ts.timestamp()
-
-
 def _field(alarm, *names, default=None):
     for name in names:
         value = getattr(alarm, name, None)
@@ -227,7 +218,7 @@ def from_alarms(alarms, twin, scenario: Scenario, merge_s: float = 1800.0) -> In
             counts["type"] += 1
             continue
         try:
-            secs = _seconds(t)
+            secs = to_seconds(t)  # the one clock's reading of times: alarm logs are written by clock.iso
         except (ValueError, TypeError):
             raise SourceError(f"alarm #{n + 1} from sensor {sensor!r}: time {t!r} is not a time") from None
         prio = 1 if str(level) == scenario.alarm_levels[0] else 2

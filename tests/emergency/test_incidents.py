@@ -114,6 +114,23 @@ def test_alarms_become_incidents(scenario):
         from_alarms(["red alert"], twin, scenario)
 
 
+def test_alarm_times_are_read_as_the_clock_writes_them(scenario):
+    """An alarm log from the sensors engine carries clock.iso text; an offset, a POSIX number and a
+    datetime for the same instant give the same incident time (one parser: simulation.clock.to_seconds)."""
+    from simulation.clock import iso
+
+    twin = grid_twin(4)
+    twin.set_layer("sensors", gpd.GeoDataFrame([
+        {"id": f"SMK-{i}", "sensor_type": "smoke", "unit": "", "geometry": Point(X0 + 100 * i, Y0)}
+        for i in range(4)], crs=CRS))
+    t = datetime(2026, 1, 1, 8, tzinfo=timezone.utc)
+    times = [iso(t.timestamp()), "2026-01-01T10:00:00+02:00", t.timestamp(), t]
+    inc = from_alarms([Alarm(v, "red", f"SMK-{i}", "", "smoke") for i, v in enumerate(times)], twin, scenario)
+    assert inc.time.tolist() == [8 * 3600.0] * 4
+    with pytest.raises(SourceError, match="alarm #1 from sensor 'SMK-0': time 'tomorrow' is not a time"):
+        from_alarms([Alarm("tomorrow", "red", "SMK-0", "", "smoke")], twin, scenario)
+
+
 def test_no_place_for_incidents_is_an_error(scenario):
     from twin.model import Twin
 
