@@ -122,7 +122,12 @@ def _demand(args):
 
 
 def _ids(text):
-    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+    if text is None:
+        return None
+    ids = [t.strip() for t in text.split(",") if t.strip()]
+    if not ids:  # '--pipes ""' or '--pipes ,' ran an empty sweep reported as complete
+        raise ValueError(f"no ids in {text!r}: give comma-separated ids")
+    return ids
 
 
 CLUSTER_THRESHOLD_S = 15.0

@@ -144,6 +144,9 @@ def test_empty_samples_and_an_unreachable_scheduler_are_user_errors(capsys, wntr
         for n in (0, -3):
             code, out, err = _run(capsys, analysis, net, "--sample", n, "--workers", 0, "--json")
             assert (code, out) == (2, "") and err.count("\n") == 1 and f"sample must be at least 1, got {n}" in err
+    for analysis, option in (("criticality", "--pipes"), ("fire-flow", "--nodes")):
+        code, out, err = _run(capsys, analysis, net, option, " , ", "--workers", 0, "--json")
+        assert (code, out) == (2, "") and "no ids in ' , ': give comma-separated ids" in err
     with socket.socket() as s:  # a loopback port with nobody listening
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
