@@ -147,6 +147,10 @@ def _run(args) -> int:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file")
         incidents = from_table(pd.read_csv(path), model.scenario, str(path))
+        last_day = float(incidents.time.max(initial=0.0)) / 86400.0
+        if last_day >= args.days:  # they would be served, but outside the window utilisation is measured on
+            raise ValueError(f"{path}: incidents run to day {last_day:.2f}, beyond --days {args.days:g}: "
+                             f"give --days {int(np.floor(last_day)) + 1} or more")
     days = args.days
     if args.alarms:
         if incidents is not None:

@@ -143,6 +143,10 @@ def from_table(frame: pd.DataFrame, scenario: Scenario, source: str = "<table>")
     t = frame["time"]
     if pd.api.types.is_numeric_dtype(t):
         secs = t.to_numpy(float)
+        bad = ~np.isfinite(secs)  # an empty cell: NaN would become every time once shifted to the first
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise SourceError(f"{source}: line {row + 2} column 'time': empty or not a number")
     else:
         ts = pd.to_datetime(t, errors="coerce", utc=True)
         bad = ts.isna()

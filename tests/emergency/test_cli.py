@@ -138,3 +138,19 @@ def test_malformed_alarm_files_name_the_file_alarm_and_field(project, tmp_path, 
         assert main(["emergency", "run", str(project), "--alarms", str(path), "--replications", "1"]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"error: {path}: {message}" in err, err
+
+
+def test_replayed_incidents_beyond_the_days_or_without_a_time_are_refused(project, tmp_path, capsys):
+    """Incidents after --days were served outside the utilisation window (utilisation over-counted);
+    an empty time cell turned every time into NaN once shifted to the first."""
+    calls = tmp_path / "calls.csv"
+    calls.write_text("time,type,x,y\n0,medical,500300,3400300\n864000,medical,500300,3400300\n")
+    argv = ["emergency", "run", str(project), "--replications", "1", "--incidents", str(calls), "--json"]
+    assert main([*argv, "--days", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "calls.csv: incidents run to day 10.00, beyond --days 1: give --days 11" in err
+    assert main([*argv, "--days", "11"]) == 0
+    assert json.loads(capsys.readouterr().out)["kpis"]["overall"]["incidents"]["mean"] == 2
+    calls.write_text("time,type,x,y\n0,medical,500300,3400300\n,medical,500300,3400300\n")
+    assert main([*argv, "--days", "1"]) == 2
+    assert "calls.csv: line 3 column 'time': empty or not a number" in capsys.readouterr().err
