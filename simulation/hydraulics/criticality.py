@@ -50,6 +50,8 @@ class ClosureStudy(Study):
             raise ValueError(f"closure window start must be >= 0 h, not {start_h:g}")
         if hours is not None and hours < 0:
             raise ValueError(f"closure window length must be >= 0 h, not {hours:g}")
+        if service_pressure < 0:  # every junction would count as served, whatever the closure
+            raise ValueError(f"service pressure must be >= 0 m, not {service_pressure:g}")
         self.inp_text = inp_text
         self.name = name
         self.population = population

@@ -96,6 +96,8 @@ def test_bad_time_ranges_and_settings_are_one_line(capsys, wntr_network_path, tm
               "closure window length must be >= 0 h, not -2"),
              (("criticality", net, "--pipes", "125", "--start", -1, "--workers", 0, "--json"),
               "closure window start must be >= 0 h, not -1"),
+             (("criticality", net, "--pipes", "125", "--min-pressure", -5, "--workers", 0, "--json"),
+              "service pressure must be >= 0 m, not -5"),
              (("fire-flow", net, "--nodes", "121", "--residual", -1, "--workers", 0, "--json"),
               "residual pressure must be >= 0 m, not -1.0"),
              (("fire-flow", net, "--nodes", "121", "--start", -5, "--workers", 0, "--json"),
