@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 import threading
 import time
 from collections import Counter
@@ -49,8 +50,20 @@ log = logging.getLogger("lifeline.sensors.live")
 
 
 _loads = json.loads
-_isfinite = math.isfinite
 _NUMBER = (int, float)
+#: Phenomenon times the store can hold and every reader can turn into a date (pandas' nanosecond range
+#: ends 2262-04-11): a time outside is a malformed message, or one message would fail its whole batch's write.
+_T_MIN_S, _T_MAX_S = -2_208_988_800.0, 9_223_372_036.0  # 1900-01-01 .. 2262-04-11, POSIX s
+#: Comparisons, unlike math.isfinite, never raise OverflowError on a JSON integer of 400 digits (and are
+#: False for NaN and infinities).
+_FLOAT_MAX = sys.float_info.max
+
+
+def _finite(x) -> bool:
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 class PayloadError(ValueError):
@@ -79,17 +92,23 @@ def _time_ms(value, name: str) -> int:
     if isinstance(value, bool):
         raise PayloadError(f"{name} must be an ISO 8601 time or POSIX seconds, found {value!r}")
     if isinstance(value, (int, float)):
-        if not math.isfinite(value):
-            raise PayloadError(f"{name} is not finite")
-        return int(round(value * 1000))
-    if isinstance(value, str):
+        if not _finite(value):
+            raise PayloadError(f"{name} is not a finite number")
+        seconds = float(value)
+    elif isinstance(value, str):
         try:
             dt = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
         except ValueError:
             raise PayloadError(f"{name} is not an ISO 8601 time: {value[:40]!r}") from None
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=timezone.utc)
-        return int(round(dt.timestamp() * 1000))
+        seconds = dt.timestamp()
+    else:
+        seconds = None
+    if seconds is not None:
+        if not _T_MIN_S <= seconds <= _T_MAX_S:
+            raise PayloadError(f"{name} outside 1900..2262: {str(value)[:40]!r}")  # ':' ends the count's key
+        return int(round(seconds * 1000))
     raise PayloadError(f"{name} must be an ISO 8601 time or POSIX seconds, found {type(value).__name__}")
 
 
@@ -106,8 +125,8 @@ def parse_payload(payload: bytes, topic: str, received_ms: int, into: Observatio
         # the common message from a device: {"sensor", "phenomenonTime" (POSIX s), "result"};
         # taken without the general checks below, which cost more than the JSON parse itself
         sensor, t, result = doc.get("sensor"), doc.get("phenomenonTime"), doc.get("result")
-        if (type(sensor) is str and type(t) in _NUMBER and type(result) in _NUMBER
-                and _isfinite(t) and _isfinite(result)):
+        if (type(sensor) is str and sensor and type(t) in _NUMBER and type(result) in _NUMBER
+                and _T_MIN_S <= t <= _T_MAX_S and -_FLOAT_MAX <= result <= _FLOAT_MAX):
             into.sensor.append(sensor)
             into.phenomenon_ms.append(int(round(t * 1000)))
             into.result_ms.append(received_ms)
@@ -121,6 +140,8 @@ def parse_payload(payload: bytes, topic: str, received_ms: int, into: Observatio
         if not isinstance(item, dict):
             raise PayloadError(f"{where}expected a JSON object, found {type(item).__name__}")
         sensor = item.get("sensor", item.get("sensor_id"))
+        if sensor is not None and not str(sensor).strip():
+            raise PayloadError(f"{where}'sensor' is empty")
         if sensor is None:
             sensor = topic.rsplit("/", 1)[-1]
             if not sensor:
@@ -130,7 +151,7 @@ def parse_payload(payload: bytes, topic: str, received_ms: int, into: Observatio
         if "result" not in item:
             raise PayloadError(f"{where}no 'result' field")
         result = item["result"]
-        if isinstance(result, bool) or not isinstance(result, (int, float)) or not math.isfinite(result):
+        if isinstance(result, bool) or not isinstance(result, (int, float)) or not _finite(result):
             raise PayloadError(f"{where}'result' must be a finite number, found {str(result)[:30]!r}")
         t = _time_ms(item["phenomenonTime"], where + "'phenomenonTime'")
         rt = _time_ms(item["resultTime"], where + "'resultTime'") if "resultTime" in item else received_ms

@@ -42,6 +42,33 @@ def test_payload_parsing_and_errors():
             parse_payload(payload, "t", 0, Observations())
 
 
+def test_one_unstorable_message_is_malformed_and_the_batch_is_kept(tmp_path):
+    """A time past 2262 or an integer of 400 digits passed the parser: the first made the recorder's
+    whole batch fail to write (all its good readings lost), the second raised OverflowError out of
+    the MQTT callback.  Both are malformed messages now; an empty sensor id too."""
+    huge = b"1" + b"0" * 400
+    for payload, message in [(b'{"sensor": "A", "phenomenonTime": 1e30, "result": 1}',
+                              r"^'phenomenonTime' outside 1900\.\.2262: '1e\+30'$"),
+                             (b'{"sensor": "A", "phenomenonTime": "9999-01-01T00:00:00Z", "result": 1}',
+                              "'phenomenonTime' outside 1900..2262"),
+                             (b'{"sensor": "A", "phenomenonTime": ' + huge + b', "result": 1}',
+                              "'phenomenonTime' is not a finite number"),
+                             (b'{"sensor": "A", "phenomenonTime": 1714521600, "result": ' + huge + b"}",
+                              "'result' must be a finite number"),
+                             (b'{"sensor": "", "phenomenonTime": 1714521600, "result": 1}', "'sensor' is empty")]:
+        obs = Observations()
+        with pytest.raises(PayloadError, match=message):
+            parse_payload(payload, "t", 0, obs)
+        assert len(obs) == 0
+    store = ReadingStore(tmp_path / "r")
+    recorder = Recorder(store, flush_s=60)
+    obs = Observations()
+    for i in range(3):
+        parse_payload(b'{"sensor": "A", "phenomenonTime": %d, "result": %d}' % (1714521600 + 300 * i, i), "t", 0, obs)
+    recorder.add(obs)
+    assert recorder.flush() == 3 and store.query().column("value").to_pylist() == [0.0, 1.0, 2.0]
+
+
 def test_recording_through_a_real_broker(mosquitto, tmp_path):
     host, port, stop, start = mosquitto
     store = ReadingStore(tmp_path / "r")
