@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -83,6 +83,11 @@ class Observations:
     pos_ms: list = field(default_factory=list)
     pos_x: list = field(default_factory=list)
     pos_y: list = field(default_factory=list)
+
+    def extend(self, other: "Observations") -> None:
+        """Append ``other``'s observations (and positions) after these."""
+        for f in fields(self):
+            getattr(self, f.name).extend(getattr(other, f.name))
 
     def __len__(self) -> int:
         return len(self.sensor)
@@ -236,23 +241,36 @@ class Recorder:
                 batch, self._buffer = self._buffer, Observations()
             if not len(batch):
                 return 0
-            table = pa.Table.from_arrays(
-                [pa.array(batch.sensor, pa.string()),
-                 pa.array(np.asarray(batch.phenomenon_ms, "int64")).cast(pa.timestamp("ms", tz="UTC")),
-                 pa.array(np.asarray(batch.result_ms, "int64")).cast(pa.timestamp("ms", tz="UTC")),
-                 pa.array(np.asarray(batch.value, "float64")),
-                 pa.array(np.asarray(batch.quality, "uint8"))],
-                names=["sensor_id", "phenomenon_time", "result_time", "value", "quality"])
-            stamp = f"live-{time.time_ns():x}"
-            self.store.append(table, part=stamp)
-            if batch.pos_sensor:
-                self.store.append_positions(positions_table(batch.pos_sensor, batch.pos_ms, batch.pos_x, batch.pos_y),
-                                            part=stamp)
-            self.stored += len(batch)
-            self.flushes += 1
+            try:
+                written = self._write(batch)
+            except BaseException:
+                # put the batch back in front of what arrived meanwhile: the next flush retries it
+                # (a full disk must cost time, not readings)
+                with self._lock:
+                    late, self._buffer = self._buffer, batch
+                    self._buffer.extend(late)
+                raise
             if self.on_flush is not None:
                 self.on_flush(batch)
-            return len(batch)
+            return written
+
+    def _write(self, batch: Observations) -> int:
+        """One batch to the store (readings, then positions) under one part name."""
+        table = pa.Table.from_arrays(
+            [pa.array(batch.sensor, pa.string()),
+             pa.array(np.asarray(batch.phenomenon_ms, "int64")).cast(pa.timestamp("ms", tz="UTC")),
+             pa.array(np.asarray(batch.result_ms, "int64")).cast(pa.timestamp("ms", tz="UTC")),
+             pa.array(np.asarray(batch.value, "float64")),
+             pa.array(np.asarray(batch.quality, "uint8"))],
+            names=["sensor_id", "phenomenon_time", "result_time", "value", "quality"])
+        stamp = f"live-{time.time_ns():x}"
+        self.store.append(table, part=stamp)
+        if batch.pos_sensor:
+            self.store.append_positions(positions_table(batch.pos_sensor, batch.pos_ms, batch.pos_x, batch.pos_y),
+                                        part=stamp)
+        self.stored += len(batch)
+        self.flushes += 1
+        return len(batch)
 
     def start(self) -> "Recorder":
         self._thread = threading.Thread(target=self._run, name="lifeline-recorder", daemon=True)

@@ -146,3 +146,27 @@ def test_recorder_killed_mid_feed_keeps_everything_older_than_its_flush_bound(mo
     values = store.query(sensors=["S1"]).column("value").to_pylist()
     assert 2000 <= len(values) <= 2500
     assert values == [float(i) for i in range(len(values))]  # a prefix, no hole, no half-written part
+
+
+def test_a_failed_write_keeps_the_batch_for_the_next_flush(tmp_path, monkeypatch):
+    """The recorder took the batch out of its buffer before writing: a disk error lost every reading in it
+    although the recorder thread logs 'will retry'.  Now the batch goes back in front of later readings."""
+    store = ReadingStore(tmp_path / "r")
+    recorder = Recorder(store, flush_s=60)
+
+    def batch(times):
+        obs = Observations()
+        for t in times:
+            parse_payload(b'{"sensor": "A", "phenomenonTime": %d, "result": %d}' % (1714521600 + t, t), "t", 0, obs)
+        return obs
+
+    recorder.add(batch([0, 300]))
+    real_append = store.append
+    monkeypatch.setattr(store, "append", lambda *a, **k: (_ for _ in ()).throw(OSError("No space left on device")))
+    with pytest.raises(OSError, match="No space left"):
+        recorder.flush()
+    assert recorder.pending() == 2 and recorder.stored == 0
+    recorder.add(batch([600]))
+    monkeypatch.setattr(store, "append", real_append)
+    assert recorder.flush() == 3 and recorder.stored == 3
+    assert store.query().column("value").to_pylist() == [0.0, 300.0, 600.0]
