@@ -97,8 +97,13 @@ def read_plan(path: str | Path, system=None) -> Plan:
             costs = {float(k): float(v) for k, v in costs.items()}
         except (TypeError, ValueError, AttributeError):
             raise SourceError(f"{path}: unit_costs must map diameters (mm) to costs per metre") from None
-        plan = Plan(str(doc.get("name") or path.stem), pipes, costs, doc.get("year"),
-                    float(doc.get("repair_hours", REPAIR_HOURS)), str(path))
+        year, repair = doc.get("year"), doc.get("repair_hours", REPAIR_HOURS)
+        # checked here: a text year or repair time surfaced later as a bare "invalid literal for int()"
+        if year is not None and (isinstance(year, bool) or not isinstance(year, int)):
+            raise SourceError(f"{path}: year must be a whole year such as 2030, not {year!r}")
+        if isinstance(repair, bool) or not isinstance(repair, (int, float)) or not repair >= 0:
+            raise SourceError(f"{path}: repair_hours must be a number of hours >= 0, not {repair!r}")
+        plan = Plan(str(doc.get("name") or path.stem), pipes, costs, year, float(repair), str(path))
     else:
         try:
             pipes = pd.read_csv(path, dtype={"pipe_id": str, "id": str, "material": str}, comment="#")

@@ -73,6 +73,12 @@ def test_plan_errors_name_file_and_line(net3, tmp_path):
     y.write_text("name: x\npipes: []\n")
     with pytest.raises(SourceError, match="non-empty 'pipes' list"):
         read_plan(y, net3)
+    y.write_text("pipes:\n  - id: '125'\n    diameter_mm: 400\nyear: soon\n")
+    with pytest.raises(SourceError, match="plan.yaml: year must be a whole year such as 2030, not 'soon'"):
+        read_plan(y, net3)
+    y.write_text("pipes:\n  - id: '125'\n    diameter_mm: 400\nrepair_hours: a day\n")
+    with pytest.raises(SourceError, match="plan.yaml: repair_hours must be a number of hours >= 0, not 'a day'"):
+        read_plan(y, net3)
 
 
 def test_retrofit_comparison(net3, tmp_path):
