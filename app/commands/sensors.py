@@ -244,6 +244,8 @@ def run_replay(args) -> int:
     t0, t1 = to_seconds(args.t0), to_seconds(args.t1)
     if t1 <= t0:
         raise ValueError(f"--to {args.t1} is not after --from {args.t0}")
+    if not args.fps > 0:  # the clock would say 'frame_rate', which is not the option the user typed
+        raise ValueError(f"--fps must be positive, got {args.fps:g}")
     sensors = args.sensors.split(",") if args.sensors else None
     timeline = SensorTimeline.load(store, t0, t1, sensors, registry)
     # a mistyped --sensors id must say so, not read as an empty recording
