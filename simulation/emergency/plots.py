@@ -54,9 +54,7 @@ def response_ecdf(incidents: pd.DataFrame, path: Path, limits_s=(300.0, 480.0), 
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title or "Response time by incident type")
     fig.tight_layout()
-    with atomic.replacing(path, keep_suffix=True) as tmp:  # a half-drawn PNG is never left as the plot
-        fig.savefig(tmp)
-    plt.close(fig)
+    _save(fig, path)
     return Path(path)
 
 
@@ -78,9 +76,7 @@ def utilisation_chart(util: pd.DataFrame, path: Path, title: str = "") -> Path:
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(title or "Unit utilisation")
     fig.tight_layout()
-    with atomic.replacing(path, keep_suffix=True) as tmp:  # a half-drawn PNG is never left as the plot
-        fig.savefig(tmp)
-    plt.close(fig)
+    _save(fig, path)
     return Path(path)
 
 
@@ -119,9 +115,7 @@ def coverage_map(model, coverage, path: Path, new_stations: pd.DataFrame | None 
     ax.ticklabel_format(useOffset=False, style="plain")
     ax.tick_params(labelsize=7)
     fig.tight_layout()
-    with atomic.replacing(path, keep_suffix=True) as tmp:  # a half-drawn PNG is never left as the plot
-        fig.savefig(tmp)
-    plt.close(fig)
+    _save(fig, path)
     return Path(path)
 
 
@@ -137,7 +131,14 @@ def history_ecdf(validation, path: Path) -> Path:
     lo, hi = validation.calibration
     ax.set_title(f"Validation on {validation.incidents} incidents (calibrated on {lo}..{hi})")
     fig.tight_layout()
-    with atomic.replacing(path, keep_suffix=True) as tmp:  # a half-drawn PNG is never left as the plot
-        fig.savefig(tmp)
-    plt.close(fig)
+    _save(fig, path)
     return Path(path)
+
+
+def _save(fig, path) -> None:
+    """Write the figure atomically (a half-drawn PNG is never left as the plot) and free it."""
+    try:
+        with atomic.replacing(path, keep_suffix=True) as tmp:
+            fig.savefig(tmp)
+    finally:
+        plt.close(fig)
