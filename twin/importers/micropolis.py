@@ -30,7 +30,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
-import rasterio
 import shapely
 from affine import Affine
 from pyproj import Transformer
@@ -300,16 +299,9 @@ def _terrain(twin: Twin, grid: Path, place: _Placement, report: ImportReport) ->
     if not grid.exists():
         report.warnings.append(f"{grid}: no elevation grid; no terrain, no burial depths")
         return
-    try:
-        with rasterio.open(grid) as src:
-            data = src.read(1, masked=True).astype("float64")
-            transform = src.transform
-    except rasterio.errors.RasterioIOError as exc:
-        raise SourceError(f"{grid}: cannot read the elevation grid ({exc})") from None
-    heights = data.filled(np.nan)
-    heights[~np.isfinite(heights)] = np.nan
-    if np.isnan(heights).all():
-        raise SourceError(f"{grid}: elevation grid has no data (every cell is nodata)")
+    # The grid has no .prj: it is labelled with the CRS it is placed in, then scaled or warped below.
+    grid_terrain = Terrain.read(grid, crs=place.source_crs or place.crs)
+    heights, transform = grid_terrain.heights, grid_terrain.transform
     junctions = twin["water_junctions"]
     reference = (junctions.geometry.x.to_numpy(), junctions.geometry.y.to_numpy(),
                  junctions["elevation"].to_numpy())
