@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,11 +136,10 @@ def simulate_break(system, pipe: str, *, at_h: float = 0.0, hole_mm: float = 50.
     baseline = _solve(wn, demand_model, system.name)
 
     original = wn.get_link(pipe)
-    start, end = original.start_node_name, original.end_node_name
+    start = original.start_node_name
     brk, half = f"BREAK-{pipe}", f"{pipe}-B"
     wn = wntr.morph.split_pipe(wn, pipe, half, brk)
     junction = wn.get_node(brk)
-    area = math.pi * (hole_mm / 1000.0) ** 2 / 4.0
     wn.add_reservoir("BREAK-OUTFALL", base_head=junction.elevation, coordinates=junction.coordinates)
     wn.add_pipe("BREAK-HOLE", brk, "BREAK-OUTFALL", length=0.01, diameter=hole_mm / 1000.0, roughness=150.0,
                 minor_loss=1.0 / discharge_coefficient ** 2, initial_status="CLOSED")

@@ -55,6 +55,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -555,11 +556,10 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
 
 
-def write_alarm_log(alarms, path) -> "Path":
+def write_alarm_log(alarms, path) -> Path:
     """The alarm log as CSV or JSON (by extension), written atomically."""
     import csv
     import io
-    from pathlib import Path
 
     path = Path(path)
     rows = [a.as_dict() for a in alarms]
