@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -20,14 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
 
-
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from timing import best_of  # noqa: E402  (bench/ is the script folder)
 
 
 def main() -> int:
@@ -71,7 +63,7 @@ def main() -> int:
     print("|---|---:|---:|---:|")
     for name, bare, full in cases:
         full()  # warm GDAL's and Python's caches for both sides
-        b, f = best(bare, args.repeat), best(full, args.repeat)
+        b, f = best_of(args.repeat, bare), best_of(args.repeat, full)
         print(f"| {name} | {b:.3f} | {f:.3f} | {f / b:.1f} |")
     return 0
 
