@@ -60,6 +60,11 @@ def register(sub) -> None:
     hist.add_argument("--replications", type=int, default=5, help="replays of the records (default 5)")
     hist.add_argument("--project", help="drive over this project's roads instead of the fitted "
                                         "straight-line curve (the project must cover the records' city)")
+    hist.add_argument("--without", action="append", default=[], metavar="MECHANISM",
+                      # simulation.emergency.history.MECHANISMS, not imported here: pandas is slow to load
+                      choices=["en_route", "hourly_speed", "travel_spread", "hourly_turnout"],
+                      help="leave a response-tail mechanism out, for comparison (repeatable): en_route, "
+                           "hourly_speed, travel_spread, hourly_turnout")
     hist.add_argument("--out", help="folder for validation.png")
     _common(hist)
     p.set_defaults(func=run_command)
@@ -303,7 +308,7 @@ def _site(args) -> int:
 def _history(args) -> int:
     from simulation.emergency import plots
     from simulation.emergency.config import load_scenario
-    from simulation.emergency.history import parse_dates, read_calls, read_stations, validate
+    from simulation.emergency.history import MECHANISMS, parse_dates, read_calls, read_stations, validate
 
     scenario = load_scenario(args.scenario)
     calls = read_calls(args.calls)
@@ -320,7 +325,7 @@ def _history(args) -> int:
         graph = RoadGraph.from_roads(twin["roads"], r.speed_factor, r.single_lane_factor, r.node_tolerance_m)
         crs = twin.crs
     v = validate(calls, stations, scenario, parse_dates(args.calibrate_on), replications=args.replications,
-                 road_graph=graph, crs=crs)
+                 road_graph=graph, crs=crs, mechanisms=[m for m in MECHANISMS if m not in args.without])
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -336,8 +341,22 @@ def _history(args) -> int:
         print(f"travel over the road graph of {args.project}")
     else:
         p = v.fit.params
-        print(f"travel time t = {p.a:.1f} + {p.b:.1f}·(d/km)^{p.c:.3f} s, lognormal spread sigma {p.sigma:.3f} "
+        spread = "observed spread" if "travel_spread" in v.mechanisms else "lognormal spread"
+        print(f"travel time t = {p.a:.1f} + {p.b:.1f}·(d/km)^{p.c:.3f} s, {spread} (log sigma {p.sigma:.3f}) "
               f"(fitted on {v.fit.n} engine responses; median absolute error {v.fit.median_abs_error_s:.0f} s)")
+    if "en_route" in v.mechanisms:
+        print(f"sent on the road (returning or committed): {v.en_route_share:.1%} of calibration responses, "
+              f"{v.simulated_en_route_share:.1%} of simulated first-arriving engines")
+    if "hourly_speed" in v.mechanisms:
+        hf = v.hour_factor
+        print(f"travel time by hour of day: slowest {int(hf.argmax()):02d}h ×{hf.max():.2f}, "
+              f"fastest {int(hf.argmin()):02d}h ×{hf.min():.2f}")
+    if v.turnout is not None:
+        m = v.turnout.medians()
+        by_hour = m["in_quarters_by_hour"]
+        road = f"{m['on_road']:.0f} s" if m["on_road"] is not None else "as in quarters"
+        print(f"turnout median in quarters {min(by_hour):.0f}-{max(by_hour):.0f} s by hour "
+              f"(longest {int(np.argmax(by_hour)):02d}h), on the road {road}")
     print(f"validated on {v.incidents} other incidents: first-arriving engine, dispatch -> on scene")
     err = v.errors()
     for k, label in (("median_s", "median"), ("p90_s", "90th percentile")):

@@ -9,7 +9,10 @@ A SimPy model: each incident's life cycle (report -> verify -> assign ->
 turnout -> travel -> on scene -> handle -> feedback -> close) is one generator
 (``response``); units are the resources of a dispatch board (``dispatch``);
 travel comes from the road graph (``roads``, ``travel``).  ``history`` reads
-real dispatch records (San Francisco format) to calibrate and validate.
+real dispatch records (San Francisco format) to calibrate and validate,
+with turnout by hour of day (``turnout``), travel speed by hour of day and
+the observed travel spread (``travel``), and units sent from the road on
+their way home (``dispatch``).
 No Qt here.
 """
 

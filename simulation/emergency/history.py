@@ -13,17 +13,38 @@ Calibration and validation (``validate``):
 1. incidents whose first dispatch falls in the calibration dates (both
    included; default: the first seven days of the file) are the calibration
    part, every other incident the validation part;
-2. on the calibration part, engine travel times (``Response`` -> ``On Scene``)
-   are fitted as t = a + b · (d / 1 km)^c with a lognormal spread, d being the
-   straight-line distance from the engine's home station (the number in its
-   unit id, e.g. E32 -> station 32) to the incident; turnout
-   (``Dispatch`` -> ``Response``) and time on scene (``On Scene`` ->
-   ``Available``) are taken as the empirical distributions;
-3. the whole fortnight is replayed through the closed loop: every incident at
-   its dispatch time asks for as many engines as it got, the dispatch board
-   sends the closest available ones; the simulated first-arriving engine's
-   dispatch -> on-scene time is compared with the observed one on the
-   validation incidents (median and 90th percentile).
+2. on the calibration part, each engine response is classed as sent *from
+   quarters* or *on the road*: on the road when the same engine had reported
+   available after an earlier calibration incident less than the drive home
+   before, or not yet (still committed to it);
+3. travel times (``Response`` -> ``On Scene``) of the responses from quarters
+   are fitted as t = a + b · (d / 1 km)^c, d being the straight-line distance
+   from the engine's home station (the number in its unit id, e.g. E32 ->
+   station 32) to the incident; the travel-time factor of each hour of the
+   day is the median ratio of observed to fitted time in that hour (and its
+   neighbours); the spread around curve and hour is the observed ratios
+   themselves (``travel.fit_hour_factor``, ``travel.travel_spread``);
+4. turnout (``Dispatch`` -> ``Response``) is the observed sample of the
+   hour of day for crews in quarters and of all crews on the road
+   (``turnout.HourlyTurnout``); time on scene (``On Scene`` ->
+   ``Available``) the observed sample;
+5. the whole fortnight is replayed through the closed loop with simulation
+   time 0 at midnight of the first day: every incident at its dispatch time
+   asks for as many engines as it got; the dispatch board sends the closest
+   available ones — the first-due station's engine when free, else the next
+   station's; engines are back in service when their incident is handled
+   and are sent from where they are on their way home; the simulated
+   first-arriving engine's dispatch -> on-scene time is compared with the
+   observed one on the validation incidents (median and 90th percentile).
+
+``mechanisms`` switches steps 2-5 apart for comparison: without
+``en_route`` the curve and spread are fitted on every response and engines
+serve again only once back at their station; without ``hourly_speed`` the
+travel-time factor is 1 at every hour; without ``travel_spread`` the spread
+is lognormal (sigma from the median absolute deviation of the log
+residuals); without ``hourly_turnout`` turnout is one sample of every
+calibration response.  With none of them the model is the one validated
+before these mechanisms existed.
 
 A road graph can replace the straight-line model (``road_graph=``, e.g. a
 project's roads) when one exists.
@@ -46,7 +67,9 @@ from simulation.emergency.fleet import Fleet
 from simulation.emergency.incidents import Incidents
 from simulation.emergency.response import Draws, ResponseSimulation
 from simulation.emergency.roads import RoadGraph
-from simulation.emergency.travel import RoadTravel, StraightLineTravel, TravelFit, fit_straight_line
+from simulation.emergency.travel import (RoadTravel, StraightLineTravel, TravelFit, fit_hour_factor,
+                                         fit_straight_line, travel_spread)
+from simulation.emergency.turnout import HourlyTurnout
 from twin.crs import metric_crs_for
 from twin.errors import SourceError
 
@@ -57,6 +80,8 @@ OTHER_COLUMNS = {"incident": "Incident Number", "unit": "Unit ID", "unit_type": 
                  "call_type": "Call Type", "priority": "Priority", "location": "Location"}
 _LOCATION = re.compile(r"^\s*\(\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\)\s*$")
 _TIME = re.compile(r"^\d{2}/\d{2}/\d{4} \d{2}:\d{2}:\d{2} [AP]M$")
+#: What makes the tail of the response times, each fitted on the calibration part (see ``validate``).
+MECHANISMS = ("en_route", "hourly_speed", "travel_spread", "hourly_turnout")
 
 
 @dataclass
@@ -193,6 +218,15 @@ class Validation:
     observed_values: np.ndarray = field(repr=False)
     simulated_values: np.ndarray = field(repr=False)
     notes: list[str] = field(default_factory=list)
+    mechanisms: tuple[str, ...] = ()
+    #: Travel-time factor by hour of day (ones without ``hourly_speed``).
+    hour_factor: np.ndarray = field(default_factory=lambda: np.ones(24), repr=False)
+    turnout: HourlyTurnout | None = field(default=None, repr=False)
+    #: Observed ratios of actual to expected travel the replay drew from (None: lognormal).
+    travel_spread: np.ndarray | None = field(default=None, repr=False)
+    #: Share of calibration responses sent on the road, and of simulated first-arriving engines.
+    en_route_share: float = 0.0
+    simulated_en_route_share: float = 0.0
 
     def summary(self) -> dict:
         """Exactly what ``emergency history --json`` prints."""
@@ -214,16 +248,51 @@ def _first_engine_observed(eng: pd.DataFrame) -> pd.Series:
     return first.set_index("incident")["d2s"]
 
 
+def _fitted(calls: CallRecords, dates, fit, *args):
+    """``fit(*args)``; too little calibration data is one error naming the file and the dates."""
+    try:
+        return fit(*args)
+    except ValueError as exc:
+        raise SourceError(f"{calls.source}: calibrating on {dates[0]}..{dates[1]}: {exc}") from None
+
+
+def _on_the_road(cal: pd.DataFrame, expected_home: np.ndarray) -> np.ndarray:
+    """Calibration responses sent while the engine was on the road: it had reported available after
+    its previous calibration incident less than the drive home before (``expected_home``: the drive
+    from each response's incident to the engine's station), or not yet (still committed to it, or no
+    available time recorded)."""
+    order = np.lexsort((cal["dispatch"].to_numpy(), cal["unit"].to_numpy()))
+    unit = cal["unit"].to_numpy()[order]
+    dispatch = cal["dispatch"].to_numpy()[order]
+    available = cal["available"].to_numpy()[order]
+    home_s = np.asarray(expected_home, dtype=float)[order]
+    same = np.r_[False, unit[1:] == unit[:-1]]
+    prev_avail = np.r_[np.datetime64("NaT"), available[:-1]]
+    prev_home = np.r_[np.nan, home_s[:-1]]
+    gap = (dispatch - prev_avail) / np.timedelta64(1, "s")
+    # no "available" after the previous incident: still committed to it when sent again
+    road = same & (np.isnat(prev_avail) | (gap < prev_home))
+    out = np.zeros(len(cal), bool)
+    out[order] = road
+    return out
+
+
 def validate(calls: CallRecords, stations: pd.DataFrame, scenario: Scenario, calibrate_on=None,
              replications: int = 5, seed: int = 1, road_graph: RoadGraph | None = None, crs=None,
-             unit_type: str = "ENGINE") -> Validation:
+             unit_type: str = "ENGINE", mechanisms=MECHANISMS) -> Validation:
     """Calibrate on ``calibrate_on`` (dates), replay the records, compare on the other incidents.
 
     With ``road_graph`` (in ``crs``) units drive over it instead of the fitted
-    straight-line curve; turnout and time on scene are still calibrated.
+    straight-line curve (the hour factors and the spread are then ratios to
+    the graph's times); turnout and time on scene are calibrated either way.
+    ``mechanisms``: a subset of ``MECHANISMS`` (see the module docstring).
     """
     if replications < 1:
         raise ValueError(f"replications must be at least 1, got {replications}")
+    mechanisms = tuple(mechanisms)
+    unknown = sorted(set(mechanisms) - set(MECHANISMS))
+    if unknown:
+        raise ValueError(f"unknown mechanism(s) {', '.join(unknown)} (known: {', '.join(MECHANISMS)})")
     notes = []  # the skipped rows are the reader's report (CallRecords.skipped_summary)
     resp = calls.responses
     eng = resp[resp["unit_type"].str.upper() == unit_type].copy()
@@ -265,8 +334,12 @@ def validate(calls: CallRecords, stations: pd.DataFrame, scenario: Scenario, cal
             for h, n in fleet_units.items()]
     fleet = Fleet.from_rows(rows, scenario, source="stations")
     station_xy = fleet.station_xy
+    station_index = {s.id: s.index for s in fleet.stations}
 
-    # Calibration: travel-time curve, turnout and time on scene.
+    # Calibration responses of engines with a home station: where from, how long.
+    housed = cal[cal["home"].isin(station_index.keys())]
+    moving = housed[housed["response"].notna() & housed["on_scene"].notna()]
+    travel_s = (moving["on_scene"] - moving["response"]).dt.total_seconds().to_numpy()
     fit = None
     if road_graph is not None:
         travel = RoadTravel(road_graph, station_xy, scenario.roads, [s.id for s in fleet.stations])
@@ -277,25 +350,59 @@ def validate(calls: CallRecords, stations: pd.DataFrame, scenario: Scenario, cal
                              f"does not cover the records' city")
         notes += travel.notes
     else:
-        moving = cal[cal["home"].isin(st_xy.keys()) & cal["response"].notna() & cal["on_scene"].notna()]
         hx = np.array([st_xy[h][0] for h in moving["home"]])
         hy = np.array([st_xy[h][1] for h in moving["home"]])
         dist = np.hypot(moving["x"].to_numpy() - hx, moving["y"].to_numpy() - hy)
-        secs = (moving["on_scene"] - moving["response"]).dt.total_seconds().to_numpy()
-        fit = fit_straight_line(dist, secs)
+        fit = _fitted(calls, (lo, hi), fit_straight_line, dist, travel_s)
         travel = StraightLineTravel(station_xy, fit.params)
-    turnout = (cal["response"] - cal["dispatch"]).dt.total_seconds().dropna()
-    turnout = turnout[(turnout >= 0) & (turnout < 3600)]
+
+    def from_home(frame, model):
+        """Expected drive from each row's engine's station to its incident."""
+        if frame.empty:
+            return np.zeros(0)
+        table = model.table(model.locate(frame[["x", "y"]].to_numpy(float)))
+        return table[np.arange(len(frame)), frame["home"].map(station_index).to_numpy(np.int64)]
+
+    road = _on_the_road(housed, from_home(housed, travel)) if "en_route" in mechanisms else np.zeros(len(housed), bool)
+    road = pd.Series(road, index=housed.index)
+    en_route_share = float(road.mean()) if len(road) else 0.0
+    if "en_route" in mechanisms and road_graph is None:
+        # the curve is the drive from the station: fitted on the crews that left from it
+        quarters = ~road.loc[moving.index].to_numpy()
+        fit = _fitted(calls, (lo, hi), fit_straight_line, dist[quarters], travel_s[quarters])
+        travel = StraightLineTravel(station_xy, fit.params)
+    from_quarters = moving[~road.loc[moving.index].to_numpy()]
+    ratio = (from_quarters["on_scene"] - from_quarters["response"]).dt.total_seconds().to_numpy() \
+        / from_home(from_quarters, travel)
+    hours = from_quarters["dispatch"].dt.hour.to_numpy()
+    hour_factor = fit_hour_factor(hours, ratio) if "hourly_speed" in mechanisms else np.ones(24)
+    spread = _fitted(calls, (lo, hi), travel_spread, ratio, hours, hour_factor) \
+        if "travel_spread" in mechanisms else None
+    travel.calibrate(hour_factor, spread)
+
+    base = housed if mechanisms else cal  # the earlier model took every calibration response
+    turnout = (base["response"] - base["dispatch"]).dt.total_seconds()
+    ok = turnout.notna() & (turnout >= 0) & (turnout < 3600)
+    turnout = turnout[ok]
     on_scene = (cal["available"] - cal["on_scene"]).dt.total_seconds().dropna()
     on_scene = on_scene[(on_scene >= 0) & (on_scene < 24 * 3600)]
     if len(turnout) < 10 or len(on_scene) < 10:
         raise SourceError(f"{calls.source}: too few calibration responses with turnout and on-scene times")
+    hourly = None
+    if "hourly_turnout" in mechanisms:
+        sent = base.loc[turnout.index]
+        hourly = _fitted(calls, (lo, hi), HourlyTurnout.fit, sent["dispatch"].dt.hour.to_numpy(),
+                         turnout.to_numpy(float), road.loc[turnout.index].to_numpy())
+        turnout_d = {"engine": hourly}
+    else:
+        turnout_d = {"engine": Duration(empirical=tuple(turnout.to_numpy(float)))}
 
     # Replay: every incident with engines, at its first dispatch, asking for as many engines.
     per_inc = eng.groupby("incident").agg(t=("dispatch", "min"), engines=("unit", "nunique"),
                                           x=("x", "first"), y=("y", "first"))
     per_inc = per_inc.sort_values("t")
-    t0 = per_inc["t"].min()
+    # simulation time 0 is midnight of the first day: the clock's hour is the records' local hour
+    t0 = per_inc["t"].min().normalize() if mechanisms else per_inc["t"].min()
     secs = (per_inc["t"] - t0).dt.total_seconds().to_numpy()
     k_max = int(per_inc["engines"].max())
     names = [f"engines_{k}" for k in range(1, k_max + 1)]
@@ -306,23 +413,25 @@ def validate(calls: CallRecords, stations: pd.DataFrame, scenario: Scenario, cal
     observed = _first_engine_observed(eng)
     val_ids = observed.index[~observed.index.isin(cal_ids)]
     obs = observed.loc[val_ids].to_numpy(float)
-    turnout_d = {"engine": Duration(empirical=tuple(turnout.to_numpy(float)))}
     on_scene_d = Duration(empirical=tuple(on_scene.to_numpy(float)))
     n = len(incidents)
     zeros = np.zeros(n)
-    sims = []
+    sims, sent_en_route = [], []
     pos = pd.Index(per_inc.index)
     for r in range(replications):
         rng = np.random.default_rng(seed + 1000 * r)
         draws = Draws(zeros, zeros, on_scene_d.sample(rng, n), zeros, np.zeros(n, bool))
         sim = ResponseSimulation(scenario, fleet, travel, incidents, seed=seed + 1000 * r + 1, draws=draws,
-                                 turnout=turnout_d, assignments=assignments)
+                                 turnout=turnout_d, assignments=assignments,
+                                 available_en_route="en_route" in mechanisms)
         run = sim.run()
         crews = run.crews[run.crews["arrived"]]
         first = crews.sort_values("on_scene").drop_duplicates("incident", keep="first")
         d2s = pd.Series((first["on_scene"] - first["dispatched"]).to_numpy(),
                         index=pos[first["incident"].to_numpy()])
         sims.append(d2s.reindex(val_ids).dropna().to_numpy(float))
+        on_road = pd.Series(first["en_route"].to_numpy(), index=pos[first["incident"].to_numpy()])
+        sent_en_route.append(float(on_road.reindex(val_ids).dropna().mean()))
     sim_all = np.concatenate(sims) if sims else np.zeros(0)
     if len(obs) == 0:
         raise ValueError("no validation incident has an observed first-arriving engine")
@@ -333,4 +442,5 @@ def validate(calls: CallRecords, stations: pd.DataFrame, scenario: Scenario, cal
     sim_stats = {"median_s": round(float(np.mean([np.median(s) for s in sims])), 1),
                  "p90_s": round(float(np.mean([np.percentile(s, 90) for s in sims])), 1)}
     return Validation(int(len(obs)), q(obs), sim_stats, fit, (lo, hi), len(cal_ids), replications,
-                      obs, sim_all, notes + fleet.notes)
+                      obs, sim_all, notes + fleet.notes, mechanisms, hour_factor, hourly, spread,
+                      en_route_share, float(np.mean(sent_en_route)))

@@ -4,7 +4,9 @@
 report -> verify (the platform calls the site back; false alarms close here)
 -> assign (the dispatch board sends the closest available units, queues when
 none is free) -> turnout (the first crew rolls) -> travel -> on scene ->
-handle -> feedback (crews clear and head back to their stations) -> close.
+handle -> feedback (crews clear and head back to their stations; with
+``available_en_route`` they are back in service at once and can be sent from
+the road) -> close.
 
 Each step is observed as it happens into a table with one row per incident
 and one column per step (``StepLog``), and every unit sent into a crew table;
@@ -23,6 +25,7 @@ from simulation.emergency.config import Duration, Scenario
 from simulation.emergency.dispatch import DispatchBoard
 from simulation.emergency.fleet import Fleet
 from simulation.emergency.incidents import Incidents
+from simulation.emergency.turnout import HourlyTurnout
 
 STEPS = ("report", "verify", "request", "assign", "turnout", "on_scene", "handled", "close")
 
@@ -90,7 +93,8 @@ class Run:
 class ResponseSimulation:
     def __init__(self, scenario: Scenario, fleet: Fleet, travel, incidents: Incidents, *,
                  seed: int | None = None, draws: Draws | None = None,
-                 turnout: dict[str, Duration] | None = None, assignments: dict[str, list[str]] | None = None):
+                 turnout: dict[str, Duration | HourlyTurnout] | None = None,
+                 assignments: dict[str, list[str]] | None = None, available_en_route: bool = False):
         self.scenario = scenario
         self.fleet = fleet
         self.travel = travel
@@ -114,7 +118,8 @@ class ResponseSimulation:
         self.notes = notes
         self.env = simpy.Environment()
         self.log = StepLog(len(incidents))
-        self.board = DispatchBoard(self.env, fleet, travel, self.sites, scenario, self.rng, turnout)
+        self.board = DispatchBoard(self.env, fleet, travel, self.sites, scenario, self.rng, turnout,
+                                   available_en_route)
         # Plain Python lists: indexing numpy arrays one value at a time is slow in the hot loop.
         dr = self.draws
         self._d = _Lists(verify=dr.verify.tolist(), dispatch=dr.dispatch.tolist(), handle=dr.handle.tolist(),
@@ -197,9 +202,9 @@ class ResponseSimulation:
     def _crew_table(self) -> pd.DataFrame:
         units, stations = self.fleet.units, self.fleet.stations
         rows = [(c.incident, c.unit, c.dispatched, c.rolling, c.on_scene, c.cleared, c.back, c.initial,
-                 c.mutual_aid, c.queued_s) for c in self.board.crews]
+                 c.mutual_aid, c.queued_s, c.en_route) for c in self.board.crews]
         cols = ["incident", "unit", "dispatched", "rolling", "on_scene", "cleared", "back", "initial",
-                "mutual_aid", "queued_s"]
+                "mutual_aid", "queued_s", "en_route"]
         frame = pd.DataFrame(rows, columns=cols)
         frame["unit_type"] = [units[u].type for u in frame["unit"]]
         frame["unit_name"] = [units[u].name for u in frame["unit"]]

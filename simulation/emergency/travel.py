@@ -13,8 +13,14 @@ cycle never know which one they use:
 
 ``locate(xy)`` turns points into ``Sites``; ``out_times(sites, i)`` gives the
 expected time from every station to site ``i`` (inf where unreachable),
-``back_times`` the way back.  Actual travel is the expected time times a
-lognormal factor with the model's ``sigma``.
+``back_times`` the way back, ``from_point(xy, sites, i)`` the time from a
+unit on the road (returning from an earlier incident) to site ``i``.
+
+Actual travel is the expected time times the model's factor for the hour of
+day (``hour_factor``, 24 values, 1 unless calibrated: ``fit_hour_factor``)
+times a random factor: drawn from ``spread`` (observed ratios of actual to
+expected travel, ``travel_spread``) when the model has one, else lognormal
+with the model's ``sigma``.
 """
 
 from __future__ import annotations
@@ -48,11 +54,38 @@ class Sites:
         return self.snap_m > self.max_snap_m
 
 
-class RoadTravel:
+class _TimeOfDay:
+    """The hour-of-day factor and the spread shared by both travel models."""
+
+    hour_factor: np.ndarray
+    spread: np.ndarray | None
+
+    def calibrate(self, hour_factor=None, spread=None) -> None:
+        """Set the travel-time factor by hour of day (24 values) and the observed spread (ratios)."""
+        if hour_factor is not None:
+            hour_factor = np.asarray(hour_factor, dtype=float)
+            if hour_factor.shape != (24,) or not np.isfinite(hour_factor).all() or (hour_factor <= 0).any():
+                raise ValueError("hour_factor needs 24 positive travel-time factors, one per hour of the day")
+            self.hour_factor = hour_factor
+        if spread is not None:
+            spread = np.asarray(spread, dtype=float)
+            if len(spread) == 0 or not np.isfinite(spread).all() or (spread <= 0).any():
+                raise ValueError("the travel spread needs positive ratios of actual to expected travel")
+            self.spread = spread
+
+    def factor_at(self, t: float) -> float:
+        """Travel-time factor at simulation time ``t`` (s; day 0 starts at midnight)."""
+        return float(self.hour_factor[int(t // 3600.0) % 24])
+
+
+class RoadTravel(_TimeOfDay):
     """Travel over the road graph from a fixed set of stations."""
 
     def __init__(self, graph: RoadGraph, station_xy: np.ndarray, roads: Roads, station_ids=None):
         self.graph = graph
+        self.hour_factor = np.ones(24)
+        self.spread = None
+        self._from_node: dict[int, np.ndarray] = {}
         self.roads = roads
         self.sigma = roads.travel_sigma
         self.access_mps = roads.access_speed_kmh / 3.6
@@ -98,15 +131,34 @@ class RoadTravel:
     def back_time(self, sites: Sites, i: int, station: int) -> float:
         return float(self.back[sites.node[i], station] + sites.leg_s[i])
 
+    def from_point(self, xy, sites: Sites, i: int) -> float:
+        """Expected time from a point (a unit on the road) to site ``i``: the point's nearest
+        reachable node, the graph from there (one Dijkstra per node, kept), the site's leg."""
+        node, dist = self.graph.snap(np.asarray(xy, dtype=float).reshape(1, 2), self.reachable)
+        n = int(node[0])
+        row = self._from_node.get(n)
+        if row is None:
+            if len(self._from_node) >= 512:
+                self._from_node.clear()
+            row = self._from_node[n] = self.graph.times_from(np.array([n]))[0]
+        return float(row[sites.node[i]] + sites.leg_s[i] + dist[0] / self.access_mps)
+
+    def point_to_station(self, xy, station: int) -> float:
+        """Expected time from a point to a station (a crew turned round on its way)."""
+        node, dist = self.graph.snap(np.asarray(xy, dtype=float).reshape(1, 2), self.reachable)
+        return float(self.back[int(node[0]), station] + dist[0] / self.access_mps)
+
     def table(self, sites: Sites) -> np.ndarray:
         """Expected outbound time from every station to every site: (n_sites, n_stations)."""
         return self.out[sites.node] + sites.leg_s[:, None]
 
 
-class StraightLineTravel:
+class StraightLineTravel(_TimeOfDay):
     """Travel as a function of straight-line distance from each station."""
 
     def __init__(self, station_xy: np.ndarray, params: StraightLine, max_snap_m: float = np.inf):
+        self.hour_factor = np.ones(24)
+        self.spread = None
         self.station_xy = np.asarray(station_xy, dtype=float).reshape(-1, 2)
         self.params = params
         self.sigma = params.sigma
@@ -136,6 +188,14 @@ class StraightLineTravel:
     def back_time(self, sites: Sites, i: int, station: int) -> float:
         d = float(np.hypot(*(self.station_xy[station] - sites.xy[i])))
         return float(self.seconds(d))
+
+    def from_point(self, xy, sites: Sites, i: int) -> float:
+        """Expected time from a point (a unit on the road) to site ``i``."""
+        return float(self.seconds(float(np.hypot(*(np.asarray(xy, dtype=float) - sites.xy[i])))))
+
+    def point_to_station(self, xy, station: int) -> float:
+        """Expected time from a point to a station (a crew turned round on its way)."""
+        return float(self.seconds(float(np.hypot(*(np.asarray(xy, dtype=float) - self.station_xy[station])))))
 
     def table(self, sites: Sites) -> np.ndarray:
         d = np.hypot(sites.xy[:, None, 0] - self.station_xy[None, :, 0],
@@ -180,3 +240,42 @@ def fit_straight_line(distance_m: np.ndarray, seconds: np.ndarray) -> TravelFit:
     pred = a + b * np.power(d, c)
     return TravelFit(StraightLine(a=a, b=b, c=c, sigma=sigma), int(len(t)),
                      float(np.sqrt(np.mean(r ** 2))), float(np.median(np.abs(pred - t))))
+
+
+def fit_hour_factor(hours: np.ndarray, ratios: np.ndarray, window: int = 1, min_samples: int = 20) -> np.ndarray:
+    """Travel-time factor for each hour of the day from observed ratios of actual to expected travel.
+
+    The factor of hour h is the median ratio of the responses dispatched in
+    hours h - window .. h + window (wrapping midnight), divided by the median
+    of all ratios, so the factors say how much slower or faster than usual
+    that hour drives and the curve keeps the typical speed.  An hour with
+    fewer than ``min_samples`` responses in its window gets 1.
+    """
+    hours = np.asarray(hours, dtype=np.int64) % 24
+    ratios = np.asarray(ratios, dtype=float)
+    ok = np.isfinite(ratios) & (ratios > 0)
+    hours, ratios = hours[ok], ratios[ok]
+    if len(ratios) == 0:
+        return np.ones(24)
+    overall = float(np.median(ratios))
+    out = np.ones(24)
+    for h in range(24):
+        near = (hours - h + 12) % 24 - 12  # signed distance in hours, wrapping midnight
+        sel = np.abs(near) <= window
+        if sel.sum() >= min_samples:
+            out[h] = float(np.median(ratios[sel])) / overall
+    return out
+
+
+def travel_spread(ratios: np.ndarray, hours: np.ndarray | None = None,
+                  hour_factor: np.ndarray | None = None) -> np.ndarray:
+    """Observed ratios of actual to expected travel, each divided by its hour's factor: the
+    random factor simulated travel is drawn from, so its upper tail is the data's, not a
+    lognormal's (and its level keeps any bias of the expected times, e.g. a road graph's speeds)."""
+    ratios = np.asarray(ratios, dtype=float)
+    if hour_factor is not None:
+        ratios = ratios / np.asarray(hour_factor, dtype=float)[np.asarray(hours, dtype=np.int64) % 24]
+    ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
+    if len(ratios) < 10:
+        raise ValueError(f"only {len(ratios)} usable travel ratios: too few for the travel spread")
+    return ratios
