@@ -133,7 +133,7 @@ def bench_network(name, path, duration_h, n, out, model):
     rng = np.random.default_rng(0)
     names = system.network.pipe_name_list
     pipes = sorted(rng.choice(names, size=min(n, len(names)), replace=False).tolist())
-    text = system.inp_text()
+    text = system.epanet
     a = wntr_loop(load_system(path), pipes, duration_h, model)
     b, b2 = floor_loops(text, pipes, duration_h, model)
     c0, _, f0 = ours(system, pipes, duration_h, 0, model)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import wntr
 from pyproj import CRS
 
 from twin import schema
@@ -20,14 +19,15 @@ from twin.errors import LayerError
 from twin.network import check_consistency
 from twin.terrain import Terrain
 
-FORMAT_VERSION = 1
+#: 2: the network table keeps the imported text, the project's edits and the helper's layout.
+FORMAT_VERSION = 2
 
 
 class Twin:
     """A city's lifelines: underground, ground and low-altitude layers, terrain and water network."""
 
     def __init__(self, name: str, crs, *, terrain: Terrain | None = None,
-                 network: wntr.network.WaterNetworkModel | None = None,
+                 network=None,
                  metadata: dict | None = None):
         crs = CRS.from_user_input(crs)
         if not is_metric(crs):
@@ -109,7 +109,20 @@ class Twin:
         if self.network is None:
             water = [n for n in ("water_junctions", "water_pipes") if len(self.layers[n])]
             return [f"{', '.join(water)} present but the twin has no network"] if water else []
-        return check_consistency(self.network, self.layers)
+        return check_consistency(self.network.model, self.layers)
+
+    @property
+    def network(self):
+        """The water network (:class:`twin.network.Network`: EPANET text, edits, WNTR helper) or None."""
+        return self._network
+
+    @network.setter
+    def network(self, value) -> None:
+        from twin.network import Network, network_from_model
+
+        if value is not None and not isinstance(value, Network):
+            value = network_from_model(value)  # a network the project built itself in WNTR
+        self._network = value
 
     #: Columns that name a feature of another layer: (layer, column) -> layers the id may be in.
     REFERENCES = {

@@ -1,17 +1,32 @@
-"""The water network: EPANET .inp text <-> WNTR model <-> the twin's water layers.
+"""The water network: EPANET .inp text as imported (the authority), a WNTR helper model, and the layers.
 
-The twin keeps the network as a :class:`wntr.network.WaterNetworkModel` (for
-hydraulics) and as layers (for the map); :func:`network_layers` derives the
-layers from the model so the two agree id for id, and :func:`check_consistency`
+EPANET 2.3 decides what a network means.  A :class:`Network` keeps the text
+exactly as it was imported and a list of the project's own :class:`Edit` s
+(a retrofit diameter, a closed valve); every analysis opens that text in
+EPANET and applies the edits through the toolkit (see
+:class:`simulation.hydraulics.solver.Solver`).  Nothing ever rewrites the
+text, so rule clock times, the rule time step, option spellings and sections
+WNTR does not know keep EPANET's meaning.
+
+WNTR is a helper: :attr:`Network.model` is a :class:`wntr.network.WaterNetworkModel`
+for graphs, metrics and the map (names, lengths, diameters, coordinates).  It
+is read from the text when WNTR can read it, otherwise from the text as
+EPANET itself writes it back (a canonical spelling), with sections WNTR does
+not know dropped; its coordinates are the twin's (the text keeps the source's),
+recorded as the network's *layout*.  :func:`network_layers` derives the water
+layers from the helper so the two agree id for id, and :func:`check_consistency`
 says where they do not.
 """
 
 from __future__ import annotations
 
+import copy
+import math
 import os
 import re
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -21,16 +36,201 @@ import wntr
 from pyproj import CRS
 from shapely.geometry import LineString, Point
 
+from twin import epanet
 from twin.errors import SourceError
 
 # EPANET accepts "CLOCKTIME >= 6 AM" in rules; WNTR 1.5 only parses the hour when it
 # has minutes ("6:00 AM").  Adding ":00" keeps the rule's meaning for both.
 _BARE_CLOCK_HOUR = re.compile(r"(?im)(\bCLOCKTIME\s+(?:[<>=!]+|IS|NOT|BELOW|ABOVE)\s+)(\d{1,2})(\s+[AP]M\b)")
+_END = re.compile(r"(?im)^\s*\[END\]")
+_SECTION_LINE = re.compile(r"^\s*\[([^\]]+)\]")
+
+
+_STATISTIC = re.compile(r"(?im)^[ \t]*STATISTIC\b.*$")
+#: Sections that only describe how EPANET reports and draws: the helper reads none of them.
+_DISPLAY_SECTIONS = {"BACKDROP", "REPORT", "LABELS", "TAGS"}
 
 
 def normalise_inp_text(text: str) -> str:
-    """Rewrite spellings EPANET accepts but WNTR 1.5 does not, keeping their meaning."""
-    return _BARE_CLOCK_HOUR.sub(lambda m: f"{m.group(1)}{m.group(2)}:00{m.group(3)}", text)
+    """Rewrite spellings EPANET accepts but WNTR 1.5 does not, for the helper model only.
+
+    Bare clock hours get ``:00``; the report statistic and the display
+    sections (backdrop units in any language, report options) are left out:
+    they say nothing the helper is for.
+    """
+    text = _BARE_CLOCK_HOUR.sub(lambda m: f"{m.group(1)}{m.group(2)}:00{m.group(3)}", text)
+    text = _STATISTIC.sub("", text)
+    out, keep = [], True
+    for line in text.splitlines(keepends=True):
+        m = _SECTION_LINE.match(line)
+        if m:
+            keep = m.group(1).strip().upper() not in _DISPLAY_SECTIONS
+        out.append(line if keep else "\n")  # blank, so line numbers stay the text's
+    return "".join(out)
+
+
+def before_end(text: str) -> str:
+    """The text up to its ``[END]`` line: EPANET reads nothing after it (padding, notes)."""
+    m = _END.search(text)
+    return text[:m.end()] + "\n" if m else text
+
+
+#: Sections WNTR 1.5 reads; EPANET's rewrite of a file may hold others (2.3's [LEAKAGE]).
+_WNTR_SECTIONS = {"TITLE", "JUNCTIONS", "RESERVOIRS", "TANKS", "PIPES", "PUMPS", "VALVES", "EMITTERS",
+                  "CURVES", "PATTERNS", "ENERGY", "STATUS", "CONTROLS", "RULES", "DEMANDS", "QUALITY",
+                  "REACTIONS", "SOURCES", "MIXING", "OPTIONS", "TIMES", "REPORT", "COORDINATES",
+                  "VERTICES", "LABELS", "BACKDROP", "TAGS", "END"}
+
+
+def _wntr_sections_only(text: str) -> str:
+    out, keep = [], True
+    for line in text.splitlines(keepends=True):
+        m = _SECTION_LINE.match(line)
+        if m:
+            keep = m.group(1).strip().upper() in _WNTR_SECTIONS
+        if keep:
+            out.append(line)
+    return "".join(out)
+
+
+#: Link properties an :class:`Edit` may change, with their unit in the edit (SI, whatever the file's units).
+LINK_EDITS = {
+    "diameter": "m",
+    "roughness": "H-W C, D-W mm, C-M n",
+    "minor_loss": "velocity heads",
+    "status": "OPEN or CLOSED (a closed link is held closed: the file's controls on it are disabled)",
+}
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One change the project makes to the imported network: ``link`` ``id`` gets ``field`` = ``value``."""
+
+    id: str
+    field: str
+    value: float | str
+    kind: str = "link"
+
+    def __post_init__(self):
+        if self.kind != "link":
+            raise ValueError(f"network edit of {self.id!r}: only link edits exist, not {self.kind!r}")
+        if self.field not in LINK_EDITS:
+            raise ValueError(f"network edit of link {self.id!r}: unknown field {self.field!r} "
+                             f"(known: {', '.join(LINK_EDITS)})")
+        if self.field == "status":
+            if str(self.value).upper() not in ("OPEN", "CLOSED"):
+                raise ValueError(f"network edit of link {self.id!r}: status must be OPEN or CLOSED, "
+                                 f"not {self.value!r}")
+            object.__setattr__(self, "value", str(self.value).upper())
+        else:
+            try:
+                value = float(self.value)
+            except (TypeError, ValueError):
+                value = math.nan
+            if not math.isfinite(value) or value < 0 or (self.field == "diameter" and value == 0):
+                raise ValueError(f"network edit of link {self.id!r}: {self.field} must be a finite number "
+                                 f"{'> 0' if self.field == 'diameter' else '>= 0'}, not {self.value!r}")
+            object.__setattr__(self, "value", value)
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "id": self.id, "field": self.field, "value": self.value}
+
+    @classmethod
+    def from_dict(cls, row: dict) -> "Edit":
+        return cls(str(row["id"]), str(row["field"]), row["value"], str(row.get("kind", "link")))
+
+
+class Network:
+    """An EPANET network: its text as imported, the project's edits, and a WNTR helper model.
+
+    ``layout`` holds the helper's node coordinates and link vertices in the
+    twin's CRS when they differ from the text's (an import moved them to a
+    metric CRS); None when the text's coordinates are already the twin's.
+    """
+
+    def __init__(self, text: str, *, name: str = "network", edits=(), layout: dict | None = None,
+                 source: str = "", model: wntr.network.WaterNetworkModel | None = None):
+        self.text = text
+        self.name = name
+        self.edits: tuple[Edit, ...] = tuple(edits)
+        self.layout = layout
+        self.source = source or name
+        self._base: wntr.network.WaterNetworkModel | None = model
+        self._model: wntr.network.WaterNetworkModel | None = None
+        self.notes: list[str] = []
+
+    # ---------------------------------------------------------------- the helper
+    @property
+    def model(self) -> wntr.network.WaterNetworkModel:
+        """The WNTR helper model, with the layout and the edits applied (for graphs, metrics, the map)."""
+        if self._model is None:
+            if self._base is None:
+                self._base = helper_model(self.text, self.source, self.notes)
+                if self.layout:
+                    _apply_layout(self._base, self.layout)
+            wn = copy.deepcopy(self._base) if self.edits else self._base
+            for e in self.edits:
+                _edit_helper(wn, e)
+            wn.name = self.name
+            self._model = wn
+        return self._model
+
+    def place(self, func) -> None:
+        """Move the helper's coordinates with ``func(x, y) -> (x, y)`` and record them as the layout."""
+        wn = self.model
+        transform_coordinates(wn, func)
+        self.layout = {"nodes": {n: list(wn.get_node(n).coordinates) for n in wn.node_name_list},
+                       "vertices": {n: [list(v) for v in link.vertices] for n, link in wn.links() if link.vertices}}
+        self._base = wn if not self.edits else None
+        if self._base is None:
+            self._model = None
+
+    # ---------------------------------------------------------------- edits
+    def edited(self, *edits: Edit) -> "Network":
+        """A copy with ``edits`` added (a later edit of the same link and field replaces the earlier)."""
+        known = set(self.model.link_name_list)
+        for e in edits:
+            if e.id not in known:
+                raise KeyError(f"{self.source}: no link {e.id!r} in the network to edit")
+        new = {(e.id, e.field): e for e in (*self.edits, *edits)}
+        out = Network(self.text, name=self.name, edits=new.values(), layout=self.layout, source=self.source,
+                      model=self._base)
+        out.notes = list(self.notes)
+        return out
+
+    def __getstate__(self):
+        # Sent to worker processes: the text and edits travel, the helper is rebuilt only if asked for.
+        state = dict(self.__dict__)
+        state["_base"] = state["_model"] = None
+        return state
+
+    def __eq__(self, other):
+        return (isinstance(other, Network) and self.text == other.text and self.edits == other.edits
+                and self.name == other.name)
+
+    __hash__ = None
+
+
+def _apply_layout(wn, layout: dict) -> None:
+    for name, xy in layout.get("nodes", {}).items():
+        if name in wn.node_name_list:
+            wn.get_node(name).coordinates = (float(xy[0]), float(xy[1]))
+    for name, vertices in layout.get("vertices", {}).items():
+        if name in wn.link_name_list:
+            wn.get_link(name).vertices = [(float(a), float(b)) for a, b in vertices]
+
+
+def _edit_helper(wn, e: Edit) -> None:
+    link = wn.get_link(e.id)
+    if e.field == "diameter":
+        link.diameter = e.value
+    elif e.field == "roughness":
+        # WNTR holds Darcy-Weisbach roughness in metres; the edit is in mm
+        link.roughness = e.value * 0.001 if wn.options.hydraulic.headloss == "D-W" else e.value
+    elif e.field == "minor_loss":
+        link.minor_loss = e.value
+    elif e.field == "status":
+        link.initial_status = wntr.network.LinkStatus.Closed if e.value == "CLOSED" else wntr.network.LinkStatus.Open
 
 
 _TEMP_NETWORK = re.compile(r"[^\s'\"]*lifeline-net-[^\s'\"]*\.inp")
@@ -38,41 +238,130 @@ _TEMP_NETWORK = re.compile(r"[^\s'\"]*lifeline-net-[^\s'\"]*\.inp")
 _QUIET_WARNINGS = ("Changing the headloss formula",)
 
 
-def read_network(source: str | Path, text: str | None = None,
-                 notes: list[str] | None = None) -> wntr.network.WaterNetworkModel:
-    """Read an EPANET network from a file (or from ``text``, ``source`` naming it).
+def read_text(source: str | Path) -> str:
+    """The text of a network file; a folder, a missing file or binary content is one error naming it."""
+    path = Path(source)
+    if path.is_dir():
+        raise SourceError(f"{source}: is a folder, not an EPANET .inp file")
+    if not path.is_file():
+        raise SourceError(f"{source}: no such network file")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"{source}: cannot read network ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        # EPANET reads bytes: a Latin-1 file (accents in comments and labels) is as valid as UTF-8
+        text = raw.decode("latin-1")
+    head = before_end(text)
+    undecodable = sum(head.count(ch) for ch in "\x00\ufffd") + sum(
+        1 for ch in head[:65536] if ord(ch) < 32 and ch not in "\t\r\n\f\x1a")
+    if undecodable > max(8, len(head) // 100):
+        # Binary data (a zip, a .net, a picture): EPANET would quote its bytes back.
+        raise SourceError(f"{source}: not an EPANET .inp file (binary content, not text)")
+    return text
 
-    Malformed files raise :class:`SourceError` naming the file and, where EPANET
-    or WNTR say it, the line.  WNTR's warnings about the file (unused curves...)
-    are appended to ``notes`` (with the file's name, never a temporary one)
-    instead of being printed.
+
+def load_network(source: str | Path, text: str | None = None, notes: list[str] | None = None,
+                 name: str | None = None, layout: dict | None = None) -> Network:
+    """An EPANET network from a file (or from ``text``, ``source`` naming it), checked by EPANET 2.3.
+
+    A file EPANET refuses raises :class:`SourceError` with EPANET's own error
+    lines (code, section, line).  The WNTR helper is built at once, and WNTR's
+    warnings about the file (unused curves...) are appended to ``notes``.
     """
     source = str(source)
     if text is None:
-        path = Path(source)
-        if path.is_dir():
-            raise SourceError(f"{source}: is a folder, not an EPANET .inp file")
-        if not path.is_file():
-            raise SourceError(f"{source}: no such network file")
+        text = read_text(source)
+    epanet.check(text, source)
+    found: list[str] = []
+    wn = helper_model(text, source, found)
+    if notes is not None:
+        notes.extend(found)
+    if layout:
+        _apply_layout(wn, layout)
+    net = Network(text, name=name or Path(source.split(":")[0]).stem, source=source, model=wn, layout=layout)
+    net.notes = found
+    return net
+
+
+def read_network(source: str | Path, text: str | None = None,
+                 notes: list[str] | None = None) -> wntr.network.WaterNetworkModel:
+    """The WNTR helper model of a network file EPANET 2.3 accepts (see :func:`load_network`)."""
+    return load_network(source, text, notes).model
+
+
+def helper_model(text: str, source: str, notes: list[str] | None = None) -> wntr.network.WaterNetworkModel:
+    """A WNTR model of ``text`` for graphs and the map: WNTR's reading of the text, else of EPANET's rewrite.
+
+    WNTR's reader is stricter than EPANET's: a line it refuses in a section
+    that says nothing about the network's shape (options, times, report,
+    energy, quality, controls, rules...) is left out of the helper's reading,
+    and ``notes`` says so.  The caller has checked that EPANET opens ``text``;
+    when neither reading works, the error says so in WNTR's words, naming the file.
+    """
+    try:
+        return _lenient_read(normalise_inp_text(before_end(text)), source, notes)
+    except SourceError as exc:
+        first = exc
+    # outside the handler: WNTR's reader fails again when called while an exception is being handled
+    try:
+        canonical = _wntr_sections_only(epanet.rewrite(text))
+        return _lenient_read(normalise_inp_text(canonical), source, notes, of="EPANET's rewrite of ")
+    except SourceError:
+        pass
+    raise SourceError(f"{source}: EPANET 2.3 reads this network but the WNTR helper (graphs, map) "
+                      f"cannot: {str(first).split(': ', 1)[-1]}")
+
+
+#: Sections whose lines the helper may leave out: they do not change which nodes and links exist.
+_SETTINGS_SECTIONS = {"OPTIONS", "TIMES", "REPORT", "ENERGY", "REACTIONS", "QUALITY", "SOURCES", "MIXING",
+                      "BACKDROP", "TAGS", "LABELS", "CONTROLS", "RULES", "STATUS", "EMITTERS", "TITLE"}
+_AT_LINE = re.compile(r"^line (\d+):")
+
+
+def _lenient_read(text: str, source: str, notes: list[str] | None, of: str = "") -> wntr.network.WaterNetworkModel:
+    lines = text.splitlines(keepends=True)
+    skipped = []
+    for _ in range(50):
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise SourceError(f"{source}: cannot read network ({exc.strerror})") from None
-        undecodable = text.count("\ufffd") + text.count("\x00")
-        if undecodable > max(8, len(text) // 100):
-            # Binary data (a zip, a .net, a picture): WNTR would quote its bytes back.
-            raise SourceError(f"{source}: not an EPANET .inp file (binary content, not text)")
-    fixed = normalise_inp_text(text)
+            wn = _wntr_read("".join(lines), source, notes)
+        except SourceError as exc:
+            m = _AT_LINE.match(str(exc).split(": ", 1)[-1])
+            number = int(m.group(1)) if m else None
+            section = _section_of(lines, number) if number else None
+            if section not in _SETTINGS_SECTIONS or lines[number - 1].lstrip().startswith(";"):
+                raise
+            skipped.append(f"{number} ([{section}] {' '.join(lines[number - 1].split(';')[0].split())[:60]})")
+            lines[number - 1] = ";" + lines[number - 1]
+            continue
+        if skipped and notes is not None:
+            notes.append(f"the WNTR helper (graphs, map) left out line(s) of {of}{source} it cannot read: "
+                         f"{'; '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}; EPANET reads them")
+        return wn
+    raise SourceError(f"{source}: WNTR cannot read {of}the network (more than 50 lines refused)")
+
+
+def _section_of(lines: list[str], number: int) -> str | None:
+    for line in reversed(lines[:number]):
+        m = _SECTION_LINE.match(line)
+        if m:
+            return m.group(1).strip().upper()
+    return None
+
+
+def _wntr_read(text: str, source: str, notes: list[str] | None) -> wntr.network.WaterNetworkModel:
     fd, tmp = tempfile.mkstemp(suffix=".inp", prefix="lifeline-net-")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(fixed)
+            fh.write(text)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
                 wn = wntr.network.read_inpfile(tmp)
             except Exception as exc:  # WNTR raises many kinds: ENSyntaxError, KeyError, ValueError...
-                raise SourceError(f"{source}: not a valid EPANET network: {_describe(exc, fixed, source)}") from None
+                raise SourceError(f"{source}: {_describe(exc, text, source)}") from None
     finally:
         os.unlink(tmp)
     seen = set()
@@ -133,8 +422,19 @@ def _line_quoting(text: str, detail: str) -> int | None:
     return None
 
 
+def network_from_model(wn: wntr.network.WaterNetworkModel, name: str | None = None) -> Network:
+    """A network the project builds itself in WNTR (the demo town): its text is WNTR's writing of it."""
+    text = network_text(wn)
+    net = Network(text, name=name or wn.name or "network", model=wn)
+    return net
+
+
 def network_text(wn: wntr.network.WaterNetworkModel) -> str:
-    """The model written as EPANET .inp text (in the model's own flow units)."""
+    """A WNTR model written as EPANET .inp text (in the model's own flow units).
+
+    Only for networks the project builds itself: an imported network keeps its
+    own text (WNTR's writer changes the meaning of some files).
+    """
     fd, tmp = tempfile.mkstemp(suffix=".inp", prefix="lifeline-net-")
     os.close(fd)
     try:

@@ -6,7 +6,10 @@ Layout of ``city.gpkg``:
 * the DEM as a GeoPackage raster table ``terrain`` (float32 gridded coverage,
   TIFF tiles, lossless; NaN where unknown) — one file to copy, mail or archive,
   and QGIS opens it directly;
-* ``lifeline_network``: the water network as EPANET .inp text (one row);
+* ``lifeline_network``: the water network (one row): its EPANET .inp text exactly
+  as imported, the project's edits to it (JSON list) and the layout of the map
+  (JSON: node coordinates and link vertices in the twin's CRS, when the text's
+  are in another);
 * ``lifeline_metadata``: key/JSON value pairs — name, CRS (WKT2), units,
   format version, the version of Lifeline Twin that wrote it, and the project
   settings (risk bands, import reports).
@@ -36,7 +39,7 @@ from pyproj.exceptions import CRSError
 from twin import atomic, schema
 from twin.errors import LayerError, ProjectError, SourceError
 from twin.model import FORMAT_VERSION, Twin
-from twin.network import network_text, read_network
+from twin.network import Edit, load_network
 from twin.terrain import Terrain
 
 META_TABLE = "lifeline_metadata"
@@ -131,10 +134,13 @@ def _write(twin: Twin, tmp: Path) -> None:
         con.execute(f"CREATE TABLE {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         con.executemany(f"INSERT INTO {META_TABLE} VALUES (?, ?)",
                         [(k, json.dumps(v)) for k, v in meta.items()])
-        con.execute(f"CREATE TABLE {NETWORK_TABLE} (name TEXT PRIMARY KEY, inp TEXT NOT NULL)")
+        con.execute(f"CREATE TABLE {NETWORK_TABLE} (name TEXT PRIMARY KEY, inp TEXT NOT NULL, "
+                    "edits TEXT NOT NULL DEFAULT '[]', layout TEXT)")
         if twin.network is not None:
-            con.execute(f"INSERT INTO {NETWORK_TABLE} VALUES (?, ?)",
-                        (twin.network.name or twin.name, network_text(twin.network)))
+            net = twin.network
+            con.execute(f"INSERT INTO {NETWORK_TABLE} VALUES (?, ?, ?, ?)",
+                        (net.name or twin.name, net.text, json.dumps([e.as_dict() for e in net.edits]),
+                         json.dumps(net.layout) if net.layout else None))
         for table, what in ((META_TABLE, "Lifeline Twin project metadata"),
                             (NETWORK_TABLE, "EPANET network (.inp text)")):
             con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
@@ -226,8 +232,11 @@ def load(path: Path | str) -> Twin:
                 except (TypeError, json.JSONDecodeError):
                     raise ProjectError(f"{path}: metadata {key!r} is not valid JSON "
                                        "(the file was edited by hand, or damaged)") from None
-            net_row = con.execute(f"SELECT name, inp FROM {NETWORK_TABLE}").fetchone() \
-                if NETWORK_TABLE in tables else None
+            net_row = None
+            if NETWORK_TABLE in tables:
+                columns = {r[1] for r in con.execute(f"PRAGMA table_info({NETWORK_TABLE})")}
+                extra = ("edits, layout" if {"edits", "layout"} <= columns else "'[]', NULL")  # format 1: text only
+                net_row = con.execute(f"SELECT name, inp, {extra} FROM {NETWORK_TABLE}").fetchone()
             has_terrain = bool(con.execute(
                 "SELECT 1 FROM gpkg_contents WHERE table_name=? AND data_type IN "
                 "('tiles','2d-gridded-coverage')", (TERRAIN_TABLE,)).fetchone())
@@ -271,7 +280,14 @@ def load(path: Path | str) -> Twin:
             raise ProjectError(str(exc)) from None
     if net_row is not None:
         try:
-            twin.network = read_network(f"{path}:{NETWORK_TABLE}", text=net_row[1])
+            where = f"{path}:{NETWORK_TABLE}"
+            try:
+                edits = [Edit.from_dict(e) for e in json.loads(net_row[2] or "[]")]
+                layout = json.loads(net_row[3]) if net_row[3] else None
+            except (TypeError, KeyError, ValueError, json.JSONDecodeError) as exc:
+                raise ProjectError(f"{where}: the network's edits or layout are damaged ({exc})") from None
+            net = load_network(where, text=net_row[1], name=net_row[0], layout=layout)
+            twin.network = net.edited(*edits) if edits else net
         except SourceError as exc:
             raise ProjectError(str(exc)) from None
     return twin

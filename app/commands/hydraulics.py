@@ -154,16 +154,27 @@ def _emit(args, doc: dict, lines: list[str], writer=None) -> int:
 
 # ---------------------------------------------------------------------- commands
 def cmd_run(args) -> int:
-    from simulation.hydraulics.results import simulate
+    from simulation.hydraulics.results import LINK_QUANTITIES, NODE_QUANTITIES, simulate
 
     system = _system(args)
     t0 = time.perf_counter()
-    res = simulate(system, demand_model=_demand(args), duration_h=args.duration)
+    res = simulate(system, demand_model=_demand(args), duration_h=args.duration,
+                   node_quantities=NODE_QUANTITIES + ("tank_level", "tank_volume"),
+                   link_quantities=LINK_QUANTITIES + ("setting", "energy"))
     summary = {**res.summary(), "seconds": round(time.perf_counter() - t0, 3)}
+    neg = summary["negative_pressures"]
+    lowest = f"lowest pressure {summary['min_pressure_m']} m at junction {summary['min_pressure_junction']}"
+    if not neg["valid"]:
+        lowest = (f"NOT VALID: {neg['junctions']} junction(s) have negative pressure at some time "
+                  f"(lowest {summary['min_pressure_m']} m at {summary['min_pressure_junction']}); a demand-driven "
+                  "run delivers their demand anyway, so these pressures are not physical (flagged in "
+                  "junctions.csv; --pdd gives a pressure-driven run)")
     lines = [f"{summary['network']}: {summary['demand_model']}, {summary['steps']} report step(s) over "
-             f"{summary['duration_h']:g} h",
-             f"lowest pressure {summary['min_pressure_m']} m at junction {summary['min_pressure_junction']}; "
-             f"{summary['junctions_below_service_pressure']} junction(s) below 14 m at some time"]
+             f"{summary['duration_h']:g} h; {summary['junctions']} junctions, {summary['pipes']} pipes, "
+             f"{summary['tanks']} tanks, {summary['pumps']} pumps, {summary['valves']} valves",
+             lowest + f"; {summary['junctions_below_service_pressure']} junction(s) below 14 m at some time"]
+    if "note" in summary:
+        lines.append(f"note: {summary['note']}")
     lines += [f"warning: {w}" for w in summary["warnings"][:5]]
     return _emit(args, summary, lines, res.write)
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-#: What the water network's hydraulics can give, per layer: field -> WNTR result table.
+#: What the water network's hydraulics can give, per layer: field -> result table.
 HYDRAULIC_FIELDS = {
     "water_junctions": {"pressure": "pressure", "head": "head", "demand": "demand"},
-    "water_pipes": {"flowrate": "flowrate", "velocity": "velocity", "headloss": "headloss",
+    "water_pipes": {"flowrate": "flow", "velocity": "velocity", "headloss": "headloss",
                     "pressure": None},
 }
 
@@ -62,7 +62,7 @@ class ResultSeries:
 
 
 def hydraulic_series(twin, layer: str, field: str) -> ResultSeries:
-    """Run the twin's EPANET model and return ``field`` of ``layer`` at every report step.
+    """Solve the twin's network in EPANET and return ``field`` of ``layer`` at every report step.
 
     A steady-state model (duration 0) is run over one day, hourly, so its demand
     patterns show.
@@ -76,40 +76,38 @@ def hydraulic_series(twin, layer: str, field: str) -> ResultSeries:
         raise KeyError(f"no time series {layer}:{field} (hydraulic series: {known})")
     if twin.network is None:
         raise ValueError(f"the twin has no water network to compute {layer}:{field}")
-    import os
-    import tempfile
+    from simulation.hydraulics.results import results_from_run
+    from simulation.hydraulics.solver import DURATION, HYDSTEP, REPORTSTEP, Solver, SolverError
 
-    import wntr
-
-    wn = twin.network
-    if wn.options.time.duration <= 0:
-        # A steady-state model still has demand patterns: play one day of them, hourly,
-        # on a copy (the twin's model keeps its own settings).
-        import copy
-
-        wn = copy.deepcopy(wn)
-        wn.options.time.duration = 24 * 3600
-        wn.options.time.report_timestep = 3600
-        wn.options.time.hydraulic_timestep = min(wn.options.time.hydraulic_timestep or 3600, 3600)
-    with tempfile.TemporaryDirectory(prefix="lifeline-scene-") as tmp:
-        sim = wntr.sim.EpanetSimulator(wn)
-        results = sim.run_sim(file_prefix=os.path.join(tmp, "run"))
+    # EPANET solves the twin's network as imported, with the project's edits
+    with Solver(twin.network) as solver:
+        if solver.time_param(DURATION) <= 0:
+            # A steady-state model still has demand patterns: play one day of them, hourly.
+            solver.set_time(DURATION, 24 * 3600)
+            solver.set_time(REPORTSTEP, 3600)
+            solver.set_time(HYDSTEP, min(solver.time_param(HYDSTEP) or 3600, 3600))
+        run = solver.run(("pressure", "head", "demand"), ("flow", "velocity", "headloss"))
+        if run.unbalanced_at is not None:
+            raise SolverError(f"{twin.name}: EPANET did not converge at {run.unbalanced_at / 3600:.2f} h; "
+                              "no results to show")
+        results = results_from_run(solver, run, solver.demand_model(), twin.name)
     if layer == "water_junctions":
-        table = getattr(results.node, fields[field]) if hasattr(results.node, fields[field]) \
-            else results.node[fields[field]]
+        table = results.node_frame(fields[field])
         unit = {"pressure": "m", "head": "m", "demand": "m³/s"}[field]
         # Node results include tanks and reservoirs; keep the layer's junctions, in its order,
         # so the colour range is the junctions' own.
         ids = [i for i in twin[layer]["id"] if i in table.columns]
         return ResultSeries(layer, field, table[ids], unit)
     if field == "pressure":
-        pressure = results.node["pressure"]
+        pressure = results.node_frame("pressure")
         pipes = twin["water_pipes"]
         start = pressure.reindex(columns=pipes["start_node"]).to_numpy()
         end = pressure.reindex(columns=pipes["end_node"]).to_numpy()
         table = pd.DataFrame(np.nanmean(np.stack([start, end]), axis=0), index=pressure.index,
                              columns=pipes["id"].to_numpy())
         return ResultSeries(layer, field, table, "m")
-    table = results.link[fields[field]]
+    table = results.link_frame(fields[field])
     unit = {"flowrate": "m³/s", "velocity": "m/s", "headloss": "m/km"}[field]
+    if field == "headloss":
+        table = table * 1000.0  # EPANET's pipe head loss is a gradient (m/m)
     return ResultSeries(layer, field, table.abs() if field == "flowrate" else table, unit)

@@ -20,17 +20,15 @@ of requested demand delivered — and the time × junction pressures for the sce
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import wntr
 
 from simulation.hydraulics.results import SERVICE_PRESSURE, DemandModel, write_atomic
-from simulation.hydraulics.solver import Solver, SolverError
+from simulation.hydraulics.solver import DURATION, Solver, SolverError
 
 BREAK_DEMAND_MODEL = DemandModel(pdd=True)
 DISCHARGE_COEFFICIENT = 0.75
@@ -119,10 +117,11 @@ def simulate_break(system, pipe: str, *, at_h: float = 0.0, hole_mm: float = 50.
     if isolate_after_h is not None and isolate_after_h < 0:
         # a negative delay would schedule the valve closures before the break (EPANET then refuses the file)
         raise ValueError(f"isolation delay must be >= 0 h after the break, not {isolate_after_h:g}")
-    wn = copy.deepcopy(wn0)
-    if duration_h is not None:
-        wn.options.time.duration = int(round(duration_h * 3600))
-    duration = wn.options.time.duration
+    network = system.epanet
+    with Solver(network, name=system.name) as probe:
+        if duration_h is not None:
+            probe.set_time(DURATION, int(round(duration_h * 3600)))
+        duration = probe.time_param(DURATION)
     if duration == 0:
         raise ValueError("a break needs an extended-period network and this one is a steady-state snapshot "
                          "(duration 0): give a length in hours (duration_h; --duration on the command line)")
@@ -133,35 +132,30 @@ def simulate_break(system, pipe: str, *, at_h: float = 0.0, hole_mm: float = 50.
         from simulation.hydraulics.segments import segment
 
         shutdown = segment(system, valves=valves, inoperable=inoperable).shutdown(pipe)
-    baseline = _solve(wn, demand_model, system.name)
+    baseline = _solve(network, demand_model, system.name, duration)
 
-    original = wn.get_link(pipe)
-    start = original.start_node_name
+    start = wn0.get_link(pipe).start_node_name
     brk, half = f"BREAK-{pipe}", f"{pipe}-B"
-    wn = wntr.morph.split_pipe(wn, pipe, half, brk)
-    junction = wn.get_node(brk)
-    wn.add_reservoir("BREAK-OUTFALL", base_head=junction.elevation, coordinates=junction.coordinates)
-    wn.add_pipe("BREAK-HOLE", brk, "BREAK-OUTFALL", length=0.01, diameter=hole_mm / 1000.0, roughness=150.0,
-                minor_loss=1.0 / discharge_coefficient ** 2, initial_status="CLOSED")
-    hole = wn.get_link("BREAK-HOLE")
-    _timer(wn, "break-opens", hole, wntr.network.LinkStatus.Open, at_h * 3600)
-    if shutdown is not None:
-        t_iso = (at_h + isolate_after_h) * 3600
-        _timer(wn, "break-isolated-hole", hole, wntr.network.LinkStatus.Closed, t_iso)
-        valves_df = (valves if valves is not None else
-                     (system.valves if len(system.valves) else None))
-        from simulation.hydraulics.segments import n_minus_one_valves
+    with Solver(network, name=system.name) as s:
+        s.set_time(DURATION, duration)
+        hole = s.add_break(pipe, brk, half, "BREAK-OUTFALL", "BREAK-HOLE", hole_mm / 1000.0,
+                           1.0 / discharge_coefficient ** 2)
+        s.add_timer(hole, 1, at_h * 3600)
+        if shutdown is not None:
+            t_iso = (at_h + isolate_after_h) * 3600
+            s.add_timer(hole, 0, t_iso)
+            valves_df = (valves if valves is not None else
+                         (system.valves if len(system.valves) else None))
+            from simulation.hydraulics.segments import n_minus_one_valves
 
-        valves_df = valves_df if valves_df is not None else n_minus_one_valves(wn0)
-        by_id = valves_df.drop_duplicates("id").set_index(valves_df.drop_duplicates("id")["id"].astype(str))
-        for vid in shutdown["valves_to_close"]:
-            v = by_id.loc[vid]
-            target = str(v["pipe_id"])  # the pipe it sits on, or the valve link itself
-            if target == pipe:  # the broken pipe is now two halves: close the half at the valve's node
-                target = pipe if str(v["node_id"]) == start else half
-            _timer(wn, f"isolate-{vid}", wn.get_link(target), wntr.network.LinkStatus.Closed, t_iso)
-    text = _text(wn)
-    with Solver(text, name=system.name) as s:
+            valves_df = valves_df if valves_df is not None else n_minus_one_valves(wn0)
+            by_id = valves_df.drop_duplicates("id").set_index(valves_df.drop_duplicates("id")["id"].astype(str))
+            for vid in shutdown["valves_to_close"]:
+                v = by_id.loc[vid]
+                target = str(v["pipe_id"])  # the pipe it sits on, or the valve link itself
+                if target == pipe:  # the broken pipe is now two halves: close the half at the valve's node
+                    target = pipe if str(v["node_id"]) == start else half
+                s.add_timer(s.link(target), 0, t_iso)
         demand_model.apply(s)
         run = s.run(("pressure", "demand"), (), step_link_props=("flow",))
         if run.unbalanced_at is not None:
@@ -192,20 +186,9 @@ def simulate_break(system, pipe: str, *, at_h: float = 0.0, hole_mm: float = 50.
                             "discharge_coefficient": discharge_coefficient})
 
 
-def _timer(wn, name, link, status, at_s) -> None:
-    act = wntr.network.controls.ControlAction(link, "status", status)
-    cond = wntr.network.controls.SimTimeCondition(wn, "=", int(round(at_s)))
-    wn.add_control(name, wntr.network.controls.Control(cond, act))
-
-
-def _text(wn) -> str:
-    from twin.network import network_text
-
-    return network_text(wn)
-
-
-def _solve(wn, demand_model, name) -> dict[str, pd.DataFrame]:
-    with Solver(_text(wn), name=name) as s:
+def _solve(network, demand_model, name, duration) -> dict[str, pd.DataFrame]:
+    with Solver(network, name=name) as s:
+        s.set_time(DURATION, duration)
         demand_model.apply(s)
         run = s.run(("pressure", "demand"))
         if run.unbalanced_at is not None:

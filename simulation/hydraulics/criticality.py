@@ -40,7 +40,7 @@ DEFAULT_DEMAND_MODEL = DemandModel(pdd=True)
 class ClosureStudy(Study):
     """Closing pipes one at a time against a baseline, in one worker's EPANET."""
 
-    def __init__(self, inp_text: str, name: str, population: np.ndarray | None, *,
+    def __init__(self, network, name: str, population: np.ndarray | None, *,
                  demand_model: DemandModel = DEFAULT_DEMAND_MODEL, service_pressure: float = SERVICE_PRESSURE,
                  start_h: float = 0.0, hours: float | None = None, duration_h: float | None = None):
         super().__init__()
@@ -52,7 +52,7 @@ class ClosureStudy(Study):
             raise ValueError(f"closure window length must be >= 0 h, not {hours:g}")
         if service_pressure < 0:  # every junction would count as served, whatever the closure
             raise ValueError(f"service pressure must be >= 0 m, not {service_pressure:g}")
-        self.inp_text = inp_text
+        self.network = network
         self.name = name
         self.population = population
         self.demand_model = demand_model
@@ -63,7 +63,7 @@ class ClosureStudy(Study):
 
     # -------------------------------------------------------------- per worker
     def prepare(self):
-        solver = Solver(self.inp_text, name=self.name)
+        solver = Solver(self.network, name=self.name)
         self.demand_model.apply(solver)
         if self.duration_h is not None:
             solver.set_time(DURATION, int(round(self.duration_h * 3600)))
@@ -186,13 +186,13 @@ def criticality(system, *, pipes: list[str] | None = None, sample: int | None = 
     if sample is not None and sample < len(names):
         rng = np.random.default_rng(seed)
         names = sorted(rng.choice(names, size=sample, replace=False).tolist(), key=names.index)
-    text = system.inp_text()
+    network = system.epanet
     # the population array follows EPANET's junction order, which the .inp text fixes
-    with Solver(text, name=system.name) as probe:
+    with Solver(network, name=system.name) as probe:
         order = [probe.node_ids[i] for i in probe.junctions]
         link_index = {p: probe.link(p) for p in names}
     population = system.population.reindex(order).fillna(0.0).to_numpy(dtype=float)
-    study = ClosureStudy(text, system.name, population, demand_model=demand_model,
+    study = ClosureStudy(network, system.name, population, demand_model=demand_model,
                          service_pressure=service_pressure, start_h=start_h, hours=hours, duration_h=duration_h)
     report: SweepReport = sweep(study, [link_index[p] for p in names], workers=workers, scheduler=scheduler,
                                 progress=progress, desc="pipe closures",

@@ -15,11 +15,13 @@ Defaults (NFPA 291 / AWWA M31 practice; every one is an argument):
 
 A hydrant *passes* when every hydraulic step of the test window keeps those
 residuals and EPANET converges.  Its *available flow* is the largest fire flow
-that keeps them: first the hydrant-limited flow, from one run where the hydrant
-junction becomes an emitter discharging to the residual pressure (its elevation
-raised by the residual, an emitter large enough that the flow is set by the
-network), then — if another junction falls below the residual at that flow — a
-bisection on the fire flow down to ``tolerance_lps``.
+that keeps them, found with the very check pass/fail uses (same window, rules
+and watched junctions): one run where the hydrant junction becomes an emitter
+discharging to the residual pressure (its elevation raised by the residual)
+gives a first estimate; the estimate is then confirmed or bracketed by fire-flow
+runs and bisected down to ``tolerance_lps`` (or 1 %).  So a hydrant that
+passes at the required flow never reports less than it, and one that fails
+never reports as much.
 
 Pass/fail costs one extended-period run of ``duration_h`` per hydrant (with
 ``duration_h=0``, one steady-state solve).  Hydrants are ``node_id`` of the
@@ -50,7 +52,7 @@ FIRE_PATTERN = b"LIFELINE_FIRE"
 
 
 class FireFlowStudy(Study):
-    def __init__(self, inp_text: str, name: str, *, flow_lps: float = FIRE_FLOW_LPS,
+    def __init__(self, network, name: str, *, flow_lps: float = FIRE_FLOW_LPS,
                  duration_h: float = FIRE_DURATION_H, residual_m: float = RESIDUAL_M,
                  start_h: float | None = None, available: bool = True, tolerance_lps: float = 0.5):
         super().__init__()
@@ -62,13 +64,13 @@ class FireFlowStudy(Study):
             raise ValueError(f"residual pressure must be >= 0 m, not {residual_m}")
         if start_h is not None and start_h < 0:
             raise ValueError(f"fire start must be >= 0 h, not {start_h}")
-        self.inp_text, self.name = inp_text, name
+        self.network, self.name = network, name
         self.flow_lps, self.duration_h, self.residual_m = float(flow_lps), float(duration_h), float(residual_m)
         self.start_h, self.available, self.tolerance_lps = start_h, available, float(tolerance_lps)
 
     # ------------------------------------------------------------------ per worker
     def prepare(self):
-        s = Solver(self.inp_text, name=self.name)
+        s = Solver(self.network, name=self.name)
         DemandModel().apply(s)
         start = self._design_time(s) if self.start_h is None else int(round(self.start_h * 3600))
         if start > 0:
@@ -220,19 +222,41 @@ class FireFlowStudy(Study):
         finally:
             lib.EN_setnodevalue(ph, node + 1, EMITTER, 0.0)
             lib.EN_setnodevalue(ph, node + 1, ELEVATION, elev)
-        if q_hyd is None or q_hyd <= 0:
-            return 0.0
-        hi = q_hyd / state["to_units"]  # L/s
+        q = self.flow_lps
+        to_units = state["to_units"]
         watch = self._watch(state, node)
-        ok_hi, _ = self._ok(state, node, self._with_fire(s, node, hi, state["to_units"], watch))
-        if ok_hi:
-            return round(hi, 2)
-        lo = self.flow_lps if passes else 0.0
+
+        seen: dict[float, bool] = {}
+
+        def holds(lps: float) -> bool:
+            if lps not in seen:
+                seen[lps] = self._ok(state, node, self._with_fire(s, node, lps, to_units, watch))[0]
+            return seen[lps]
+
+        # The emitter estimate only seeds the search: the answer is decided by the same check as
+        # pass/fail (same window, rules, watched junctions), so a hydrant that passes at Q never
+        # reports less than Q, and one that fails at Q never reports Q or more.
+        estimate = 0.0 if q_hyd is None else max(q_hyd / to_units, 0.0)
+        if passes:
+            lo = q  # known to hold
+            if estimate > lo and holds(estimate):
+                lo = estimate
+            hi = lo * 1.25
+            if estimate > hi / 1.25 and not holds(estimate):
+                hi = estimate
+            else:  # bracket from below: grow until the residuals fail
+                while holds(hi):
+                    lo, hi = hi, hi * 1.25
+                    if lo > 50.0 * q:
+                        return round(lo, 2)
+        else:
+            lo, hi = 0.0, q  # Q is known to fail
+            if 0.0 < estimate < q and holds(estimate):
+                lo = estimate
         # to tolerance_lps or 1 % of the flow, whichever is coarser: hydrant flows are not known better
         while hi - lo > max(self.tolerance_lps, 0.01 * hi):
             mid = 0.5 * (lo + hi)
-            ok, _ = self._ok(state, node, self._with_fire(s, node, mid, state["to_units"], watch))
-            lo, hi = (mid, hi) if ok else (lo, mid)
+            lo, hi = (mid, hi) if holds(mid) else (lo, mid)
         return round(lo, 2)
 
     def _emitter_window(self, s: Solver, node: int):
@@ -308,10 +332,10 @@ def fire_flow(system, *, nodes: list[str] | None = None, sample: int | None = No
         raise ValueError(f"sample must be at least 1, got {sample}")
     if sample is not None and sample < len(hydrants):
         hydrants = hydrants.sample(n=sample, random_state=seed).sort_index()
-    text = system.inp_text()
-    with Solver(text, name=system.name) as probe:
+    network = system.epanet
+    with Solver(network, name=system.name) as probe:
         index = [probe.node(n) for n in hydrants["node"]]
-    study = FireFlowStudy(text, system.name, flow_lps=flow_lps, duration_h=duration_h, residual_m=residual_m,
+    study = FireFlowStudy(network, system.name, flow_lps=flow_lps, duration_h=duration_h, residual_m=residual_m,
                           start_h=start_h, available=available)
     report = sweep(study, index, workers=workers, scheduler=scheduler, progress=progress, desc="hydrants",
                    cluster_threshold_s=cluster_threshold_s)

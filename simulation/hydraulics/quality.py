@@ -13,7 +13,6 @@ hydraulics go through EPANET's scratch file, which is fine outside sweeps.
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from simulation.hydraulics.results import write_atomic
-from simulation.hydraulics.solver import Solver
+from simulation.hydraulics.solver import DURATION, PATTERNSTEP, Solver
 
 DEFAULT_THRESHOLD_MG_L = 0.001
 
@@ -42,30 +41,25 @@ class QualityResult:
                 write_atomic(out / f"{name}.json", json.dumps(self.summary, indent=1))]
 
 
-def _solve(wn, name):
-    from twin.network import network_text
-
-    with Solver(network_text(wn), name=name) as s:
+def _solve(system, duration_h, setup=None):
+    """Hydraulics then quality of the system's network; ``setup(solver)`` configures the quality run."""
+    with Solver(system.epanet, name=system.name) as s:
+        if duration_h is not None:
+            s.set_time(DURATION, int(round(duration_h * 3600)))
+        if s.time_param(DURATION) == 0:
+            raise ValueError("water quality needs an extended-period network and this one is a steady-state "
+                             "snapshot (duration 0): give a length in hours (duration_h; --duration on the "
+                             "command line)")
+        if setup is not None:
+            setup(s)
         times, q = s.run_quality()
         cols = [s.node_ids[i] for i in s.junctions]
         return pd.DataFrame(q[:, s.junctions], index=pd.Index(times, name="time"), columns=cols)
 
 
-def _with_duration(system, duration_h):
-    wn = copy.deepcopy(system.network)
-    if duration_h is not None:
-        wn.options.time.duration = int(round(duration_h * 3600))
-    if wn.options.time.duration == 0:
-        raise ValueError("water quality needs an extended-period network and this one is a steady-state snapshot "
-                         "(duration 0): give a length in hours (duration_h; --duration on the command line)")
-    return wn
-
-
 def water_age(system, *, duration_h: float | None = None) -> QualityResult:
     """Age of the water at every junction over time (hours); summary over the last day."""
-    wn = _with_duration(system, duration_h)
-    wn.options.quality.parameter = "AGE"
-    age = _solve(wn, system.name)
+    age = _solve(system, duration_h, lambda s: s.set_quality("age"))
     last = age[age.index >= age.index[-1] - 86400]
     mean = last.mean()
     pop = system.population.reindex(age.columns).fillna(0.0)
@@ -82,28 +76,28 @@ def water_age(system, *, duration_h: float | None = None) -> QualityResult:
 def contaminant(system, node: str, *, mass_mg_min: float, start_h: float = 0.0, hours: float = 1.0,
                 duration_h: float | None = None, threshold_mg_l: float = DEFAULT_THRESHOLD_MG_L) -> QualityResult:
     """Inject ``mass_mg_min`` at ``node`` from ``start_h`` for ``hours``; trace it, count people exposed."""
-    wn = _with_duration(system, duration_h)
-    if node not in set(wn.node_name_list):
+    if node not in set(system.network.node_name_list):
         raise KeyError(f"{system.source or system.name}: unknown node id {node!r}")
     if mass_mg_min <= 0 or hours <= 0:
         raise ValueError("the injection needs a mass rate > 0 mg/min and a length > 0 h")
-    duration = wn.options.time.duration
-    if not 0 <= start_h * 3600 < duration:
-        raise ValueError(f"injection time {start_h:g} h is outside the simulation (0 to {duration / 3600:g} h)")
-    wn.options.quality.parameter = "CHEMICAL"
-    wn.options.quality.chemical_name = "CONTAMINANT"
-    step = wn.options.time.pattern_timestep or 3600
-    # the source follows a pattern: 1 while injecting; finer steps than the pattern step need a finer pattern
-    step = int(np.gcd.reduce([int(step), int(round(start_h * 3600)) or int(step), int(round(hours * 3600))]))
-    n = int(np.ceil(duration / step)) + 1
-    t = np.arange(n) * step
-    values = ((t >= start_h * 3600) & (t < (start_h + hours) * 3600)).astype(float).tolist()
-    if step != wn.options.time.pattern_timestep:
-        _refine_patterns(wn, step)
-    wn.add_pattern("INJECTION", values)
-    # WNTR holds source strengths in SI (kg/s) and writes them to the .inp in mg/min
-    wn.add_source("INJECTION", node, "MASS", mass_mg_min * 1e-6 / 60.0, "INJECTION")
-    conc = _solve(wn, system.name)
+
+    def inject(s: Solver) -> None:
+        duration = s.time_param(DURATION)
+        if not 0 <= start_h * 3600 < duration:
+            raise ValueError(f"injection time {start_h:g} h is outside the simulation (0 to {duration / 3600:g} h)")
+        s.set_quality("chemical", "CONTAMINANT", "mg/L")
+        step = s.time_param(PATTERNSTEP) or 3600
+        # the source follows a pattern: 1 while injecting; finer steps than the pattern step need a finer pattern
+        step = int(np.gcd.reduce([int(step), int(round(start_h * 3600)) or int(step), int(round(hours * 3600))]))
+        if step != s.time_param(PATTERNSTEP):
+            s.refine_patterns(step)
+        n = int(np.ceil(duration / step)) + 1
+        t = np.arange(n) * step
+        values = ((t >= start_h * 3600) & (t < (start_h + hours) * 3600)).astype(float)
+        # EPANET's MASS source strength is in mass per minute: mg/min with quality in mg/L
+        s.add_mass_source(s.node(node), mass_mg_min, "INJECTION", values)
+
+    conc = _solve(system, duration_h, inject)
     reached = conc >= threshold_mg_l
     first = reached.idxmax().where(reached.any())
     pop = system.population.reindex(conc.columns).fillna(0.0)
@@ -123,15 +117,3 @@ def contaminant(system, node: str, *, mass_mg_min: float, start_h: float = 0.0, 
                              "population_exposed_so_far": float((e * pop.to_numpy()).sum())}
                             for tt, e in zip(conc.index, ever)]}
     return QualityResult("contaminant", conc, table, summary)
-
-
-def _refine_patterns(wn, step: int) -> None:
-    """Resample every pattern to ``step`` seconds (values repeated), so a finer injection pattern fits."""
-    old = wn.options.time.pattern_timestep
-    factor = old // step
-    if old % step:
-        raise ValueError(f"injection times must fall on multiples of {step} s")
-    for name in wn.pattern_name_list:
-        pat = wn.get_pattern(name)
-        pat.multipliers = np.repeat(np.asarray(pat.multipliers, dtype=float), factor).tolist()
-    wn.options.time.pattern_timestep = step

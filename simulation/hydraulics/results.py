@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulation.hydraulics.solver import Solver, SolverError
+from simulation.hydraulics.solver import PUMP, TANK, VALVE_TYPES, Solver, SolverError
 
 #: Pressure below which a junction counts as without adequate service (criticality, breaks), m.
 SERVICE_PRESSURE = 14.0
@@ -71,6 +71,11 @@ class Results:
     pipes: list[str]
     demand_model: DemandModel = field(default_factory=DemandModel)
     warnings: list[str] = field(default_factory=list)
+    tanks: list[str] = field(default_factory=list)
+    pumps: list[str] = field(default_factory=list)
+    valves: dict[str, str] = field(default_factory=dict)   # id -> PRV, PSV, PBV, FCV, TCV, GPV, PCV
+    valve_settings: pd.DataFrame | None = None             # time × valve, SI (m for pressure valves, m³/s FCV)
+    flow_units: str = "LPS"
 
     @property
     def times(self) -> pd.Index:
@@ -122,24 +127,104 @@ class Results:
         out.columns = ["time_s", "id", *frames]
         return out
 
+    def negative_pressures(self) -> pd.DataFrame:
+        """(time_s, id, pressure_m) where a demand-driven run gives a junction negative pressure.
+
+        Demand-driven hydraulics deliver full demand whatever the pressure, so a
+        negative pressure is not a physical state: EPANET warns of it, and these
+        values are flagged wherever they are reported, never shown as plain results.
+        """
+        if self.demand_model.pdd or "pressure" not in self.node:
+            return pd.DataFrame(columns=["time_s", "id", "pressure_m"])
+        p = self.junction_frame("pressure")
+        neg = p.where(p < 0).stack().dropna().rename("pressure_m").reset_index()
+        neg.columns = ["time_s", "id", "pressure_m"]
+        return neg
+
     def summary(self) -> dict:
         p = self.junction_frame("pressure")
-        return {"network": self.name, "demand_model": self.demand_model.describe(),
-                "steps": int(len(p.index)), "junctions": len(self.junctions), "pipes": len(self.pipes),
-                "duration_h": float(p.index[-1] / 3600) if len(p.index) else 0.0,
-                "min_pressure_m": round(float(np.nanmin(p.to_numpy())), 3) if p.size else None,
-                "min_pressure_junction": str(p.min().idxmin()) if p.size else None,
-                "junctions_below_service_pressure": int((p.min() < SERVICE_PRESSURE).sum()),
-                "warnings": self.warnings}
+        neg = self.negative_pressures()
+        doc = {"network": self.name, "demand_model": self.demand_model.describe(),
+               "steps": int(len(p.index)), "junctions": len(self.junctions), "pipes": len(self.pipes),
+               "tanks": len(self.tanks), "pumps": len(self.pumps), "valves": len(self.valves),
+               "duration_h": float(p.index[-1] / 3600) if len(p.index) else 0.0,
+               "min_pressure_m": round(float(np.nanmin(p.to_numpy())), 3) if p.size else None,
+               "min_pressure_junction": str(p.min().idxmin()) if p.size else None,
+               "junctions_below_service_pressure": int((p.min() < SERVICE_PRESSURE).sum()),
+               "units": {"pressure": "m", "head": "m", "flow": "L/s", "demand": "L/s", "velocity": "m/s",
+                         "headloss": "m/km (pipes), m (pumps, valves)", "tank_level": "m", "tank_volume": "m3",
+                         "energy": "kW", "time": "s from the start"},
+               "flow_units_in_file": self.flow_units,
+               "negative_pressures": {"junctions": int(neg["id"].nunique()), "junction_steps": int(len(neg)),
+                                      "valid": len(neg) == 0},
+               "warnings": self.warnings}
+        if self.flow_units in US_FLOW_UNITS:
+            doc["note"] = (f"the network is in US units ({self.flow_units}); every value here is converted "
+                           "to SI (m, L/s, m3)")
+        return doc
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tidy tables ``hydraulics run`` writes, one per element kind, units in every header."""
+        def tidy(store, ids, columns):
+            frames = {q: store[q][ids] for q in columns if q in store}
+            if not ids or not frames:
+                return pd.DataFrame(columns=["time_s", "id", *(columns[q] for q in columns)])
+            parts = [f.stack().rename(columns[q]) for q, f in frames.items()]
+            out = pd.concat(parts, axis=1).reset_index()
+            out.columns = ["time_s", "id", *(columns[q] for q in frames)]
+            return out
+
+        lps = {"flow": 1000.0, "demand": 1000.0}
+        node = {q: f * lps.get(q, 1.0) for q, f in self.node.items()}
+        link = {q: f * lps.get(q, 1.0) for q, f in self.link.items()}
+        if "headloss" in link:
+            link["headloss"] = link["headloss"].copy()
+            link["headloss"][self.pipes] = link["headloss"][self.pipes] * 1000.0  # gradient -> m/km
+        if "status" in link:
+            f = link["status"]
+            link["status"] = pd.DataFrame(np.where(f.to_numpy() > 0, "OPEN", "CLOSED"), index=f.index,
+                                          columns=f.columns)
+        junctions = tidy(node, self.junctions, {"pressure": "pressure_m", "head": "head_m", "demand": "demand_lps"})
+        if not self.demand_model.pdd and "pressure_m" in junctions:
+            junctions["flag"] = np.where(junctions["pressure_m"] < 0,
+                                         "negative pressure in a demand-driven run: not physical", "")
+        pipes = tidy(link, self.pipes, {"flow": "flow_lps", "velocity": "velocity_m_s",
+                                        "headloss": "headloss_m_per_km", "status": "status"})
+        tanks = tidy(node, self.tanks, {"tank_level": "level_m", "tank_volume": "volume_m3", "head": "head_m",
+                                        "demand": "net_inflow_lps"})
+        if len(tanks) and "net_inflow_lps" in tanks:
+            tanks["net_inflow_lps"] = -tanks["net_inflow_lps"]  # EPANET's tank demand is outflow
+        pumps = tidy(link, self.pumps, {"flow": "flow_lps", "status": "status", "headloss": "head_gain_m",
+                                        "energy": "energy_kw"})
+        if len(pumps) and "head_gain_m" in pumps:
+            pumps["head_gain_m"] = -pumps["head_gain_m"]
+        valve_ids = list(self.valves)
+        valves = tidy(link, valve_ids, {"flow": "flow_lps", "status": "status", "headloss": "headloss_m"})
+        if len(valves):
+            valves.insert(2, "type", valves["id"].map(self.valves))
+            if self.valve_settings is not None:
+                setting = self.valve_settings.stack().rename("setting").reset_index()
+                setting.columns = ["time_s", "id", "setting"]
+                valves = valves.merge(setting, on=["time_s", "id"], how="left")
+                valves["setting_unit"] = valves["type"].map(VALVE_SETTING_UNITS)
+                fcv = valves["type"] == "FCV"
+                valves.loc[fcv, "setting"] = valves.loc[fcv, "setting"] * 1000.0
+        return {"junctions": junctions, "pipes": pipes, "tanks": tanks, "pumps": pumps, "valves": valves}
 
     def write(self, out_dir: str | Path) -> list[Path]:
-        """junctions.csv, pipes.csv (tidy) and summary.json, each written atomically."""
+        """junctions.csv, pipes.csv, tanks.csv, pumps.csv, valves.csv (tidy) and summary.json, each atomic."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        paths = [write_atomic(out / "junctions.csv", self.tidy("junction").to_csv(index=False)),
-                 write_atomic(out / "pipes.csv", self.tidy("pipe").to_csv(index=False)),
-                 write_atomic(out / "summary.json", json.dumps(self.summary(), indent=2))]
+        paths = [write_atomic(out / f"{kind}.csv", table.to_csv(index=False))
+                 for kind, table in self.tables().items()]
+        paths.append(write_atomic(out / "summary.json", json.dumps(self.summary(), indent=2)))
         return paths
+
+
+#: Units of a valve's setting as reported (SI): pressure valves m, FCV L/s, TCV a loss coefficient.
+VALVE_SETTING_UNITS = {"PRV": "m", "PSV": "m", "PBV": "m", "FCV": "L/s", "TCV": "loss coefficient",
+                       "GPV": "curve index", "PCV": "% open"}
+US_FLOW_UNITS = {"CFS", "GPM", "MGD", "IMGD", "AFD"}
 
 
 def write_atomic(path: Path, data: str | bytes) -> Path:
@@ -156,7 +241,25 @@ def results_from_run(solver: Solver, run, demand_model: DemandModel, name: str) 
     link = {q: pd.DataFrame(v, index=index, columns=solver.link_ids) for q, v in run.links.items()}
     junctions = [solver.node_ids[i] for i in solver.junctions]
     pipes = [solver.link_ids[i] for i in solver.pipes]
-    return Results(name, node, link, junctions, pipes, demand_model, list(run.warnings))
+    tanks = [solver.node_ids[i] for i in np.flatnonzero(solver.node_types == TANK)]
+    pumps = [solver.link_ids[i] for i in np.flatnonzero(solver.link_types == PUMP)]
+    valves = {solver.link_ids[i]: VALVE_TYPES.get(int(solver.link_types[i]), "valve")
+              for i in np.flatnonzero(solver.link_types > PUMP)}
+    if "tank_level" in node and "head" in node:
+        # EPANET's EN_TANKLEVEL keeps the initial level; the level over time is head above the bottom
+        elevation = solver._elevations() * solver.length_factor
+        node["tank_level"] = node["head"] - elevation
+    settings = None
+    if valves and "setting" in link:
+        raw = link["setting"][list(valves)].copy()
+        for vid, kind in valves.items():
+            if kind in ("PRV", "PSV", "PBV"):
+                raw[vid] = raw[vid] * solver.pressure_factor
+            elif kind == "FCV":
+                raw[vid] = raw[vid] * solver.flow_factor
+        settings = raw
+    return Results(name, node, link, junctions, pipes, demand_model, list(run.warnings), tanks, pumps, valves,
+                   settings, solver.flow_units)
 
 
 def simulate(system_or_text, *, demand_model: DemandModel | None = None, duration_h: float | None = None,
@@ -164,15 +267,19 @@ def simulate(system_or_text, *, demand_model: DemandModel | None = None, duratio
              link_quantities=LINK_QUANTITIES) -> Results:
     """Solve the network once, extended period (or steady state when the duration is 0).
 
-    ``system_or_text`` is a :class:`~simulation.hydraulics.system.WaterSystem`
-    or .inp text.  ``demand_model`` None keeps the network's own (its .inp
+    ``system_or_text`` is a :class:`~simulation.hydraulics.system.WaterSystem`,
+    a :class:`twin.network.Network` or .inp text.  ``demand_model`` None keeps the network's own (its .inp
     options).  ``duration_h`` overrides the network's duration.  A run that
     does not converge raises :class:`SolverError` (no results that look valid).
     """
+    from twin.network import Network
+
     if isinstance(system_or_text, str):
         text, label = system_or_text, name or "network"
+    elif isinstance(system_or_text, Network):
+        text, label = system_or_text, name or system_or_text.name
     else:
-        text, label = system_or_text.inp_text(), name or system_or_text.name
+        text, label = system_or_text.epanet, name or system_or_text.name
     with Solver(text, name=label) as solver:
         if demand_model is not None:
             demand_model.apply(solver)

@@ -152,26 +152,32 @@ def unit_cost(costs: dict, diameter_mm: float) -> float:
 
 
 def apply_plan(system, plan: Plan, year: int):
-    """A copy of ``system`` with the plan's diameters, roughness and materials (installed in ``year``)."""
-    out = system.copy()
-    wn = out.network
+    """A copy of ``system`` with the plan's diameters, roughness and materials (installed in ``year``).
+
+    The changes are edits of the network (:class:`twin.network.Edit`), which
+    EPANET applies to the imported text; the text itself is never rewritten.
+    """
+    from twin.network import Edit
+
+    wn = system.network
     dw = wn.options.hydraulic.headloss == "D-W"
-    attrs = out.pipe_attributes.copy() if len(out.pipe_attributes) else pd.DataFrame(
+    attrs = system.pipe_attributes.copy() if len(system.pipe_attributes) else pd.DataFrame(
         index=pd.Index(wn.pipe_name_list, name="id"), columns=["material", "install_year"])
+    edits = []
     for r in plan.pipes.itertuples():
-        pipe = wn.get_link(r.id)
-        pipe.diameter = r.diameter_mm / 1000.0
+        edits.append(Edit(str(r.id), "diameter", r.diameter_mm / 1000.0))
         material = str(r.material).upper() if isinstance(r.material, str) and r.material else None
         if not pd.isna(r.roughness):
-            pipe.roughness = float(r.roughness)
+            edits.append(Edit(str(r.id), "roughness", float(r.roughness)))
         elif material:
             table = DW_MM if dw else HW_C
             if material not in table:
                 raise ValueError(f"{plan.source}: pipe {r.id}: no default roughness for material {material!r}; "
                                  f"give a roughness (known: {', '.join(table)})")
-            pipe.roughness = float(table[material])
+            edits.append(Edit(str(r.id), "roughness", float(table[material])))
         attrs.loc[r.id, "material"] = material or attrs.get("material", pd.Series(dtype=object)).get(r.id)
         attrs.loc[r.id, "install_year"] = year
+    out = system.edited(*edits)
     out.pipe_attributes = attrs
     return out
 

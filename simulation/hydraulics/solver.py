@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from twin.epanet import library  # the one loader of EPANET's library
 from twin.errors import SourceError
 
 # EPANET 2.3 toolkit codes (epanet2_enums.h).
@@ -70,52 +71,8 @@ _FLOW_TO_SI = {"CFS": 0.0283168466, "GPM": 0.00006309019640343866, "MGD": 0.0438
 _PRESSURE_TO_M = {0: 0.703249614902, 1: 0.1019977334, 2: 1.0, 3: 10.19977334, 4: 0.3048}
 _FT = 0.3048
 
-_LIB = None
 
-
-def library() -> ctypes.CDLL:
-    """The EPANET 2.3 shared library shipped with owa-epanet (loaded once per process)."""
-    global _LIB
-    if _LIB is None:
-        import epanet
-
-        path = Path(epanet.__file__).with_name("libepanet2.so")
-        if not path.exists():  # Windows / macOS wheels name it differently
-            found = [p for p in Path(epanet.__file__).parent.iterdir() if p.name.startswith(("libepanet", "epanet2"))
-                     and p.suffix in (".so", ".dll", ".dylib")]
-            if not found:
-                raise SourceError(f"owa-epanet is installed but its EPANET library is missing in {path.parent}")
-            path = found[0]
-        # PyDLL keeps the GIL during calls: a solve is a few hundred short calls, and inside a Dask
-        # worker (event loop and profiler threads) re-taking the GIL after each one cost 3x.
-        lib = ctypes.PyDLL(str(path))
-        p, i, d, c = ctypes.c_void_p, ctypes.c_int, ctypes.c_double, ctypes.c_char_p
-        lp, ip, dp = ctypes.POINTER(ctypes.c_long), ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_double)
-        sig = {
-            "EN_createproject": [ctypes.POINTER(p)], "EN_deleteproject": [p], "EN_open": [p, c, c, c],
-            "EN_close": [p], "EN_getcount": [p, i, ip], "EN_getnodeid": [p, i, c], "EN_getlinkid": [p, i, c],
-            "EN_getnodetype": [p, i, ip], "EN_getlinktype": [p, i, ip], "EN_getlinknodes": [p, i, ip, ip],
-            "EN_getflowunits": [p, ip], "EN_getoption": [p, i, dp], "EN_setoption": [p, i, d],
-            "EN_gettimeparam": [p, i, lp], "EN_settimeparam": [p, i, ctypes.c_long],
-            "EN_openH": [p], "EN_initH": [p, i], "EN_runH": [p, lp], "EN_nextH": [p, lp], "EN_closeH": [p],
-            "EN_solveH": [p], "EN_openQ": [p], "EN_initQ": [p, i], "EN_runQ": [p, lp], "EN_nextQ": [p, lp],
-            "EN_closeQ": [p], "EN_setqualtype": [p, i, c, c, c],
-            "EN_getnodevalues": [p, i, dp], "EN_getlinkvalues": [p, i, dp],
-            "EN_getnodevalue": [p, i, i, dp], "EN_setnodevalue": [p, i, i, d],
-            "EN_getlinkvalue": [p, i, i, dp], "EN_setlinkvalue": [p, i, i, d],
-            "EN_addcontrol": [p, i, i, d, i, d, ip], "EN_deletecontrol": [p, i],
-            "EN_setcontrolenabled": [p, i, i], "EN_getcontrol": [p, i, ip, ip, dp, ip, dp], "EN_setruleenabled": [p, i, i],
-            "EN_setdemandmodel": [p, i, d, d, d], "EN_getdemandmodel": [p, ip, dp, dp, dp], "EN_geterror": [i, c, i],
-            "EN_addpattern": [p, c], "EN_getpatternindex": [p, c, ip], "EN_setpattern": [p, i, dp, i],
-            "EN_deletepattern": [p, i], "EN_adddemand": [p, i, d, c, c], "EN_deletedemand": [p, i, i],
-            "EN_getnumdemands": [p, i, ip],
-        }
-        for name, args in sig.items():
-            fn = getattr(lib, name)
-            fn.argtypes = args
-            fn.restype = ctypes.c_int
-        _LIB = lib
-    return _LIB
+HEADLOSS_FORM = 7  # EN_HEADFORM option: 0 H-W, 1 D-W, 2 C-M
 
 
 class SolverError(SourceError):
@@ -146,9 +103,11 @@ class Run:
 
 NODE_PROPERTIES = {"pressure": PRESSURE, "head": HEAD, "demand": DEMAND, "quality": QUALITY,
                    "demand_deficit": DEMANDDEFICIT, "full_demand": FULLDEMAND, "emitter_flow": EMITTERFLOW,
-                   "leakage_flow": LEAKAGEFLOW, "tank_level": TANKLEVEL}
+                   "leakage_flow": LEAKAGEFLOW, "tank_level": TANKLEVEL, "tank_volume": 24}
 LINK_PROPERTIES = {"flow": FLOW, "velocity": VELOCITY, "headloss": HEADLOSS, "status": STATUS,
-                   "setting": SETTING, "leakage": LINK_LEAKAGE}
+                   "setting": SETTING, "leakage": LINK_LEAKAGE, "energy": 13}
+#: EPANET link type codes of valves (2.3 adds PCV).
+VALVE_TYPES = {3: "PRV", 4: "PSV", 5: "PBV", 6: "FCV", 7: "TCV", 8: "GPV", 9: "PCV"}
 
 
 class Solver:
@@ -159,7 +118,13 @@ class Solver:
     manager or call :meth:`close`.
     """
 
-    def __init__(self, inp_text: str, *, name: str = "network"):
+    def __init__(self, network, *, name: str | None = None):
+        from twin.network import Network
+
+        if isinstance(network, Network):
+            inp_text, edits, name = network.text, network.edits, name or network.name
+        else:
+            inp_text, edits, name = network, (), name or "network"
         self.name = name
         self._lib = library()
         self._dir = tempfile.mkdtemp(prefix="lifeline-epanet-")
@@ -178,6 +143,9 @@ class Solver:
         self._changes: list[tuple[str, int, int, float]] = []
         self._controls: list[int] = []
         self._read_layout()
+        for edit in edits:
+            self._apply_edit(edit)
+        self._changes.clear()  # the project's edits are the network: restore() keeps them
 
     # ------------------------------------------------------------------ layout
     def _read_layout(self) -> None:
@@ -241,6 +209,8 @@ class Solver:
             return self.flow_factor
         if prop == "velocity":
             return self.velocity_factor
+        if prop == "tank_volume":
+            return self.length_factor ** 3
         if prop == "headloss":
             # pumps and valves: head, m (pipes are recomputed from heads in run(): a gradient, m/m)
             return self.length_factor
@@ -367,6 +337,116 @@ class Solver:
         self._check(self._lib.EN_setlinkvalue(self._ph, index + 1, prop, float(value)),
                     f"set property {prop} of link {self.link_ids[index]!r}")
         self._changes.append(("link", index, prop, old))
+
+    def _apply_edit(self, edit) -> None:
+        """One of the project's edits (SI values) through the toolkit, in the file's own units."""
+        try:
+            index = self.link_index[edit.id]
+        except KeyError:
+            raise SolverError(f"{self.name}: the project edits link {edit.id!r}, which the network does not have") \
+                from None
+        us = self.flow_units in _US_UNITS
+        if edit.field == "diameter":
+            self.set_link(index, DIAMETER, edit.value / 0.0254 if us else edit.value * 1000.0)
+        elif edit.field == "roughness":
+            form = ctypes.c_double()
+            self._lib.EN_getoption(self._ph, HEADLOSS_FORM, ctypes.byref(form))
+            dw = int(form.value) == 1
+            self.set_link(index, ROUGHNESS, edit.value / 0.3048 if (dw and us) else edit.value)
+        elif edit.field == "minor_loss":
+            self.set_link(index, MINORLOSS, edit.value)
+        elif edit.field == "status":
+            if edit.value == "CLOSED":
+                self.hold_closed(index)
+            else:
+                self.set_link(index, INITSTATUS, 1)
+
+    def add_break(self, pipe: str, junction: str, half: str, outfall: str, hole: str, hole_m: float,
+                  loss: float) -> int:
+        """Split ``pipe`` at its middle and hang a closed orifice link on the split; returns the hole's index.
+
+        The pipe keeps its first half (start node to the new ``junction``, at
+        the mean elevation of its ends); ``half`` is its second half, with the
+        same diameter, roughness and minor loss.  ``hole`` is a 1 cm link of
+        diameter ``hole_m`` and minor loss ``loss`` from the junction to the
+        ``outfall`` reservoir at the junction's elevation, closed until a
+        timer opens it.  The network grows by two nodes and two links for the
+        rest of this solver's life (:meth:`restore` does not remove them).
+        """
+        lib, ph = self._lib, self._ph
+        i = self.link(pipe)
+        a, b = (int(n) for n in self.link_nodes[i])
+        elevation = (self.get_node(a, ELEVATION) + self.get_node(b, ELEVATION)) / 2.0
+        length = self.get_link(i, LENGTH)
+        props = {p: self.get_link(i, p) for p in (DIAMETER, ROUGHNESS, MINORLOSS)}
+        idx = ctypes.c_int()
+        self._check(lib.EN_addnode(ph, junction.encode(), JUNCTION, ctypes.byref(idx)), "add the break junction")
+        j = idx.value
+        self._check(lib.EN_setnodevalue(ph, j, ELEVATION, elevation), "set the break junction's elevation")
+        self._check(lib.EN_addnode(ph, outfall.encode(), RESERVOIR, ctypes.byref(idx)), "add the outfall")
+        self._check(lib.EN_setnodevalue(ph, idx.value, ELEVATION, elevation), "set the outfall's head")
+        link_type = int(self.link_types[i])
+        self._check(lib.EN_addlink(ph, half.encode(), link_type, junction.encode(),
+                                   self.node_ids[b].encode(), ctypes.byref(idx)), "add the pipe's second half")
+        h = idx.value
+        self._check(lib.EN_setlinknodes(ph, i + 1, a + 1, j), "end the pipe at the break")
+        for k in (i + 1, h):
+            self._check(lib.EN_setlinkvalue(ph, k, LENGTH, length / 2.0), "halve the pipe")
+        for prop, value in props.items():
+            self._check(lib.EN_setlinkvalue(ph, h, prop, value), "copy the pipe to its second half")
+        self._check(lib.EN_addlink(ph, hole.encode(), PIPE, junction.encode(), outfall.encode(),
+                                   ctypes.byref(idx)), "add the hole")
+        o = idx.value
+        us = self.flow_units in _US_UNITS
+        form = ctypes.c_double()
+        lib.EN_getoption(ph, HEADLOSS_FORM, ctypes.byref(form))
+        rough = {0: 150.0, 1: (0.1 / 0.3048 if us else 0.1), 2: 0.011}.get(int(form.value), 150.0)
+        for prop, value in ((LENGTH, 0.01 / (_FT if us else 1.0)), (DIAMETER, hole_m / 0.0254 if us else hole_m * 1000.0),
+                            (ROUGHNESS, rough), (MINORLOSS, loss), (INITSTATUS, 0)):
+            self._check(lib.EN_setlinkvalue(ph, o, prop, value), "set up the hole")
+        self._elev = None
+        self._link_controls = None
+        self._read_layout()
+        return o - 1
+
+    def set_quality(self, kind: str, chemical: str = "", units: str = "mg/L") -> None:
+        """The quality model of this run: ``age`` or ``chemical`` (named ``chemical``, in ``units``)."""
+        code = {"age": QUAL_AGE, "chemical": QUAL_CHEM, "none": QUAL_NONE}[kind]
+        self._check(self._lib.EN_setqualtype(self._ph, code, chemical.encode(), units.encode(), b""),
+                    "set the water-quality model")
+
+    def refine_patterns(self, step: int) -> None:
+        """Every time pattern resampled to ``step`` seconds (values repeated), for a finer source pattern."""
+        lib, ph = self._lib, self._ph
+        old = self.time_param(PATTERNSTEP) or 3600
+        if old % step:
+            raise ValueError(f"injection times must fall on multiples of {step} s")
+        factor = old // step
+        n = ctypes.c_int()
+        lib.EN_getcount(ph, PATCOUNT, ctypes.byref(n))
+        length, value = ctypes.c_int(), ctypes.c_double()
+        for k in range(1, n.value + 1):
+            lib.EN_getpatternlen(ph, k, ctypes.byref(length))
+            values = []
+            for i in range(1, length.value + 1):
+                lib.EN_getpatternvalue(ph, k, i, ctypes.byref(value))
+                values.append(value.value)
+            fine = np.repeat(np.asarray(values, dtype=float), factor)
+            self._check(lib.EN_setpattern(ph, k, fine.ctypes.data_as(ctypes.POINTER(ctypes.c_double)), len(fine)),
+                        "resample a pattern")
+        self._check(lib.EN_settimeparam(ph, PATTERNSTEP, int(step)), "set the pattern step")
+
+    def add_mass_source(self, node: int, rate: float, pattern: str, values) -> None:
+        """A MASS quality source at ``node`` of ``rate`` (mass per minute) times a new pattern of ``values``."""
+        lib, ph = self._lib, self._ph
+        self._check(lib.EN_addpattern(ph, pattern.encode()), "add the source pattern")
+        idx = ctypes.c_int()
+        self._check(lib.EN_getpatternindex(ph, pattern.encode(), ctypes.byref(idx)), "find the source pattern")
+        v = np.ascontiguousarray(values, dtype=float)
+        self._check(lib.EN_setpattern(ph, idx.value, v.ctypes.data_as(ctypes.POINTER(ctypes.c_double)), len(v)),
+                    "set the source pattern")
+        for prop, val in ((SOURCETYPE, MASS_SOURCE), (SOURCEQUAL, rate), (SOURCEPAT, idx.value)):
+            self._check(lib.EN_setnodevalue(ph, node + 1, prop, float(val)), "set the quality source")
 
     def close_link(self, index: int) -> None:
         """Close a link for the whole run (its initial status)."""

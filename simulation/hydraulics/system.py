@@ -23,6 +23,7 @@ import pandas as pd
 import wntr
 
 from twin.errors import SourceError
+from twin.network import Network
 
 #: Per-capita consumption used for the population equivalent of a bare network, L/(person·day).
 LITRES_PER_PERSON_DAY = 200.0
@@ -30,10 +31,15 @@ LITRES_PER_PERSON_DAY = 200.0
 
 @dataclass
 class WaterSystem:
-    """A network, the population each junction serves, and its hydrants and isolation valves."""
+    """A network, the population each junction serves, and its hydrants and isolation valves.
+
+    ``epanet`` is what every solve is given (the imported text and the
+    project's edits); ``network`` is its WNTR helper model, for graphs and
+    metrics only.
+    """
 
     name: str
-    network: wntr.network.WaterNetworkModel
+    epanet: Network
     population: pd.Series                 # junction id -> people served
     population_source: str                # "buildings" or "demand-equivalent"
     hydrants: pd.DataFrame                # id, node_id
@@ -42,18 +48,16 @@ class WaterSystem:
     twin: object | None = None
     pipe_attributes: pd.DataFrame = field(default_factory=pd.DataFrame)  # id -> material, install_year
 
-    def inp_text(self) -> str:
-        """The network as EPANET text, written exactly as WNTR's EpanetSimulator writes it."""
-        from twin.network import network_text
+    @property
+    def network(self) -> wntr.network.WaterNetworkModel:
+        """The WNTR helper model of :attr:`epanet` (edits applied): graphs, lengths, names."""
+        return self.epanet.model
 
-        return network_text(self.network)
-
-    def copy(self) -> "WaterSystem":
-        import copy
-
-        return WaterSystem(self.name, copy.deepcopy(self.network), self.population.copy(),
-                           self.population_source, self.hydrants.copy(), self.valves.copy(),
-                           self.source, self.twin, self.pipe_attributes.copy())
+    def edited(self, *edits) -> "WaterSystem":
+        """A copy whose network carries ``edits`` (:class:`twin.network.Edit`) as well."""
+        return WaterSystem(self.name, self.epanet.edited(*edits), self.population, self.population_source,
+                           self.hydrants.copy(), self.valves.copy(), self.source, self.twin,
+                           self.pipe_attributes.copy())
 
 
 def load_system(path: str | Path, *, check_connected: bool = True) -> WaterSystem:
@@ -66,10 +70,9 @@ def load_system(path: str | Path, *, check_connected: bool = True) -> WaterSyste
 
         system = from_twin(load(path), source=str(path))
     else:
-        from twin.network import read_network
+        from twin.network import load_network
 
-        wn = read_network(path)
-        system = from_network(wn, name=path.stem, source=str(path))
+        system = from_network(load_network(path), name=path.stem, source=str(path))
     if check_connected:
         problems = disconnected_junctions(system.network)
         if problems:
@@ -78,9 +81,13 @@ def load_system(path: str | Path, *, check_connected: bool = True) -> WaterSyste
     return system
 
 
-def from_network(wn, *, name: str = "network", source: str = "") -> WaterSystem:
+def from_network(net: Network, *, name: str = "network", source: str = "") -> WaterSystem:
     """A bare network: population equivalents from demand, no hydrants, no valves."""
-    return WaterSystem(name, wn, demand_population(wn), "demand-equivalent",
+    if not isinstance(net, Network):
+        from twin.network import network_from_model
+
+        net = network_from_model(net, name)
+    return WaterSystem(name, net, demand_population(net.model), "demand-equivalent",
                        pd.DataFrame({"id": pd.Series(dtype=object), "node_id": pd.Series(dtype=object)}),
                        _empty_valves(), source)
 
@@ -89,7 +96,7 @@ def from_twin(twin, *, source: str = "") -> WaterSystem:
     """The twin's network with its buildings, hydrants and isolation valves."""
     if twin.network is None:
         raise SourceError(f"{source or twin.name}: the project has no water network")
-    wn = twin.network
+    wn = twin.network.model
     junctions = set(wn.junction_name_list)
     buildings = twin["buildings"]
     pop = None
@@ -111,7 +118,7 @@ def from_twin(twin, *, source: str = "") -> WaterSystem:
     valves = isolation_valves(twin["water_valves"], wn)
     pipes = twin["water_pipes"]
     attrs = pipes[["id", "material", "install_year"]].set_index("id") if len(pipes) else pd.DataFrame()
-    return WaterSystem(twin.name, wn, population, how, hydrants.reset_index(drop=True), valves,
+    return WaterSystem(twin.name, twin.network, population, how, hydrants.reset_index(drop=True), valves,
                        source, twin, attrs)
 
 

@@ -46,8 +46,8 @@ def test_fire_flow_json(capsys, wntr_network_path):
 def test_run_segments_quality_break_text(capsys, wntr_network_path, tmp_path):
     net = wntr_network_path("Net3.inp")
     code, out, _ = _run(capsys, "run", net, "--duration", 24, "--out", tmp_path / "run")
-    assert code == 0 and "lowest pressure" in out
-    assert (tmp_path / "run" / "junctions.csv").read_text().startswith("time_s,id,pressure,head,demand")
+    assert code == 0 and "NOT VALID: 1 junction(s) have negative pressure at some time" in out
+    assert (tmp_path / "run" / "junctions.csv").read_text().startswith("time_s,id,pressure_m,head_m,demand_lps,flag")
     code, out, _ = _run(capsys, "segments", net, "--pipe", "125", "--json")
     assert code == 0 and json.loads(out)["shutdown"]["pipe"] == "125"
     code, out, _ = _run(capsys, "quality", net, "--duration", 24, "--inject", "121", "--start", 1)

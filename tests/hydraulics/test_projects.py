@@ -43,7 +43,7 @@ def test_demo_showcase_step(demo, tmp_path):
     names = {p.name for p in paths}
     assert {"criticality.csv", "criticality.json", "criticality_pipes.gpkg", "fire_flow.json"} <= names
     doc = json.loads((tmp_path / "hydraulics" / "criticality.json").read_text())
-    assert len(doc["pipes"]) == 20 and doc["scenarios"] == len(demo.network.pipe_name_list)
+    assert len(doc["pipes"]) == 20 and doc["scenarios"] == len(demo.network.model.pipe_name_list)
 
 
 def test_micropolis_project_valves_are_its_tcvs(shared, tmp_path):

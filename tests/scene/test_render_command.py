@@ -70,7 +70,7 @@ def test_series_movie_plays_the_hydraulic_steps(project, town, tmp_path):
     from app.scene.timeline import hydraulic_series
 
     series = hydraulic_series(town, "water_junctions", "pressure")
-    assert list(series.values.columns) == town.network.junction_name_list
+    assert list(series.values.columns) == town.network.model.junction_name_list
     movie = tmp_path / "pressure.gif"
     assert main(["render", str(project), "--out", str(tmp_path / "p.png"), "--size", "320x240",
                  "--movie", str(movie), "--series", "water_junctions:pressure"]) == 0

@@ -27,9 +27,9 @@ def demo_project(demo_twin, tmp_path_factory):
     return project.save(demo_twin, tmp_path_factory.mktemp("demo") / "demo.gpkg")
 
 
-def _inp(wn) -> str:
-    """The network as .inp text without WNTR's "; Created: <time>" stamp."""
-    return "\n".join(line for line in network_text(wn).splitlines() if not line.startswith("; Created"))
+def _inp(net) -> str:
+    """The network's .inp text without WNTR's "; Created: <time>" stamp."""
+    return "\n".join(line for line in net.text.splitlines() if not line.startswith("; Created"))
 
 
 def _frames_equal(a, b) -> bool:
@@ -52,7 +52,7 @@ def digest(twin):
         h.update(frame.drop(columns="geometry").to_csv().encode())
         h.update(b"".join(frame.geometry.to_wkb()))
     h.update(twin.terrain.heights.tobytes())
-    h.update("\\n".join(l for l in network_text(twin.network).splitlines()
+    h.update("\\n".join(l for l in twin.network.text.splitlines()
                          if not l.startswith("; Created")).encode())
     return h.hexdigest()
 """
@@ -100,9 +100,9 @@ def test_network_is_ky10_in_metres_and_consistent(demo_twin):
 def test_network_still_solves(demo_twin, tmp_path):
     import wntr
 
-    sim = wntr.sim.EpanetSimulator(demo_twin.network)
+    sim = wntr.sim.EpanetSimulator(demo_twin.network.model)
     results = sim.run_sim(file_prefix=str(tmp_path / "demo"))
-    pressure = results.node["pressure"].loc[:, demo_twin.network.junction_name_list]
+    pressure = results.node["pressure"].loc[:, demo_twin.network.model.junction_name_list]
     assert pressure.notna().all().all()
     # Served junctions have positive pressure (ky10 keeps a handful of dry high spots).
     assert float((pressure.iloc[0] > 0).mean()) > 0.95
@@ -155,7 +155,7 @@ def test_streets_run_over_the_mains(demo_twin):
 # ---------------------------------------------------------------- buildings and people
 
 def test_population_matches_network_demand(demo_twin):
-    wn = demo_twin.network
+    wn = demo_twin.network.model
     demand = sum(ts.base_value * np.mean(wn.get_pattern(ts.pattern_name).multipliers)
                  for _, j in wn.junctions() for ts in j.demand_timeseries_list)
     expected = demand * 86400 * 1000 / LITRES_PER_PERSON_DAY
@@ -236,7 +236,7 @@ def test_isolation_valves_follow_n_minus_one(demo_twin):
     assert set(iso["pipe_id"]) <= set(pipes.index)
     ends = pipes.loc[iso["pipe_id"], ["start_node", "end_node"]].to_numpy()
     assert ((iso["node_id"].to_numpy() == ends[:, 0]) | (iso["node_id"].to_numpy() == ends[:, 1])).all()
-    wn = demo_twin.network
+    wn = demo_twin.network.model
     degree = pd.concat([pipes["start_node"], pipes["end_node"]]).value_counts()
     per_node = iso["node_id"].value_counts()
     for node in wn.junction_name_list:

@@ -36,7 +36,7 @@ def test_counts_and_crs(ky4):
                                        "water_reservoirs", "water_valves", "terrain")} == {
         "water_junctions": 959, "water_pipes": 1156, "water_pumps": 2, "water_tanks": 4,
         "water_reservoirs": 1, "water_valves": 0, "terrain": 1}
-    assert len(twin.network.junction_name_list) == 959
+    assert len(twin.network.model.junction_name_list) == 959
     assert twin.network_problems() == []
 
 
@@ -50,14 +50,14 @@ def test_values_in_metres(ky4):
     j1 = twin["water_junctions"].set_index("id").loc["J-1"]
     assert j1.geometry.x == pytest.approx(1_500_000 + (4971350 - 4921250) * US_FT, abs=0.01)
     assert j1.geometry.y == pytest.approx(1_000_000 + (3905604 - 3280833.333) * US_FT, abs=0.01)
-    assert twin.network.get_node("J-1").coordinates == pytest.approx((j1.geometry.x, j1.geometry.y))
+    assert twin.network.model.get_node("J-1").coordinates == pytest.approx((j1.geometry.x, j1.geometry.y))
 
 
 def test_hydraulic_elevations_untouched(ky4):
     twin, _ = ky4
     original = wntr.network.read_inpfile(str(shared_path("ky4", "ky4.inp")))
     for name in ("J-1", "J-595", "J-100"):
-        assert twin.network.get_node(name).elevation == original.get_node(name).elevation
+        assert twin.network.model.get_node(name).elevation == original.get_node(name).elevation
     frame = twin["water_junctions"].set_index("id")
     assert frame.loc["J-595", "elevation"] == original.get_node("J-595").elevation
 
@@ -127,7 +127,7 @@ def test_round_trip(ky4, tmp_path):
                                       pd.DataFrame(b.drop(columns="geometry")), check_dtype=False)
         assert a.geometry.geom_equals_exact(b.geometry, tolerance=1e-6).all()
     assert project.terrain_equal(twin.terrain, back.terrain)
-    assert back.network.describe() == twin.network.describe()
+    assert back.network.model.describe() == twin.network.model.describe()
     assert back.metadata["import"]["counts"]["water_junctions"] == 959
 
 

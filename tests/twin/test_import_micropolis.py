@@ -48,7 +48,7 @@ def test_local_metric_crs_and_coordinates(micropolis):
     # IN0 is at (4963.01, 4003.59) feet in the .inp.
     node = twin["water_junctions"].set_index("id").geometry.loc["IN0"]
     assert (node.x, node.y) == pytest.approx((4963.01 * 0.3048, 4003.59 * 0.3048))
-    assert twin.network.get_node("IN0").coordinates == pytest.approx((node.x, node.y))
+    assert twin.network.model.get_node("IN0").coordinates == pytest.approx((node.x, node.y))
     # 8,650 ft backdrop: the town is about 2.6 km across, not 8.6 km.
     minx, miny, maxx, maxy = twin.extent
     assert 2400 < maxx - minx < 2700
@@ -61,10 +61,10 @@ def test_rules_survive(micropolis):
     text = shared_path("micropolis", "MICROPOLIS_v1.inp").read_text(errors="replace")
     declared = re.findall(r"(?m)^\s*RULE\s+(\S+)", text)
     assert len(declared) == 7
-    assert sorted(twin.network.control_name_list) == sorted(declared)
-    rule = str(twin.network.get_control("1"))
+    assert sorted(twin.network.model.control_name_list) == sorted(declared)
+    rule = str(twin.network.model.get_control("1"))
     assert "CLOCKTIME >= 6:00:00 AM" in rule and "HSP#1 STATUS IS OPEN" in rule
-    assert "CLOCKTIME >= 8:00:00 PM" in str(twin.network.get_control("5"))
+    assert "CLOCKTIME >= 8:00:00 PM" in str(twin.network.model.get_control("5"))
 
 
 def test_pipes_material_year_diameter(micropolis):
@@ -89,7 +89,7 @@ def test_valves_reconciled(micropolis):
     valves = twin["water_valves"]
     tcv = valves[valves["valve_type"] == "TCV"]
     assert len(tcv) == 196
-    assert set(tcv["link_id"]) == set(twin.network.valve_name_list)
+    assert set(tcv["link_id"]) == set(twin.network.model.valve_name_list)
     assert (tcv["link_id"] == tcv["id"]).all()
     paired = tcv[tcv["gis_index"].notna()]
     assert len(paired) == 195 and paired["gis_distance"].max() < 10
@@ -172,7 +172,7 @@ def test_round_trip(micropolis, saved):
         assert a.geometry.geom_equals_exact(b.geometry, tolerance=1e-6).all()
     assert back.crs.equals(twin.crs)
     assert project.terrain_equal(twin.terrain, back.terrain)
-    assert sorted(back.network.control_name_list) == sorted(twin.network.control_name_list)
+    assert sorted(back.network.model.control_name_list) == sorted(twin.network.model.control_name_list)
 
 
 def test_cli_info_reports_done_when_counts(saved, capsys):

@@ -31,7 +31,7 @@ from twin.crs import axis_unit_factor, check_area_of_use, describe, is_metric, l
 from twin.errors import SourceError
 from twin.importers import ImportReport
 from twin.model import Twin
-from twin.network import network_layers, read_network, transform_coordinates
+from twin.network import Network, load_network, network_layers
 from twin.terrain import Terrain
 
 #: Node elevations further than this from the DEM are reported (metres).  Five metres is
@@ -85,7 +85,8 @@ def import_inp(path, crs, to_crs=None, gis_dir=None, dem=None, name=None, *,
     report = ImportReport(source=str(path))
     src_crs = parse_crs(crs, "--crs")
     report.source_crs = describe(src_crs)
-    wn = read_inp(path, report)
+    net = read_inp(path, report)
+    wn = net.model
     if wn.num_nodes == 0:
         raise SourceError(f"{path}: the network has no nodes (an empty file, or not an EPANET .inp?)")
     xy = np.array([wn.get_node(n).coordinates for n in wn.node_name_list], dtype=float)
@@ -106,7 +107,7 @@ def import_inp(path, crs, to_crs=None, gis_dir=None, dem=None, name=None, *,
                               "the earth to reproject; give its real CRS with --crs, or drop --to-crs")
         twin_crs = local_metric_crs(f"{name or path.stem} local frame")
         factor = axis_unit_factor(src_crs)
-        transform_coordinates(wn, lambda x, y: (x * factor, y * factor))
+        net.place(lambda x, y: (x * factor, y * factor))
         if factor != 1.0:
             report.notes.append(f"coordinates are in a local frame ({crs}): scaled by {factor:g} to metres, "
                                 "origin kept")
@@ -120,12 +121,13 @@ def import_inp(path, crs, to_crs=None, gis_dir=None, dem=None, name=None, *,
         twin_crs = metric_crs_for(src_crs, lon_lat)
     if not src_crs.is_engineering and not twin_crs.equals(src_crs):
         transformer = Transformer.from_crs(src_crs, twin_crs, always_xy=True)
-        transform_coordinates(wn, transformer.transform)
+        net.place(transformer.transform)
+        wn = net.model
         moved = np.array([wn.get_node(n).coordinates for n in wn.node_name_list], dtype=float)
         if len(moved) and not np.isfinite(moved).all():
             raise SourceError(f"{path}: node coordinates cannot be transformed from {describe(src_crs)} "
                               f"to {describe(twin_crs)}; is --crs right?")
-    twin = Twin(name or path.stem, twin_crs, network=wn)
+    twin = Twin(name or path.stem, twin_crs, network=net)
     for layer, frame in network_layers(wn, twin_crs).items():
         twin.set_layer(layer, frame, source=str(path))
     if len(xy) and np.allclose(xy, 0.0):
@@ -164,12 +166,12 @@ def parse_crs(value, flag: str) -> CRS:
         raise SourceError(f"{flag} {value!r}: not a CRS pyproj knows ({exc})") from None
 
 
-def read_inp(path: Path, report: ImportReport):
-    """Read a network; WNTR's warnings about the file go to the report."""
+def read_inp(path: Path, report: ImportReport) -> Network:
+    """Read a network (checked by EPANET 2.3); WNTR's warnings about the file go to the report."""
     notes: list[str] = []
-    wn = read_network(Path(path), notes=notes)
+    net = load_network(Path(path), notes=notes)
     report.warnings.extend(f"network: {n}" for n in notes)
-    return wn
+    return net
 
 
 # --------------------------------------------------------------------------- GIS layers

@@ -42,7 +42,7 @@ from twin.importers import ImportReport
 from twin.importers.epanet import (ELEVATION_TOLERANCE_M, dem_height_factor, lay_on_terrain, parse_crs,
                                    read_inp)
 from twin.model import Twin
-from twin.network import network_layers, transform_coordinates
+from twin.network import network_layers
 from twin.terrain import Terrain
 
 FOOT_M = 0.3048
@@ -126,7 +126,8 @@ def import_micropolis(folder, crs=None, *, name: str = "Micropolis",
         raise SourceError(f"{folder}: no gis/ folder with the Micropolis shapefiles")
     report = ImportReport(source=str(folder))
     place = _Placement(crs)
-    wn = read_inp(inp, report)
+    net = read_inp(inp, report)
+    wn = net.model
     backdrop = re.search(r"(?im)^\s*UNITS\s+(\w+)", _section(inp, "BACKDROP"))
     if place.source_crs is None:
         report.source_crs = "local grid in feet (no .prj)"
@@ -139,8 +140,9 @@ def import_micropolis(folder, crs=None, *, name: str = "Micropolis",
         report.guessed.append(f"local feet coordinates read as {describe(place.source_crs)} (--crs) and "
                               f"transformed to {describe(place.crs)}")
     _check_rules(inp, wn, report)
-    transform_coordinates(wn, place.xy)
-    twin = Twin(name, place.crs, network=wn)
+    net.place(place.xy)
+    wn = net.model
+    twin = Twin(name, place.crs, network=net)
     for layer, frame in network_layers(wn, place.crs).items():
         twin.set_layer(layer, frame, source=str(inp))
 
