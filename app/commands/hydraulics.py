@@ -189,14 +189,15 @@ def cmd_criticality(args) -> int:
                       start_h=args.start, hours=args.hours, duration_h=args.duration, **_sweep_kw(args))
     doc = res.to_json()
     lines = [f"{res.network}: {res.scenarios} pipe closure(s), {doc['failed']} failed, {res.seconds:.1f} s "
-             f"({res.settings['demand_model']}; service pressure {args.min_pressure:g} m; population from "
-             f"{system.population_source})",
+             f"({res.settings['demand_model']}; service pressure {args.min_pressure:g} m; "
+             f"{system.population_note()})",
              f"{'rank':>4}  {'pipe':<12} {'junctions<min':>13} {'undelivered m3':>14} {'people':>8}"]
     for r in res.table.head(args.top).itertuples():
-        lines.append(f"{r.rank:>4}  {r.id:<12} {r.junctions_below_min_pressure:>13} "
+        if not r.solved:
+            lines.append(f"{r.rank:>4}  {r.id:<12} not solved: {r.reason}")
+            continue
+        lines.append(f"{r.rank:>4}  {r.id:<12} {int(r.junctions_below_min_pressure):>13} "
                      f"{r.demand_not_delivered_m3:>14.1f} {int(round(r.population_without_service)):>8}")
-    for f in res.failures.head(5).itertuples():
-        lines.append(f"failed: pipe {f.id}: {f.reason}")
     return _emit(args, doc, lines, lambda out: res.write(out, system.twin))
 
 

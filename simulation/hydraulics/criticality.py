@@ -17,7 +17,10 @@ For every pipe, over a chosen window of the simulation (default: all of it):
 
 The pipe is held closed for the window (timer controls close and reopen it; for
 the whole run its initial status is closed and controls acting on it are
-disabled).  Pipes are ranked by population, then by undelivered demand.
+disabled).  Pipes are ranked by population, then by undelivered demand.  A
+closure EPANET could not solve (it did not converge, or refused the scenario)
+heads the ranking with its reason: a network that cannot be solved without the
+pipe is likely among the most critical, and dropping it would hide that.
 """
 
 from __future__ import annotations
@@ -124,11 +127,16 @@ class Criticality:
     settings: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        """The ``criticality --json`` document."""
-        pipes = [{"id": str(r.id), "junctions_below_min_pressure": int(r.junctions_below_min_pressure),
-                  "demand_not_delivered_m3": round(float(r.demand_not_delivered_m3), 3),
-                  "population_without_service": int(round(r.population_without_service))}
-                 for r in self.table.itertuples()]
+        """The ``criticality --json`` document (closures not solved first, with their reason)."""
+        pipes = []
+        for r in self.table.itertuples():
+            if not r.solved:
+                pipes.append({"id": str(r.id), "junctions_below_min_pressure": None, "demand_not_delivered_m3": None,
+                              "population_without_service": None, "reason": r.reason})
+                continue
+            pipes.append({"id": str(r.id), "junctions_below_min_pressure": int(r.junctions_below_min_pressure),
+                          "demand_not_delivered_m3": round(float(r.demand_not_delivered_m3), 3),
+                          "population_without_service": int(round(r.population_without_service))})
         return {"network": self.network, "scenarios": self.scenarios, "failed": int(len(self.failures)),
                 "seconds": round(self.seconds, 3), "pipes": pipes}
 
@@ -147,7 +155,7 @@ class Criticality:
 
 def pipes_with_scores(pipes, table: pd.DataFrame):
     """The pipes layer with the criticality columns (and rank) joined by pipe id."""
-    scores = table.set_index("id")[["rank", "junctions_below_min_pressure", "demand_not_delivered_m3",
+    scores = table.set_index("id")[["rank", "solved", "junctions_below_min_pressure", "demand_not_delivered_m3",
                                      "population_without_service"]]
     return pipes.join(scores, on="id")
 
@@ -206,17 +214,24 @@ def criticality(system, *, pipes: list[str] | None = None, sample: int | None = 
             failures.append({"id": by_index[o.scenario], "reason": o.error})
     table = pd.DataFrame(rows, columns=["id", "junctions_below_min_pressure", "demand_not_delivered_m3",
                                         "population_without_service", "min_pressure_m"])
-    table = rank(table)
-    return Criticality(system.name, table, pd.DataFrame(failures, columns=["id", "reason"]), report.seconds,
+    failed = pd.DataFrame(failures, columns=["id", "reason"])
+    table = rank(table, failed)
+    return Criticality(system.name, table, failed, report.seconds,
                        len(names), {"demand_model": demand_model.describe(), "service_pressure_m": service_pressure,
                                     "window_start_h": start_h, "window_hours": hours,
                                     "population_source": system.population_source, "workers": report.workers,
                                     "setup_seconds": round(report.setup_seconds, 3)})
 
 
-def rank(table: pd.DataFrame) -> pd.DataFrame:
-    """Most critical first: by population without service, then by undelivered demand."""
+def rank(table: pd.DataFrame, failed: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Closures not solved first (with their reason), then by population without service, then undelivered demand."""
     table = table.sort_values(["population_without_service", "demand_not_delivered_m3", "id"],
                               ascending=[False, False, True], kind="mergesort").reset_index(drop=True)
+    table["solved"] = True
+    table["reason"] = ""
+    if failed is not None and len(failed):
+        head = failed.sort_values("id").assign(solved=False)
+        table = pd.concat([head.reindex(columns=table.columns), table], ignore_index=True)
+        table["solved"] = table["solved"].astype(bool)
     table.insert(1, "rank", np.arange(1, len(table) + 1))
     return table

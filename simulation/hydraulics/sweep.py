@@ -170,7 +170,7 @@ def _sweep_dask(study, scenarios, workers, scheduler, bar, batch_size, t0) -> Sw
 
     cluster = None
     # the worker profiler walks every thread's stack each 10 ms for the GIL: pure overhead for solves
-    with dask.config.set({"distributed.worker.daemon": False, "logging.distributed": "error",
+    with dask.config.set({"distributed.worker.daemon": False, "logging.distributed": "critical",
                           "distributed.worker.profile.enabled": False}):
         if scheduler:
             try:
@@ -179,7 +179,7 @@ def _sweep_dask(study, scenarios, workers, scheduler, bar, batch_size, t0) -> Sw
                 raise SchedulerUnreachable(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
         else:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=40)
+                                   dashboard_address=None, silence_logs=50)
             client = Client(cluster)
             # every worker registered before preparing, or a late one prepares inside the timed sweep
             client.wait_for_workers(workers, timeout=120)

@@ -40,7 +40,7 @@ class WaterSystem:
 
     name: str
     epanet: Network
-    population: pd.Series                 # junction id -> people served
+    people: pd.Series | None              # junction id -> people served; None: estimated when first asked
     population_source: str                # "buildings" or "demand-equivalent"
     hydrants: pd.DataFrame                # id, node_id
     valves: pd.DataFrame                  # id, pipe_id, node_id, operable
@@ -49,13 +49,32 @@ class WaterSystem:
     pipe_attributes: pd.DataFrame = field(default_factory=pd.DataFrame)  # id -> material, install_year
 
     @property
+    def population(self) -> pd.Series:
+        """People each junction serves (junction id -> people).
+
+        For a network without buildings this is the population equivalent of
+        its demand, computed the first time an analysis that reports people
+        asks for it (never by analyses that do not).
+        """
+        if self.people is None:
+            self.people = demand_population(self.network)
+        return self.people
+
+    def population_note(self) -> str:
+        """How the people each junction serves were counted, in words for a report."""
+        if self.population_source == "buildings":
+            return f"population from the buildings layer ({int(self.population.sum()):,} people)"
+        return (f"population estimated from average demand at {LITRES_PER_PERSON_DAY:g} L/person/day "
+                f"({int(self.population.sum()):,} people; the network has no buildings)")
+
+    @property
     def network(self) -> wntr.network.WaterNetworkModel:
         """The WNTR helper model of :attr:`epanet` (edits applied): graphs, lengths, names."""
         return self.epanet.model
 
     def edited(self, *edits) -> "WaterSystem":
         """A copy whose network carries ``edits`` (:class:`twin.network.Edit`) as well."""
-        return WaterSystem(self.name, self.epanet.edited(*edits), self.population, self.population_source,
+        return WaterSystem(self.name, self.epanet.edited(*edits), self.people, self.population_source,
                            self.hydrants.copy(), self.valves.copy(), self.source, self.twin,
                            self.pipe_attributes.copy())
 
@@ -87,7 +106,7 @@ def from_network(net: Network, *, name: str = "network", source: str = "") -> Wa
         from twin.network import network_from_model
 
         net = network_from_model(net, name)
-    return WaterSystem(name, net, demand_population(net.model), "demand-equivalent",
+    return WaterSystem(name, net, None, "demand-equivalent",
                        pd.DataFrame({"id": pd.Series(dtype=object), "node_id": pd.Series(dtype=object)}),
                        _empty_valves(), source)
 
@@ -106,7 +125,7 @@ def from_twin(twin, *, source: str = "") -> WaterSystem:
         pop = pop.reindex(wn.junction_name_list, fill_value=0.0)
         population, how = pop, "buildings"
     else:
-        population, how = demand_population(wn), "demand-equivalent"
+        population, how = None, "demand-equivalent"
     hydrants = twin["hydrants"][["id", "node_id"]].copy() if len(twin["hydrants"]) else \
         pd.DataFrame({"id": pd.Series(dtype=object), "node_id": pd.Series(dtype=object)})
     if len(hydrants):
@@ -162,15 +181,28 @@ def _empty_valves() -> pd.DataFrame:
 
 
 def demand_population(wn) -> pd.Series:
-    """Population equivalent of each junction: average demand / LITRES_PER_PERSON_DAY."""
+    """Population equivalent of each junction: average demand / LITRES_PER_PERSON_DAY.
+
+    A junction's average demand is the sum over its demand categories of base
+    demand times the mean of the category's pattern (patterns repeat, so the
+    mean over one cycle is the mean over any whole number of days), times the
+    network's demand multiplier.  One mean per pattern, however fine its step.
+    """
     names = wn.junction_name_list
     if not names:
         return pd.Series(dtype=float)
-    try:
-        demand = wntr.metrics.average_expected_demand(wn).reindex(names).fillna(0.0).clip(lower=0.0)
-    except Exception:  # patterns WNTR cannot average: fall back on base demands
-        demand = pd.Series([wn.get_node(n).base_demand for n in names], index=names).clip(lower=0.0)
-    people = demand * 86400.0 * 1000.0 / LITRES_PER_PERSON_DAY
+    means: dict[str | None, float] = {}
+    default = wn.options.hydraulic.pattern
+    multiplier = wn.options.hydraulic.demand_multiplier or 1.0
+    demand = np.zeros(len(names))
+    for k, name in enumerate(names):
+        for d in wn.get_node(name).demand_timeseries_list:
+            pat = d.pattern_name if d.pattern_name is not None else default
+            if pat not in means:
+                p = wn.get_pattern(pat) if pat is not None and pat in wn.pattern_name_list else None
+                means[pat] = float(np.mean(p.multipliers)) if p is not None and len(p.multipliers) else 1.0
+            demand[k] += (d.base_value or 0.0) * means[pat]
+    people = pd.Series(np.clip(demand * multiplier, 0.0, None), index=names) * 86400.0 * 1000.0 / LITRES_PER_PERSON_DAY
     return people.round().astype(float)
 
 

@@ -157,3 +157,15 @@ def test_empty_samples_and_an_unreachable_scheduler_are_user_errors(capsys, wntr
                           "--json")
     assert (code, out) == (2, "") and err.count("\n") == 1
     assert f"error: cannot reach the Dask scheduler tcp://127.0.0.1:{port}: " in err
+
+
+def test_an_error_inside_dask_workers_is_one_line_on_stderr(wntr_network_path):
+    import subprocess
+    import sys
+
+    net = wntr_network_path("Net3.inp")
+    done = subprocess.run([sys.executable, "-m", "app.cli", "hydraulics", "criticality", str(net), "--start", "500",
+                           "--workers", "2", "--duration", "24"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == ["lifeline-twin hydraulics: error: Net3: window starts at 500 h, after the "
+                                        "end of the simulation (24 h)"]

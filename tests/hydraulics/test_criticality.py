@@ -65,8 +65,28 @@ def test_a_failing_scenario_is_recorded_and_the_sweep_goes_on(ky10):
     res = criticality(ky10, pipes=["P-75", "P-100"], duration_h=2, start_h=0.5, hours=1)
     assert list(res.failures["id"]) == ["P-75"]
     assert "CV" in res.failures["reason"].iloc[0]
-    assert list(res.table["id"]) == ["P-100"]
-    assert res.to_json()["failed"] == 1
+    # the closure that could not be solved heads the ranking, with its reason, not dropped
+    assert list(res.table["id"]) == ["P-75", "P-100"] and list(res.table["rank"]) == [1, 2]
+    assert list(res.table["solved"]) == [False, True]
+    assert res.table["reason"].iloc[0] == res.failures["reason"].iloc[0] and res.table["reason"].iloc[1] == ""
+    doc = res.to_json()
+    assert doc["failed"] == 1
+    assert doc["pipes"][0] == {"id": "P-75", "junctions_below_min_pressure": None, "demand_not_delivered_m3": None,
+                               "population_without_service": None, "reason": res.failures["reason"].iloc[0]}
+
+
+def test_the_cli_lists_an_unsolved_closure_first_and_says_how_people_were_counted(wntr_network_path, capsys,
+                                                                                  tmp_path):
+    from app.cli import main
+
+    code = main(["hydraulics", "criticality", str(wntr_network_path("ky10.inp")), "--pipes", "P-75,P-100",
+                 "--duration", "2", "--start", "0.5", "--hours", "1", "--out", str(tmp_path)])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert "population estimated from average demand at 200 L/person/day" in out[0]
+    assert "the network has no buildings" in out[0]
+    assert out[2].split()[:4] == ["1", "P-75", "not", "solved:"]
+    assert out[3].split()[:2] == ["2", "P-100"]
 
 
 def test_window_limits_the_undelivered_volume(wntr_network_path):
