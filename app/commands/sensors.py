@@ -77,6 +77,8 @@ def register(sub) -> None:
     leak.add_argument("--inp", help="EPANET model for tank areas and which links leave reservoirs "
                                     "(default: the only .inp beside the flows file)")
     leak.add_argument("--sources", help="comma-separated inflow columns (default: links leaving reservoirs)")
+    leak.add_argument("--holidays", help="comma-separated dates (YYYY-MM-DD) whose demand is a Sunday's: "
+                                         "public holidays are compared with Sundays, not with working days")
     leak.add_argument("--json", action="store_true", help='print {"events": [...]} as JSON')
     leak.set_defaults(func=run_detect_leaks)
 
@@ -279,8 +281,12 @@ def run_detect_leaks(args) -> int:
     from simulation.sensors.leaks import LeakDetector, inflow_from_files
 
     sources = args.sources.split(",") if args.sources else None
+    holidays = tuple(day.strip() for day in args.holidays.split(",") if day.strip()) if args.holidays else ()
+    try:
+        detector = LeakDetector(holidays=holidays)
+    except ValueError as exc:
+        raise ValueError(f"--holidays: {str(exc).removeprefix('holidays: ')}") from None
     inflow, balance = inflow_from_files(args.flows, args.levels, args.inp, sources)
-    detector = LeakDetector()
     with warnings.catch_warnings():
         # days without any valid inflow (gaps) are reported as untested; numpy's per-slice warnings are noise
         warnings.filterwarnings("ignore", r"(All-NaN slice|Mean of empty slice)", RuntimeWarning)
@@ -290,12 +296,16 @@ def run_detect_leaks(args) -> int:
     if args.json:
         print(json.dumps({"balance": balance, "events": [e.as_dict() for e in leaks],
                           "repairs": [e.as_dict() for e in repairs],
+                          "demand_changes": [e.as_dict() for e in detector.demand_changes],
                           "untested_days": detector.untested_days}, indent=1))
         return 0
     print(f"net inflow = {balance}; {len(inflow):,} steps, {len(leaks)} leak event(s), {len(repairs)} drop(s)")
     for e in events:
         print(f"  {e.kind:6s} {e.method:5s} start {e.as_dict()['start']}  detected {e.as_dict()['detected']}  "
               f"size {e.size_m3h:6.1f} m3/h  (CUSUM {e.score:.1f})")
+    for e in detector.demand_changes:
+        print(f"  not a leak: {e.kind} from {e.as_dict()['start']} ({e.size_m3h:.1f} m3/h at night, in proportion "
+              f"to customers' use)")
     if detector.untested_days:
         print(f"  {len(detector.untested_days)} day(s) not tested (too few earlier days of their type): "
               f"{', '.join(detector.untested_days[:6])}{' ...' if len(detector.untested_days) > 6 else ''}")

@@ -14,13 +14,19 @@ before it, and a year's leaks are found one after another):
 
 * **night** — each night's minimum of the one-hour mean flow in
   ``night=(1, 5)`` hours (when customers use least, so a leak stands out) is
-  compared with the median of the previous ``baseline_nights`` nights; a
-  one-sided CUSUM on the standardised excess (drift ``k``, threshold ``h``)
-  signals small leaks after one to a few nights;
+  compared with what a **demand model** expects of it: a level that follows the
+  last ``level_days`` nights of every day type plus an offset per day type
+  (weekend nights draw more; a date in ``holidays`` is a Sunday), so a season,
+  a growth step or a weekend is not a leak; a one-sided CUSUM on the
+  standardised excess (drift ``k``, threshold ``h``) signals small leaks after
+  one to a few nights.  A rise whose excess grows with customers' use (a
+  demand change, larger at the peaks than at night) rather than being a constant
+  flow is not a leak: it goes to :attr:`LeakDetector.demand_changes`;
 * **burst** — every step, the one-hour mean flow is compared with the highest
-  baseline (median of the same time of day over the baseline days) within an
-  hour either side, so peaks arriving early are not bursts; a CUSUM with a large
-  drift signals bursts within about an hour.
+  baseline (median of the same time of day over the same day type's baseline
+  days, scaled to the demand of the last days) within an hour either side, so
+  peaks arriving early are not bursts; a CUSUM with a large drift signals bursts
+  within about an hour.
 
 Both detectors also watch for **drops** (a leak repaired, a valve opened
 back): such an event has ``kind="repair"`` and takes its size off the
@@ -72,29 +78,42 @@ def _iso(ts: pd.Timestamp) -> str:
 
 @dataclass
 class LeakDetector:
-    """Settings of the two detectors (defaults tuned on simulated L-Town leaks, see tests).
+    """Settings of the two detectors (defaults chosen on a simulated L-Town year, ``bench/bench_leaks.py``).
 
     Baselines compare like with like: a day is compared with earlier days of the
-    same **day type** — Monday, Tuesday to Friday, Saturday, Sunday — because
-    weekend nights draw noticeably more (L-Town: about +15 % at 04:00) and Monday
-    mornings start earlier.  A day whose type
+    same **day type** — Monday, Tuesday to Friday, Saturday, Sunday (and the
+    dates in ``holidays``) — because weekend nights draw noticeably more (L-Town:
+    about +15 % at 04:00) and Monday mornings start earlier.  A day whose type
     has fewer than ``min_baseline_days`` earlier days is not tested (reported in
-    :attr:`untested_days`).
+    :attr:`untested_days`).  Night rises judged demand changes, not leaks, are
+    kept in :attr:`demand_changes` (``kind`` "demand rise" or "demand fall").
     """
 
     night: tuple[float, float] = (1.0, 5.0)
     baseline_days: int = 7
     min_baseline_days: int = 3
-    k: float = 1.0
+    k: float = 0.75
     h: float = 5.0
     burst_k: float = 2.0
     burst_h: float = 10.0
     sigma_floor_rel: float = 0.02   # night sigma at least 2 % of the night flow...
     sigma_floor_abs: float = 0.5    # ...and at least 0.5 m³/h
     burst_sigma_floor_rel: float = 0.08  # of the day's mean flow: the morning ramp shifts by tens of minutes
+    level_days: int = 7        # the night level: the last 7 nights of every day type...
+    type_weeks: int = 6        # ...each less its day type's offset, measured over the last 6 weeks
+    noise_days: int = 28       # night noise: the spread of the last 28 nights around their expectation
+    leak_share: float = 0.5    # a night rise is a leak when at least half of it is a constant flow
+    holidays: tuple = ()       # dates (ISO strings or dates) whose demand is a Sunday's
 
     def __post_init__(self):
         self.untested_days: list[str] = []
+        self.demand_changes: list[LeakEvent] = []
+        self._holidays = set()
+        for day in self.holidays:
+            try:
+                self._holidays.add(pd.Timestamp(day).date())
+            except (ValueError, TypeError):
+                raise ValueError(f"holidays: not a date: {day} (give YYYY-MM-DD)") from None
 
     def detect(self, inflow: pd.Series) -> list[LeakEvent]:
         """Leak events in ``inflow`` (m³/h, a DatetimeIndex at a fixed step)."""
@@ -107,6 +126,7 @@ class LeakDetector:
         index = index[: n_days * spd]
         weekday = index[::spd].day_of_week.to_numpy()
         day_type = np.where((weekday >= 1) & (weekday <= 4), 1, weekday)
+        day_type[[day in self._holidays for day in index[::spd].date]] = 6  # a holiday is a Sunday
         step_h = 24.0 / spd
         win = max(1, int(round(1.0 / step_h)))  # one hour of steps
         q1h = _rolling_mean(q, win)
@@ -121,7 +141,9 @@ class LeakDetector:
         quiet_end = [0, 0]                       # end of the last night each night CUSUM was at rest
         profile = np.full(len(q), np.nan)  # today's baseline at every tested step, for the change point
         quiet_until = 0  # no new event while the one-hour mean still straddles the last change
+        night_resid = np.full(n_days, np.nan)  # each tested night less its expectation, for the noise
         self.untested_days = []
+        self.demand_changes = []
 
         def record(method, direction, cut, j, size, score):
             nonlocal quiet_until
@@ -145,9 +167,13 @@ class LeakDetector:
             qc1h = q1h - corr
             hist = np.stack([qc1h[x * spd:(x + 1) * spd] for x in same])
             base = np.nanmedian(hist, axis=0)
-            profile[d * spd:(d + 1) * spd] = base
             sig = 1.4826 * np.nanmedian(np.abs(hist - base), axis=0)
             sig = _rolling_mean(np.concatenate([sig[-win:], sig, sig[:win]]), 2 * win + 1)[win:-win]
+            # the same day type's days reach weeks back (Sundays: seven weeks): scaled to the demand of
+            # the last days, the profile follows a season instead of lagging it by weeks
+            ratio = self._demand_ratio(qc1h, d, spd, day_type, same)
+            base, sig = base * ratio, sig * ratio
+            profile[d * spd:(d + 1) * spd] = base
             sig = np.maximum(np.maximum(sig, self.burst_sigma_floor_rel * abs(float(np.nanmean(base)))),
                              self.sigma_floor_abs)
             # customers' morning and evening peaks shift by tens of minutes from day to day: a rise
@@ -155,10 +181,12 @@ class LeakDetector:
             padded = np.concatenate([base[-win:], base, base[:win]])
             windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * win + 1)[:spd]
             base_hi, base_lo = np.nanmax(windows, axis=1), np.nanmin(windows, axis=1)
-            nights = np.array([np.nanmin(qc1h[x * spd + n0: x * spd + n1]) for x in same])
-            nb = float(np.nanmedian(nights))
-            ns = max(1.4826 * float(np.nanmedian(np.abs(nights - nb))),
-                     self.sigma_floor_rel * abs(nb), self.sigma_floor_abs)
+            nb, ns = self._night_expectation(qc1h, d, spd, n0, n1, day_type, night_resid)
+            # the day type's median profile lags a trend (its days reach weeks back): moved to tonight's
+            # expected night level, the residual has no jump where one day type gives way to another
+            base_night = float(np.nanmin(base[n0:n1])) if np.isfinite(base[n0:n1]).any() else np.nan
+            if np.isfinite(nb) and np.isfinite(base_night):
+                profile[d * spd:(d + 1) * spd] = base + (nb - base_night)
             for i in range(spd):
                 j = d * spd + i
                 qj = q1h[j] - corr[j]
@@ -184,6 +212,7 @@ class LeakDetector:
                     continue
                 # night CUSUMs, once the night window has closed
                 mnf = np.nanmin((q1h - corr)[d * spd + n0: d * spd + n1])
+                night_resid[d] = mnf - nb
                 for direction, excess in ((0, mnf - nb), (1, nb - mnf)):
                     s_night[direction] = max(0.0, s_night[direction] + excess / ns - self.k)
                     if s_night[direction] == 0.0:
@@ -204,12 +233,107 @@ class LeakDetector:
                         size = float(np.median(after)) if after else run[-1]
                         if size < self.k * ns:
                             # the nights after the best change point do not stand out: the run was
-                            # scattered odd nights, not a step; start counting afresh
+                            # scattered odd nights, not a step; start counting afresh from tonight (a
+                            # step tonight, after a few slightly high nights, is still a step)
+                            s_night[direction] = max(0.0, excess / ns - self.k)
+                            night_run[direction] = [excess] if s_night[direction] > 0 else []
+                            quiet_end[direction] = j - spd
+                            continue
+                        constant = _constant_part(sign * (q1h - corr - profile), profile, nb, cut, j, spd // 2)
+                        if constant < self.leak_share * size:
+                            # customers draw more (or less) in proportion to their usual use: a demand
+                            # change (season, growth, a new estate), not a leak; the night level follows it
+                            self.demand_changes.append(LeakEvent(
+                                index[max(0, cut - win // 2)], index[j], size, "night", float(s_night[direction]),
+                                "demand rise" if direction == 0 else "demand fall"))
                             s_night[direction], night_run[direction], quiet_end[direction] = 0.0, [], j
                             continue
                         record("night", direction, cut, j, size, s_night[direction])
                         break
         return events
+
+    def _demand_ratio(self, qc1h, d, spd, day_type, same) -> float:
+        """How much more customers draw now than on the ``same`` day-type days the profile comes from.
+
+        Each day's mean flow is divided by the median day mean of its type over
+        the last ``type_weeks`` weeks; the ratio is the median of that over the
+        last ``level_days`` days over its median over the ``same`` days (1 when
+        either is unknown).
+        """
+        first = max(0, d - 7 * self.type_weeks)
+        days = np.arange(first, d)
+        means = np.array([np.nanmean(qc1h[x * spd:(x + 1) * spd]) if np.isfinite(qc1h[x * spd:(x + 1) * spd]).any()
+                          else np.nan for x in days])
+        types = day_type[first:d]
+        typical = {t: np.nanmedian(means[types == t]) if np.isfinite(means[types == t]).any() else np.nan
+                   for t in np.unique(types)}
+        norm = np.array([m / typical[t] if typical[t] > 0 else np.nan for m, t in zip(means, types)])
+        recent = norm[-self.level_days:]
+        before = norm[[x - first for x in same if x >= first]]
+        recent, before = recent[np.isfinite(recent)], before[np.isfinite(before)]
+        if not len(recent) or not len(before):
+            return 1.0
+        ratio = float(np.median(recent) / np.median(before))
+        return ratio if np.isfinite(ratio) and ratio > 0 else 1.0
+
+    def _night_expectation(self, qc1h, d, spd, n0, n1, day_type, night_resid) -> tuple[float, float]:
+        """Tonight's expected minimum night flow and its noise (m³/h), from the demand model.
+
+        Night flow = a slowly moving **level** + an **offset** of the day type
+        (weekend nights draw more).  The offset of a type is the median of its
+        nights less the median of the Tuesday-Friday nights over the last
+        ``type_weeks`` weeks (both medians lag a trend alike, so the difference
+        does not); the level is the median over the last ``level_days`` nights,
+        of every type, each less its offset, so a season or a growth step is
+        followed within days whatever the day type.  The noise is the robust
+        spread of the last ``noise_days`` tested nights around what was expected
+        of them, with the floors ``sigma_floor_rel`` and ``sigma_floor_abs``.
+        """
+        first = max(0, d - 7 * self.type_weeks)
+        days = np.arange(first, d)
+        nights = np.array([np.nanmin(qc1h[x * spd + n0: x * spd + n1])
+                           if np.isfinite(qc1h[x * spd + n0: x * spd + n1]).any() else np.nan for x in days])
+        types = day_type[first:d]
+        ok = np.isfinite(nights)
+        weekday_nights = nights[ok & (types == 1)]
+        ref = float(np.median(weekday_nights)) if len(weekday_nights) else np.nan
+        offset = {}
+        for t in np.unique(types):
+            of_type = nights[ok & (types == t)]
+            offset[t] = float(np.median(of_type)) - ref if t != 1 and len(of_type) and np.isfinite(ref) else 0.0
+        offset.setdefault(day_type[d], 0.0)
+        recent = slice(max(0, len(days) - self.level_days), None)
+        level = np.array([n - offset[t] for n, t in zip(nights[recent], types[recent])])
+        level = level[np.isfinite(level)]
+        nb = float(np.median(level)) + offset[day_type[d]] if len(level) else np.nan
+        resid = night_resid[max(0, d - self.noise_days):d]
+        resid = resid[np.isfinite(resid)]
+        if len(resid) >= 7:
+            spread = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
+        else:  # too few tested nights yet: the spread of the same day type's recent nights
+            same = nights[ok & (types == day_type[d])][-self.baseline_days:]
+            spread = 1.4826 * float(np.median(np.abs(same - np.median(same)))) if len(same) else 0.0
+        ns = max(spread, self.sigma_floor_rel * abs(nb), self.sigma_floor_abs)
+        return nb, ns
+
+
+def _constant_part(resid: np.ndarray, profile: np.ndarray, night: float, a: int, b: int, min_steps: int) -> float:
+    """The part of a night rise that is a constant flow, not customers drawing more in proportion.
+
+    Fits ``resid = alpha · profile + beta`` over steps ``[a, b]`` (the excess over
+    the day-type profile from the change point to now, every hour of the day) and
+    returns ``beta``: a leak adds about the same flow at every hour (more at night,
+    use (``alpha · night`` at night, several times that at the peaks).  With
+    fewer than ``min_steps`` steps (half a day: the fit needs a peak as well as the
+    night) the rise cannot be told apart and is returned whole (infinite).
+    """
+    r, p = resid[a:b + 1], profile[a:b + 1]
+    ok = np.isfinite(r) & np.isfinite(p)
+    r, p = r[ok], p[ok]
+    if len(r) < min_steps or np.ptp(p) <= 0:
+        return np.inf
+    alpha, beta = np.polyfit(p, r, 1)
+    return float(beta + min(alpha, 0.0) * night)  # a leak larger at night than at the peaks is all leak
 
 
 def _change_point(resid: np.ndarray, a: int, b: int) -> int:
@@ -377,22 +501,28 @@ def inflow_from_files(flows_csv, levels_csv=None, inp=None, sources=None) -> tup
 # -------------------------------------------------------------- simulation
 @dataclass(frozen=True)
 class SimulatedLeak:
-    """A leak to simulate: an emitter switched on at ``start_s`` at ``node``."""
+    """A leak to simulate: an emitter switched on at ``start_s`` at ``node`` (off at ``end_s``, repaired)."""
 
     node: str
     start_s: float
     coefficient: float  # EPANET emitter coefficient (flow units / m^0.5)
+    end_s: float | None = None
 
 
 def simulate_inflow(inp, *, days: float, leaks=(), seed: int = 0, demand_sd: float = 0.03,
                     meter_sd: float = 0.01, level_resolution: float = 0.01,
-                    start: str = "2019-01-01") -> dict:
+                    start: str = "2019-01-01", demand_scale=None, holidays=()) -> dict:
     """Simulate a network with leaks; return SCADA-like noisy readings and the truth.
 
     Hydraulics with EPANET (owa-epanet toolkit, in memory, 5-minute steps of
     the model).  Noise: each day's demands are scaled by ``1 + N(0, demand_sd)``;
     every flow reading gets ``N(0, meter_sd × reading)``; tank levels are rounded
     to ``level_resolution`` m as a SCADA level sensor reports them.
+
+    Demand changes that are not leaks: ``demand_scale`` (one multiplier per day,
+    e.g. a season or a growth step) scales every demand of that day on top of the
+    noise; each date in ``holidays`` is simulated with the demand patterns of the
+    week's Sunday (a weekly pattern of whole days, as L-Town's, is assumed).
 
     Returns ``{"flows": DataFrame, "levels": DataFrame, "leak_flow": DataFrame}``
     (flows of every link leaving a reservoir or a pump; ``leak_flow`` the true
@@ -425,7 +555,25 @@ def simulate_inflow(inp, *, days: float, leaks=(), seed: int = 0, demand_sd: flo
                 leak_idx.append((leak, en.getnodeindex(ph, leak.node)))
             except Exception:
                 raise KeyError(f"{inp}: no node {leak.node!r} for a simulated leak") from None
-        day_factor = 1.0 + demand_sd * rng.standard_normal(int(np.ceil(days)) + 1)
+        n_days = int(np.ceil(days)) + 1
+        day_factor = 1.0 + demand_sd * rng.standard_normal(n_days)
+        if demand_scale is not None:
+            scale = np.asarray(demand_scale, dtype="float64")
+            if len(scale) < int(np.ceil(days)):
+                raise ValueError(f"demand_scale has {len(scale)} values, the simulation {int(np.ceil(days))} days")
+            day_factor[:len(scale)] *= scale[:n_days]
+        day0 = pd.Timestamp(start)
+        holiday_days = {(pd.Timestamp(h) - day0).days for h in holidays}
+        sunday = (6 - day0.day_of_week) % 7  # the first Sunday, as a day of the weekly patterns
+        patterns = []  # (index, length, steps per day) of the weekly patterns a holiday rewrites
+        pstep = en.gettimeparam(ph, en.PATTERNSTEP)
+        if holiday_days and pstep > 0 and 86400 % pstep == 0:
+            per_day = 86400 // pstep
+            for i in range(1, en.getcount(ph, en.PATCOUNT) + 1):
+                n = en.getpatternlen(ph, i)
+                if n == 7 * per_day:
+                    patterns.append((i, n, per_day))
+        saved = []  # pattern values a holiday replaced, restored the next day
         en.openH(ph)
         en.initH(ph, 0)
         times, fl, lv, lk = [], [], [], []
@@ -434,7 +582,8 @@ def simulate_inflow(inp, *, days: float, leaks=(), seed: int = 0, demand_sd: flo
             if t % step == 0:
                 times.append(t)
                 fl.append([en.getlinkvalue(ph, i, en.FLOW) for _, i in watch])
-                lv.append([en.getnodevalue(ph, i, en.TANKLEVEL) for _, i in tanks])
+                # EN_TANKLEVEL is the *initial* level in this toolkit: the level now is head - elevation
+                lv.append([en.getnodevalue(ph, i, en.HEAD) - en.getnodevalue(ph, i, en.ELEVATION) for _, i in tanks])
                 lk.append([en.getnodevalue(ph, i, en.EMITTERFLOW) for _, i in leak_idx])
             # what changes at the next step: leaks switching on, the day's demand level
             tstep = en.nextH(ph)
@@ -444,7 +593,20 @@ def simulate_inflow(inp, *, days: float, leaks=(), seed: int = 0, demand_sd: flo
             for leak, i in leak_idx:
                 if t < leak.start_s <= t_next or (leak.start_s <= 0 and t == 0):
                     en.setnodevalue(ph, i, en.EMITTER, leak.coefficient)
-            en.setoption(ph, en.DEMANDMULT, float(day_factor[int(t_next // 86400)]))
+                if leak.end_s is not None and t < leak.end_s <= t_next:
+                    en.setnodevalue(ph, i, en.EMITTER, 0.0)
+            day_next = int(t_next // 86400)
+            if day_next != int(t // 86400) or t == 0:
+                for i, period, value in saved:
+                    en.setpatternvalue(ph, i, period, value)
+                saved = []
+                if day_next in holiday_days:
+                    for i, n, per_day in patterns:
+                        slot, sun = (day_next % 7) * per_day, (sunday % 7) * per_day
+                        for k in range(per_day):
+                            saved.append((i, slot + k + 1, en.getpatternvalue(ph, i, slot + k + 1)))
+                            en.setpatternvalue(ph, i, slot + k + 1, en.getpatternvalue(ph, i, sun + k + 1))
+            en.setoption(ph, en.DEMANDMULT, float(day_factor[day_next]))
         en.closeH(ph)
     finally:
         en.close(ph)
