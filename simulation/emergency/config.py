@@ -6,11 +6,16 @@ Durations are given the way practitioners quote them — a median and a 90th
 percentile — and drawn from the lognormal through those two points; a fixed
 value, an exponential mean or an empirical sample are also accepted.
 
-Errors name the file and the field: a misspelt key is an error, not ignored.
+Errors name the file, the line and the field: a misspelt key is an error, not
+ignored, and the message suggests the closest known key; numbers must be finite
+(``.nan`` or ``.inf`` in the YAML is refused).
 """
 
 from __future__ import annotations
 
+import difflib
+import types
+import typing
 from pathlib import Path
 from typing import Literal
 
@@ -27,7 +32,7 @@ _Z90 = 1.2815515655446004
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Duration(_Strict):
@@ -286,8 +291,10 @@ def load_scenario(path: str | Path | None = None, overrides: dict | None = None)
     path = Path(path) if path is not None else DEFAULT_SCENARIO
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such scenario file")
+    text = path.read_text(encoding="utf-8")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
+        root = yaml.compose(text)  # the same document with line numbers, for the messages
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -296,14 +303,82 @@ def load_scenario(path: str | Path | None = None, overrides: dict | None = None)
         raise SourceError(f"{path}: a scenario is a YAML mapping, found {type(data).__name__}")
     if overrides:
         data = {**data, **overrides}
-    return scenario_from_dict(data, str(path))
+    return scenario_from_dict(data, str(path), _root=root)
 
 
-def scenario_from_dict(data: dict, source: str = "<memory>") -> Scenario:
+def scenario_from_dict(data: dict, source: str = "<memory>", *, _root=None) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        loc = tuple(err["loc"])
+        field = ".".join(str(p) for p in loc) or "(top level)"
         more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
-        raise SourceError(f"{source}: field {field}: {err['msg']}{more}") from None
+        line = yaml_line(_root, loc)
+        at = f" (line {line})" if line else ""
+        hint = ""
+        if err["type"] == "extra_forbidden":
+            hint = " (unknown key" + suggest(str(loc[-1]), _known_keys(Scenario, loc[:-1]), "; ") + ")"
+        raise SourceError(f"{source}: field {field}: {err['msg']}{hint}{at}{more}") from None
+
+
+def suggest(key: str, known, sep: str = " (") -> str:
+    """'; did you mean 'x'? known keys: ...' for an unknown key, from the known ones (difflib)."""
+    known = sorted(str(k) for k in known)
+    if not known:
+        return ""
+    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"{sep}{hint}known keys: {', '.join(known)}" + (")" if sep == " (" else "")
+
+
+def yaml_line(root, path) -> int | None:
+    """The 1-based line of ``path`` (mapping keys and list indices) in a composed YAML node, if found."""
+    node, line = root, None
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if str(k.value) == str(part):
+                    node, line = v, k.start_mark.line + 1
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _known_keys(model, path) -> list[str]:
+    """Field names of the pydantic model found at ``path`` below ``model`` (dict keys and indices skipped)."""
+    tp = model
+    for part in path:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            f = tp.model_fields.get(str(part))
+            if f is None:
+                return []
+            tp = f.annotation
+        elif typing.get_origin(tp) in (dict, tuple, list):
+            args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+            tp = args[-1] if args else None
+        else:
+            return []
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return list(tp.model_fields)
+    if typing.get_origin(tp) in (dict, tuple, list):
+        inner = _unwrap([a for a in typing.get_args(tp) if a is not Ellipsis][-1])
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            return list(inner.model_fields)
+    return []
+
+
+def _unwrap(tp):
+    """X from ``X | None``."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0] if len(args) == 1 else tp
+    return tp

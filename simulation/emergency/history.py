@@ -6,7 +6,19 @@ format: one row per unit response with ``Received``, ``Entry``, ``Dispatch``,
 ``MM/DD/YYYY hh:mm:ss AM`` (local time), the unit id and type, and
 ``Location`` as "(lat, lon)".  Rows with a malformed timestamp or location are
 skipped and reported with their line number; an empty timestamp is a step
-that did not happen (a unit cancelled before arriving), not an error.
+that did not happen (a unit cancelled before arriving), not an error.  A row
+repeating an earlier one (same incident, unit, timestamps and location) is
+reported with both line numbers and dropped, never counted twice.  Timestamps
+may carry a UTC offset (``... 11:55:56 PM -07:00``, ``Z``): they are converted
+to the instant they name, written in the offset of the file's first such
+timestamp (so durations across a clock change stay exact; a note says so); a
+file mixing timestamps with and without offsets is refused, naming a line of
+each.
+
+Stations must be in the records' city: when no station is within
+:data:`FAR_M` (50 km) of any call the fit is refused, naming both extents;
+calls further than that from every station are reported with their lines and
+left out, and so are stations further than that from every call.
 
 Calibration and validation (``validate``):
 
@@ -79,7 +91,10 @@ TIME_COLUMNS = {"received": "Received DtTm", "entry": "Entry DtTm", "dispatch": 
 OTHER_COLUMNS = {"incident": "Incident Number", "unit": "Unit ID", "unit_type": "Unit Type",
                  "call_type": "Call Type", "priority": "Priority", "location": "Location"}
 _LOCATION = re.compile(r"^\s*\(\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\)\s*$")
-_TIME = re.compile(r"^\d{2}/\d{2}/\d{4} \d{2}:\d{2}:\d{2} [AP]M$")
+_TIME = re.compile(r"^\d{2}/\d{2}/\d{4} \d{2}:\d{2}:\d{2} [AP]M(?:\s*(?:Z|UTC|[+-]\d{2}:?\d{2}))?$")
+_OFFSET = r"\s*(Z|UTC|[+-]\d{2}:?\d{2})$"
+#: Calls further than this from every station, and stations further from every call, are not of the city, m.
+FAR_M = 50_000.0
 #: What makes the tail of the response times, each fitted on the calibration part (see ``validate``).
 MECHANISMS = ("en_route", "hourly_speed", "travel_spread", "hourly_turnout")
 
@@ -92,13 +107,21 @@ class CallRecords:
     skipped: list[tuple[int, str]]
     source: str
     rows: int
+    #: (line, earlier line) of rows repeating an earlier row: dropped, and in ``skipped`` too.
+    duplicates: list[tuple[int, int]] = field(default_factory=list)
+    #: What was converted on reading (UTC offsets).
+    notes: list[str] = field(default_factory=list)
 
     def skipped_summary(self, limit: int = 5) -> str:
         if not self.skipped:
             return ""
         shown = "; ".join(f"line {n}: {why}" for n, why in self.skipped[:limit])
         more = f"; and {len(self.skipped) - limit} more" if len(self.skipped) > limit else ""
-        return f"{self.source}: skipped {len(self.skipped)} of {self.rows} rows with malformed fields ({shown}{more})"
+        dup = len(self.duplicates)
+        bad = len(self.skipped) - dup
+        kinds = " and ".join(k for k in (f"{bad} with malformed fields" if bad else "",
+                                         f"{dup} duplicated" if dup else "") if k)
+        return f"{self.source}: skipped {len(self.skipped)} of {self.rows} rows, {kinds} ({shown}{more})"
 
 
 def read_calls(path: str | Path) -> CallRecords:
@@ -122,6 +145,8 @@ def read_calls(path: str | Path) -> CallRecords:
                               "(expected the SF Fire 'calls for service' format)")
         idx = {k: col.get(v) for k, v in need.items()}
         rows, lines, skipped = [], [], []
+        seen: dict[tuple, int] = {}
+        duplicates: list[tuple[int, int]] = []
         n = 0
         while True:
             try:
@@ -140,7 +165,8 @@ def read_calls(path: str | Path) -> CallRecords:
             if bad is None and not values["dispatch"]:
                 bad = "dispatch"
             if bad is not None:
-                skipped.append((line, f"{TIME_COLUMNS[bad]} {values[bad]!r} is not MM/DD/YYYY hh:mm:ss AM"))
+                skipped.append((line, f"{TIME_COLUMNS[bad]} {values[bad]!r} is not MM/DD/YYYY hh:mm:ss AM "
+                                      "(optionally followed by a UTC offset such as -07:00)"))
                 continue
             m = _LOCATION.match(values["location"])
             lat, lon = (float(m.group(1)), float(m.group(2))) if m else (np.nan, np.nan)
@@ -148,14 +174,42 @@ def read_calls(path: str | Path) -> CallRecords:
                 skipped.append((line, f"Location {values['location']!r} is not '(lat, lon)'"))
                 continue
             values["lat"], values["lon"] = lat, lon
+            key = tuple(values[k] for k in need)
+            if key in seen:  # the same unit response twice: it would double in every sample
+                duplicates.append((line, seen[key]))
+                skipped.append((line, f"duplicate of line {seen[key]}"))
+                continue
+            seen[key] = line
             rows.append(values)
             lines.append(line)
     frame = pd.DataFrame(rows, columns=[*need, "lat", "lon"])
     frame["line"] = lines
     keep = np.ones(len(frame), bool)
+    notes = []
+    offsets = {k: frame[k].str.extract(_OFFSET, expand=False) for k in TIME_COLUMNS}
+    with_offset = pd.concat([o.notna() for o in offsets.values()], axis=1).any(axis=1).to_numpy()
+    naive = pd.concat([frame[k].ne("") & offsets[k].isna() for k in TIME_COLUMNS], axis=1).any(axis=1).to_numpy()
+    if with_offset.any() and naive.any():
+        a = int(frame["line"].iloc[np.flatnonzero(with_offset)[0]])
+        b = int(frame["line"].iloc[np.flatnonzero(naive)[0]])
+        raise SourceError(f"{path}: timestamps with a UTC offset (line {a}) and without one (line {b}) in one file: "
+                          "the ones without cannot be placed in time; give every timestamp an offset or none")
+    ref = None
+    if with_offset.any():
+        first = offsets["dispatch"].dropna()
+        ref = _offset_minutes(first.iloc[0] if len(first) else
+                              next(o.dropna().iloc[0] for o in offsets.values() if o.notna().any()))
+        used = sorted({v for o in offsets.values() for v in o.dropna().unique()})
+        notes.append(f"{path}: timestamps carry UTC offsets ({', '.join(used)}): converted to the instants they "
+                     f"name, written in UTC{ref // 60:+03d}:{abs(ref) % 60:02d} (the first dispatch's offset)")
     for k in TIME_COLUMNS:
         text = frame[k].replace("", None)
+        if ref is not None:
+            text = text.str.replace(_OFFSET, "", regex=True)
         parsed = pd.to_datetime(text, format=TIME_FORMAT, errors="coerce")
+        if ref is not None:
+            minutes = offsets[k].map(lambda o: _offset_minutes(o) if isinstance(o, str) else 0).astype(float)
+            parsed = parsed + pd.to_timedelta(ref - minutes, unit="min")
         impossible = parsed.isna() & text.notna()  # e.g. 02/31/2020 or hour 13 PM
         for j in np.flatnonzero(impossible.to_numpy() & keep):
             skipped.append((int(frame["line"].iloc[j]), f"{TIME_COLUMNS[k]} {frame[k].iloc[j]!r} is not a valid time"))
@@ -163,7 +217,17 @@ def read_calls(path: str | Path) -> CallRecords:
         frame[k] = parsed
     frame = frame[keep].reset_index(drop=True)
     skipped.sort()
-    return CallRecords(frame, skipped, str(path), n)
+    return CallRecords(frame, skipped, str(path), n, sorted(duplicates), notes)
+
+
+def _offset_minutes(text: str) -> int:
+    """'-07:00' / '+0530' / 'Z' -> minutes east of UTC."""
+    text = text.strip()
+    if text in ("Z", "UTC"):
+        return 0
+    sign = -1 if text[0] == "-" else 1
+    digits = text[1:].replace(":", "")
+    return sign * (int(digits[:2]) * 60 + int(digits[2:]))
 
 
 def read_stations(path: str | Path) -> pd.DataFrame:
@@ -178,11 +242,16 @@ def read_stations(path: str | Path) -> pd.DataFrame:
     missing = [c for c in ("station", "longitude", "latitude") if c not in frame.columns]
     if missing:
         raise SourceError(f"{path}: missing column(s) {', '.join(missing)} (need station, longitude, latitude)")
-    for c in ("longitude", "latitude"):
+    for c, limit in (("longitude", 180.0), ("latitude", 90.0)):
         vals = pd.to_numeric(frame[c], errors="coerce")
         if vals.isna().any():
             row = int(np.flatnonzero(vals.isna().to_numpy())[0])
             raise SourceError(f"{path}: line {row + 2} column {c!r}: {frame[c].iloc[row]!r} is not a number")
+        out = ~(vals.abs() <= limit)  # also inf
+        if out.any():
+            row = int(np.flatnonzero(out.to_numpy())[0])
+            raise SourceError(f"{path}: line {row + 2} column {c!r}: {float(vals.iloc[row]):g} is not a {c} "
+                              f"(-{limit:g}..{limit:g} degrees)")
         frame[c] = vals
     frame["station"] = frame["station"].astype(str).str.strip().str.lstrip("0").replace("", "0")
     if frame["station"].duplicated().any():
@@ -277,6 +346,47 @@ def _on_the_road(cal: pd.DataFrame, expected_home: np.ndarray) -> np.ndarray:
     return out
 
 
+def _haversine_m(lon1, lat1, lon2, lat2):
+    lon1, lat1, lon2, lat2 = (np.radians(np.asarray(a, dtype=float)) for a in (lon1, lat1, lon2, lat2))
+    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * 6_371_008.8 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
+
+
+def _extent(lon, lat) -> str:
+    return f"lon {np.min(lon):.3f}..{np.max(lon):.3f}, lat {np.min(lat):.3f}..{np.max(lat):.3f}"
+
+
+def _same_city(calls: CallRecords, eng: pd.DataFrame, stations: pd.DataFrame, notes: list):
+    """Calls and stations of one city: refuse when none meet, leave out the far ones of either (noted)."""
+    if stations.empty:
+        raise SourceError(f"{calls.source}: the stations file has no stations")
+    places, back = np.unique(eng[["lon", "lat"]].to_numpy(float), axis=0, return_inverse=True)
+    d = _haversine_m(places[:, :1], places[:, 1:], stations["longitude"].to_numpy()[None, :],
+                     stations["latitude"].to_numpy()[None, :])[np.ravel(back)]
+    near_call = d.min(axis=1) <= FAR_M
+    if not near_call.any():
+        # stations of another city (or continent): a fit over such drives would "validate" nothing
+        raise SourceError(f"{calls.source}: no station is within {FAR_M / 1000:.0f} km of any call: the calls span "
+                          f"{_extent(eng['lon'], eng['lat'])}, the stations "
+                          f"{_extent(stations['longitude'], stations['latitude'])} (nearest "
+                          f"{d.min() / 1000:,.0f} km): not the same city, nothing is validated")
+    if not near_call.all():
+        far = eng[~near_call]
+        lines = ", ".join(str(n) for n in far["line"].head(8))
+        notes.append(f"{calls.source}: {len(far)} {'call' if len(far) == 1 else 'calls'} more than "
+                     f"{FAR_M / 1000:.0f} km from every station left out (line(s) {lines}"
+                     f"{', ...' if len(far) > 8 else ''}; nearest station "
+                     f"{d.min(axis=1)[~near_call].min() / 1000:,.0f} km)")
+        eng = eng[near_call].copy()
+    near_station = d[near_call].min(axis=0) <= FAR_M
+    if not near_station.all():
+        far = stations.loc[~near_station, "station"]
+        notes.append(f"{len(far)} station(s) more than {FAR_M / 1000:.0f} km from every call left out "
+                     f"({', '.join(far.head(8))})")
+        stations = stations[near_station]
+    return eng, stations
+
+
 def validate(calls: CallRecords, stations: pd.DataFrame, scenario: Scenario, calibrate_on=None,
              replications: int = 5, seed: int = 1, road_graph: RoadGraph | None = None, crs=None,
              unit_type: str = "ENGINE", mechanisms=MECHANISMS) -> Validation:
@@ -293,11 +403,16 @@ def validate(calls: CallRecords, stations: pd.DataFrame, scenario: Scenario, cal
     unknown = sorted(set(mechanisms) - set(MECHANISMS))
     if unknown:
         raise ValueError(f"unknown mechanism(s) {', '.join(unknown)} (known: {', '.join(MECHANISMS)})")
-    notes = []  # the skipped rows are the reader's report (CallRecords.skipped_summary)
+    notes = list(calls.notes)  # the skipped rows are the reader's report (CallRecords.skipped_summary)
+    if calls.duplicates:
+        shown = ", ".join(f"line {a} = line {b}" for a, b in calls.duplicates[:5])
+        notes.append(f"{calls.source}: {len(calls.duplicates)} duplicated row(s) dropped, each counted once "
+                     f"({shown}{', ...' if len(calls.duplicates) > 5 else ''})")
     resp = calls.responses
     eng = resp[resp["unit_type"].str.upper() == unit_type].copy()
     if eng.empty:
         raise SourceError(f"{calls.source}: no {unit_type} responses to calibrate on")
+    eng, stations = _same_city(calls, eng, stations, notes)
     first_dispatch = eng.groupby("incident")["dispatch"].min()
     days = first_dispatch.dt.date
     if calibrate_on is None:

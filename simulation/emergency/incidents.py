@@ -4,7 +4,10 @@
   hourly profile); places are drawn from the type's layers with spatial
   weights — buildings by population times the risk-level factor, pipes and
   mains by length (a long old main breaks more often than a short one).
-* ``from_table``: a history table (time, type, x, y[, priority]).
+* ``from_table``: a history table (time, type, x, y[, priority]).  Times with
+  UTC offsets are converted to the instants they name (text without an offset
+  is UTC; a table mixing both is refused, naming a line of each); a row
+  repeating an earlier one is dropped and said in the notes with its line.
 * ``from_alarms``: any iterable of alarm objects with ``time``, ``level``,
   ``sensor``, ``feature`` and ``message`` attributes (duck-typed, e.g. the
   sensors engine's Alarm stream): alarms at the scenario's levels become
@@ -148,11 +151,21 @@ def from_table(frame: pd.DataFrame, scenario: Scenario, source: str = "<table>")
             row = int(np.flatnonzero(bad)[0])
             raise SourceError(f"{source}: line {row + 2} column 'time': empty or not a number")
     else:
-        ts = pd.to_datetime(t, errors="coerce", utc=True)
+        try:
+            ts = pd.to_datetime(t, errors="coerce", utc=True, format="mixed")
+        except (ValueError, TypeError):
+            ts = pd.Series([pd.to_datetime(v, errors="coerce", utc=True) for v in t], index=t.index)
         bad = ts.isna()
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise SourceError(f"{source}: line {row + 2} column 'time': cannot read {t.iloc[row]!r} as a time")
+        text = t.astype("string").str.strip()
+        offset = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True).fillna(False).to_numpy(bool)
+        if offset.any() and not offset.all():  # text without an offset would be read as UTC: a silent shift
+            a, b = int(np.flatnonzero(offset)[0]), int(np.flatnonzero(~offset)[0])
+            raise SourceError(f"{source}: column 'time': times with a UTC offset (line {a + 2}: {t.iloc[a]!r}) and "
+                              f"without one (line {b + 2}: {t.iloc[b]!r}): the ones without cannot be placed in "
+                              "time; give every time an offset or none")
         secs = (ts - ts.min()).dt.total_seconds().to_numpy()
     xy = frame[["x", "y"]].apply(pd.to_numeric, errors="coerce").to_numpy(float)
     if not np.isfinite(xy).all():
@@ -160,11 +173,49 @@ def from_table(frame: pd.DataFrame, scenario: Scenario, source: str = "<table>")
         raise SourceError(f"{source}: line {row + 2}: x/y is not a number")
     kind = frame["type"].astype(str).map({n: i for i, n in enumerate(names)}).to_numpy(np.int64)
     if "priority" in frame:
-        pr = pd.to_numeric(frame["priority"], errors="coerce").fillna(1).astype(int).to_numpy()
+        raw = pd.to_numeric(frame["priority"], errors="coerce")
+        given = frame["priority"].notna() & frame["priority"].astype(str).str.strip().ne("")
+        wrong = given & ~(np.isfinite(raw) & (raw == raw.round()) & (raw >= 1))
+        if wrong.any():
+            row = int(np.flatnonzero(wrong.to_numpy())[0])
+            raise SourceError(f"{source}: line {row + 2} column 'priority': {frame['priority'].iloc[row]!r} is not a "
+                              "whole number >= 1 (1 is the most urgent)")
+        pr = raw.fillna(1).astype(int).to_numpy()
     else:
         pr = np.array([min(scenario.incident_types[names[k]].priority) for k in kind], np.int64)
     ref = np.array([f"{source}:{i + 2}" for i in range(len(frame))], dtype=object)
-    return Incidents(secs - secs.min() if len(secs) else secs, kind, names, pr, xy, ref).sorted()
+    notes = []
+    key = pd.DataFrame({"t": secs, "k": kind, "p": pr, "x": xy[:, 0], "y": xy[:, 1]})
+    dup = key.duplicated().to_numpy()
+    if dup.any():  # one incident written twice would be served twice
+        first = key.reset_index().groupby(["t", "k", "p", "x", "y"])["index"].transform("min").to_numpy()
+        shown = ", ".join(f"line {i + 2} = line {first[i] + 2}" for i in np.flatnonzero(dup)[:5])
+        notes.append(f"{source}: {int(dup.sum())} duplicated row(s) dropped, each incident counted once "
+                     f"({shown}{', ...' if dup.sum() > 5 else ''})")
+        keep = ~dup
+        secs, kind, pr, xy, ref = secs[keep], kind[keep], pr[keep], xy[keep], ref[keep]
+    return Incidents(secs - secs.min() if len(secs) else secs, kind, names, pr, xy, ref, notes).sorted()
+
+
+def check_in_city(incidents: Incidents, station_xy: np.ndarray, max_m: float = 50_000.0,
+                  what: str = "stations") -> None:
+    """Refuse incidents further than ``max_m`` from every station (coordinates of another place, or in
+    another CRS or unit), naming them; they would be "served" after drives of hundreds of kilometres."""
+    if len(incidents) == 0 or len(station_xy) == 0:
+        return
+    xy = np.asarray(incidents.xy, float)
+    st = np.asarray(station_xy, float)
+    near = np.full(len(xy), np.inf)
+    for k in range(0, len(st), 256):
+        d = np.hypot(xy[:, None, 0] - st[None, k:k + 256, 0], xy[:, None, 1] - st[None, k:k + 256, 1])
+        near = np.minimum(near, d.min(axis=1))
+    far = np.flatnonzero(~(near <= max_m))
+    if len(far):
+        shown = ", ".join(f"{incidents.ref[i]} at ({xy[i, 0]:.0f}, {xy[i, 1]:.0f})" for i in far[:5])
+        raise ValueError(f"{len(far)} incident(s) more than {max_m / 1000:.0f} km from every one of the "
+                         f"{len(st)} {what} (the {what} span x {st[:, 0].min():.0f}..{st[:, 0].max():.0f}, "
+                         f"y {st[:, 1].min():.0f}..{st[:, 1].max():.0f} m): {shown}"
+                         f"{', ...' if len(far) > 5 else ''}; are the coordinates in the project's CRS?")
 
 
 # ---------------------------------------------------------------------- alarms

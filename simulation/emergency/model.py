@@ -121,6 +121,8 @@ class EmergencyModel:
         if replications < 1:
             raise ValueError(f"replications must be at least 1, got {replications}")
         seed = self.scenario.seed if seed is None else seed
+        if incidents is not None:  # given ones (history, alarms) must lie in the city the fleet serves
+            incident_source.check_in_city(incidents, self.fleet.station_xy)
         runs = []
         for r in range(replications):
             inc = incidents if incidents is not None else self.incidents(days, seed + 1000 * r)

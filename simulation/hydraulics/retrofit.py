@@ -21,6 +21,11 @@ Each metric is computed for the baseline and for the plan, side by side:
 * Todini's resilience index (WNTR's ``todini_index``, averaged over time);
 * cost: length × unit cost of the new diameter (next listed size up).
 
+Keys the plan does not know (a misspelt ``unit_cost``, a ``diamter_mm`` in a pipe
+entry, an extra CSV column) are an error naming the file, the line and the key,
+with the closest known key suggested; numbers must be finite (``.nan``, ``.inf``
+and ``inf`` are refused).
+
 Roughness, when the plan gives none, comes from the material (Hazen-Williams C
 in :data:`HW_C`, or Darcy-Weisbach mm in :data:`DW_MM`).  Break rates are
 indicative values for North American mains (after Folkman, *Water Main Break
@@ -34,7 +39,9 @@ by local prices.
 from __future__ import annotations
 
 import datetime as _dt
+import difflib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +65,46 @@ DW_MM = {"CI": 0.26, "DI": 0.1, "PVC": 0.0015, "PE": 0.007, "HDPE": 0.007, "STEE
 DEFAULT_UNIT_COSTS = {100: 210, 150: 260, 200: 320, 250: 380, 300: 450, 400: 600, 500: 780, 600: 950,
                       800: 1350, 1000: 1800}
 REPAIR_HOURS = 12.0
+#: Keys of a YAML plan, of one of its pipe entries, and the columns of a CSV plan.
+PLAN_KEYS = ("name", "year", "repair_hours", "unit_costs", "pipes")
+PIPE_KEYS = ("id", "diameter_mm", "material", "roughness")
+CSV_COLUMNS = ("pipe_id", "id", "diameter_mm", "material", "roughness")
+
+
+def _unknown(path, what: str, key, known, line: int | None = None, where: str = "") -> SourceError:
+    """One error naming the file, the line, the unknown key and the closest known one."""
+    close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    at = f" line {line}:" if line else ""
+    return SourceError(f"{path}:{at}{where} unknown {what} {str(key)!r} ({hint}known: {', '.join(known)})")
+
+
+def _key_line(root, *path) -> int | None:
+    """1-based line of a key (or list index) path in a composed YAML node; None when not found."""
+    import yaml
+
+    node, line = root, None
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            match = [(k, v) for k, v in node.value if str(k.value) == str(part)]
+            if not match:
+                return line
+            node, line = match[0][1], match[0][0].start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _finite_number(v) -> bool:
+    if isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 @dataclass
@@ -78,16 +125,29 @@ def read_plan(path: str | Path, system=None) -> Plan:
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
+        text = path.read_text(encoding="utf-8")
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            doc = yaml.safe_load(text) or {}
+            root = yaml.compose(text)
         except yaml.YAMLError as exc:
             raise SourceError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
+        if isinstance(doc, dict):
+            for key in doc:  # a misspelt key was silently ignored (unit_cost: the default prices applied)
+                if str(key) not in PLAN_KEYS:
+                    raise _unknown(path, "key", key, PLAN_KEYS, _key_line(root, key))
         if not isinstance(doc, dict) or not isinstance(doc.get("pipes"), list) or not doc["pipes"]:
             raise SourceError(f"{path}: a plan needs a non-empty 'pipes' list")
         rows = []
         for i, item in enumerate(doc["pipes"], start=1):
             if not isinstance(item, dict) or "id" not in item or "diameter_mm" not in item:
                 raise SourceError(f"{path}: pipes entry {i} needs 'id' and 'diameter_mm'")
+            for key in item:
+                if str(key) not in PIPE_KEYS:
+                    raise _unknown(path, "key", key, PIPE_KEYS, _key_line(root, "pipes", i - 1, key),
+                                   f" pipes entry {i}:")
+            r = item.get("roughness")
+            if r is not None and not (_finite_number(r) and float(r) > 0):  # YAML's .nan is not "none given"
+                raise SourceError(f"{path}: pipes entry {i}: roughness must be a finite number > 0, not {r!r}")
             rows.append(item)
         pipes = pd.DataFrame(rows)
         lines = list(range(1, len(pipes) + 1))
@@ -97,12 +157,18 @@ def read_plan(path: str | Path, system=None) -> Plan:
             costs = {float(k): float(v) for k, v in costs.items()}
         except (TypeError, ValueError, AttributeError):
             raise SourceError(f"{path}: unit_costs must map diameters (mm) to costs per metre") from None
+        bad = [(k, v) for k, v in costs.items() if not (math.isfinite(k) and k > 0 and math.isfinite(v) and v >= 0)]
+        if bad:
+            raise SourceError(f"{path}: unit_costs: {bad[0][0]:g} mm -> {bad[0][1]:g}: diameters must be finite "
+                              "numbers > 0 and costs finite numbers >= 0")
         year, repair = doc.get("year"), doc.get("repair_hours", REPAIR_HOURS)
         # checked here: a text year or repair time surfaced later as a bare "invalid literal for int()"
         if year is not None and (isinstance(year, bool) or not isinstance(year, int)):
             raise SourceError(f"{path}: year must be a whole year such as 2030, not {year!r}")
         if isinstance(repair, bool) or not isinstance(repair, (int, float)) or not repair >= 0:
             raise SourceError(f"{path}: repair_hours must be a number of hours >= 0, not {repair!r}")
+        if not math.isfinite(repair):
+            raise SourceError(f"{path}: repair_hours must be a finite number of hours, not {repair!r}")
         plan = Plan(str(doc.get("name") or path.stem), pipes, costs, year, float(repair), str(path))
     else:
         try:
@@ -116,6 +182,9 @@ def read_plan(path: str | Path, system=None) -> Plan:
             if col not in pipes.columns:  # named as the user writes it: pipe_id (id is accepted too)
                 raise SourceError(f"{path}: plan CSV has no column {name!r} (needs pipe_id, diameter_mm; "
                                   f"found {found})")
+        extra = [c for c in pipes.columns if str(c) not in CSV_COLUMNS]
+        if extra:  # a misspelt 'roughnes' column was ignored: the material's default applied instead
+            raise _unknown(path, "column", extra[0], ("pipe_id", *CSV_COLUMNS[2:]), 1)
         lines = list(range(2, len(pipes) + 2))
         where = "line"
         plan = Plan(path.stem, pipes, dict(DEFAULT_UNIT_COSTS), None, REPAIR_HOURS, str(path))
@@ -129,9 +198,17 @@ def read_plan(path: str | Path, system=None) -> Plan:
             d = float(row.diameter_mm)
         except (TypeError, ValueError):
             d = float("nan")
-        if not d > 0:
-            raise SourceError(f"{path}: {where} {line}: diameter_mm must be a number > 0, not {row.diameter_mm!r}")
+        if not (d > 0 and math.isfinite(d)):
+            raise SourceError(f"{path}: {where} {line}: diameter_mm must be a number > 0 and finite, "
+                              f"not {row.diameter_mm!r}")
+        r = row.roughness
+        if r is not None and not (isinstance(r, float) and math.isnan(r)) and not (
+                isinstance(r, str) and not r.strip()):
+            # an empty CSV cell is "no roughness given"; anything else must be a finite number > 0
+            if not (_finite_number(r) and float(r) > 0):
+                raise SourceError(f"{path}: {where} {line}: roughness must be a finite number > 0, not {r!r}")
     p["diameter_mm"] = p["diameter_mm"].astype(float)
+    p["roughness"] = pd.to_numeric(p["roughness"].replace("", np.nan), errors="coerce").astype(float)
     if system is not None:
         known = set(system.network.pipe_name_list)
         for line, pid in zip(lines, p["id"]):

@@ -52,7 +52,9 @@ raised).  Readings flagged BAD are ignored (they count as missing).
 
 from __future__ import annotations
 
+import difflib
 import json
+import math
 from collections import deque
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -225,7 +227,11 @@ def rules_for(sensor: Sensor) -> SensorRules:
         elif key in SEVERITY:
             by_dir.setdefault(main, {})[key] = _number(value, f"{where} {key!r}")
         else:
-            raise LayerError(f"{where}: unknown key {key!r} (levels {', '.join(LEVELS)}, direction, high, "
+            known = [*LEVELS, "direction", "high", "low", "hysteresis", "debounce", "rate", "stuck_s", "missing_s",
+                     "ethane_sensor"]
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise LayerError(f"{where}: unknown key {key!r} ({hint}levels {', '.join(LEVELS)}, direction, high, "
                              "low, hysteresis, debounce, rate, stuck_s, missing_s)")
     rules = []
     defaults = {r.direction: r for r in base.thresholds}
@@ -242,6 +248,13 @@ def rules_for(sensor: Sensor) -> SensorRules:
                                    debounce=int(debounce) if debounce is not None else (d.debounce if d else 1)))
     rate_rule = base.rate
     if rate is not None:
+        rate_keys = ("delta", "window_s", "level", "direction")
+        extra = [k for k in (rate if isinstance(rate, dict) else ()) if k not in rate_keys]
+        if extra:
+            close = difflib.get_close_matches(str(extra[0]), rate_keys, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise LayerError(f"{where}: 'rate': unknown key {extra[0]!r} ({hint}known: delta, window_s, level, "
+                             "direction)")
         if not isinstance(rate, dict) or "delta" not in rate or "window_s" not in rate:
             raise LayerError(f"{where}: 'rate' must be an object with delta and window_s")
         level = rate.get("level", "orange")
@@ -266,7 +279,13 @@ def _levels(obj: dict, where: str) -> dict:
 def _number(v, where: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise LayerError(f"{where}: expected a number, found {v!r}")
-    return float(v)
+    try:
+        out = float(v)
+    except OverflowError:
+        out = float("inf")
+    if not math.isfinite(out):  # JSON's NaN / Infinity: a threshold nothing ever crosses
+        raise LayerError(f"{where}: expected a finite number, found {v!r}")
+    return out
 
 
 # ------------------------------------------------------------------- state

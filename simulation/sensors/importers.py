@@ -20,7 +20,14 @@ sensor the first/last time, **gaps** (spacing above 1.5 × the sampling period:
 count, missing time and the ranges), **duplicates** (same sensor and time: the
 later line in the file wins, the others are dropped; count and time range),
 **out-of-order** timestamps (count and range; readings are stored sorted), and
-empty or non-numeric values (dropped, counted; they show up as gaps).
+empty, non-numeric or infinite values (dropped, counted; they show up as gaps).
+
+Timestamps with a UTC offset (``2024-05-01 10:00:00+02:00``) are converted to
+UTC whatever the offsets are; text without one is in the mapping's time zone; a
+column mixing both is refused, naming a line of each.  Sensor ids are strings:
+surrounding spaces are removed and whole numbers (``12``, ``12.0`` in a Parquet
+column) become ``"12"``, so one sensor never gets two ids; an empty id, a
+fraction or a boolean is refused with its line.
 """
 
 from __future__ import annotations
@@ -168,7 +175,7 @@ def clean_series(sensor_id: str, t_ms, values, period_s: float | None = None,
     v = np.asarray(values, dtype="float64")
     q = None if quality is None else np.asarray(quality, dtype="uint8")
     rep = SeriesReport(sensor_id, rows=len(t))
-    valid = ~np.isnan(v)
+    valid = np.isfinite(v)  # NaN is no number, and an infinite reading is no measurement
     rep.empty_values = int((~valid).sum())
     step = np.diff(t)
     back = np.flatnonzero(step < 0) + 1
@@ -529,11 +536,29 @@ def import_table(path, store: ReadingStore, mapping: ColumnMapping | None = None
     if m.period_s is not None and m.period_s <= 0:
         raise ValueError(f"sampling period must be > 0 s, not {m.period_s:g}")
     factor = m.factor * (unit_factor(m.unit_from, m.unit_to) if m.unit_from and m.unit_to else 1.0)
-    times = pd.to_datetime(frame[m.time], errors="coerce", format="mixed") if frame[m.time].dtype == object \
-        else pd.to_datetime(frame[m.time], errors="coerce")
+    raw_times = frame[m.time]
+    offset = None
+    if raw_times.dtype == object or pd.api.types.is_string_dtype(raw_times):
+        text = raw_times.astype("string").str.strip()
+        offset = text.str.contains(_OFFSET, regex=True).fillna(False).to_numpy(bool)
+        if offset.any() and not offset.all():
+            a, b = int(np.flatnonzero(offset)[0]), int(np.flatnonzero(~offset)[0])
+            raise SourceError(f"{path}: column {m.time!r}: timestamps with a UTC offset (line {a + 2}: "
+                              f"{raw_times.iloc[a]!r}) and without one (line {b + 2}: {raw_times.iloc[b]!r}): "
+                              "give every timestamp an offset or none")
+        # with offsets: each converted to UTC by its own offset (several offsets in one file, e.g.
+        # across a change to summer time, used to fail as "Mixed timezones detected")
+        times = pd.to_datetime(raw_times, errors="coerce", format="mixed", utc=bool(offset.any()))
+    else:
+        times = pd.to_datetime(raw_times, errors="coerce")
     if times.isna().any():
         row = int(np.flatnonzero(times.isna().to_numpy())[0])
         raise SourceError(f"{path}: line {row + 2}, column {m.time!r}: not a timestamp: {frame[m.time].iloc[row]!r}")
+    if offset is not None and offset.any() and m.timezone not in ("UTC", "utc", None):
+        note_tz = (f"timestamps carry UTC offsets: converted by their own offsets, time zone {m.timezone} "
+                   "not applied")
+    else:
+        note_tz = None
     if times.dt.tz is None:
         import zoneinfo
 
@@ -548,9 +573,11 @@ def import_table(path, store: ReadingStore, mapping: ColumnMapping | None = None
                               f"({exc})") from None
     t_ms = _utc_ms(times)
     report = ReadingImport(str(path), kind, rows=len(frame))
+    if note_tz:
+        report.notes.append(note_tz)
     series = []
     if m.sensor:
-        ids = frame[m.sensor].astype(str).to_numpy()
+        ids = sensor_ids(frame[m.sensor], path, m.sensor)
         vals = _numbers(frame[m.value], m.decimal) * factor
         qual = None
         if m.quality:
@@ -565,7 +592,7 @@ def import_table(path, store: ReadingStore, mapping: ColumnMapping | None = None
         cols = m.values or [c for c in frame.columns if c != m.time]
         for col in cols:
             vals = _numbers(frame[col], m.decimal) * factor
-            s, rep = clean_series(m.prefix + str(col), t_ms, vals, m.period_s)
+            s, rep = clean_series(m.prefix + str(col).strip(), t_ms, vals, m.period_s)
             series.append(s)
             report.series.append(rep)
     if factor != 1.0:
@@ -573,6 +600,32 @@ def import_table(path, store: ReadingStore, mapping: ColumnMapping | None = None
                             + (f" ({m.unit_from} -> {m.unit_to})" if m.unit_from else ""))
     report.files = write_series(store, series, _part_name(path, kind))
     return report
+
+
+_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
+
+
+def sensor_ids(column, path, name) -> np.ndarray:
+    """A sensor-id column as stripped strings, whole numbers as ``"12"`` (see the module docstring);
+    an empty, fractional or boolean id is one error naming the line."""
+    import pandas as pd
+
+    from simulation.sensors.live import PayloadError, sensor_key
+
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    if (codes < 0).any():
+        row = int(np.flatnonzero(codes < 0)[0])
+        raise SourceError(f"{path}: line {row + 2}, column {name!r}: empty sensor id")
+    keys = []
+    for k, value in enumerate(uniques):
+        value = value.item() if isinstance(value, np.generic) else value
+        try:
+            keys.append(sensor_key(value))
+        except PayloadError:
+            row = int(np.flatnonzero(codes == k)[0])
+            raise SourceError(f"{path}: line {row + 2}, column {name!r}: sensor id {value!r} is not a name "
+                              "or a whole number") from None
+    return np.asarray(keys, dtype=object)[codes] if len(keys) else np.zeros(0, dtype=object)
 
 
 def _quality_codes(column, path, name) -> np.ndarray:

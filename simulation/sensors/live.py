@@ -11,7 +11,19 @@ Payload (UTF-8 JSON, SensorThings-like), one observation or an array of them::
 
 A malformed message (not JSON, missing field, non-numeric result, bad time) is
 counted by reason and logged (the first ten, then every thousandth), never
-raised: a feed must survive a misbehaving device.
+raised: a feed must survive a misbehaving device.  So is a payload larger than
+:data:`MAX_PAYLOAD_BYTES` (**1 MiB**; the message is dropped unread), JSON nested
+deeper than Python can parse (``RecursionError``), one too large to hold in
+memory (``MemoryError``) and any other failure while parsing one message: each
+is one malformed message, and recording goes on with the next.
+
+Sensor ids are strings: ``"PT-12"`` as sent (surrounding spaces removed); a
+whole number (``12`` or ``12.0``) becomes ``"12"``, the same id as ``"12"``;
+any other type (fractions, booleans, lists, objects) is a malformed message.
+
+The topic filter and the port are checked before connecting (:func:`check_topic_filter`,
+:func:`check_port`): a filter such as ``#/a``, ``a/#/b``, ``a+/b`` or an empty one,
+and a port outside 1..65535, are one :class:`ValueError` naming them.
 
 :class:`Recorder` buffers observations and writes them to the store every
 ``flush_s`` seconds (default 1 s) or every ``max_batch`` observations (default
@@ -66,8 +78,66 @@ def _finite(x) -> bool:
         return False
 
 
+#: Largest payload parsed, bytes (1 MiB): a bigger message is counted malformed ("payload too large")
+#: and dropped unread, so one misbehaving device cannot stall or exhaust the feed.
+MAX_PAYLOAD_BYTES = 1 << 20
+
+
 class PayloadError(ValueError):
     """A message that is not a valid observation; the text says which field."""
+
+
+def sensor_key(value, where: str = "") -> str:
+    """A sensor id as the store keeps it: a string.
+
+    Text is stripped; a whole number (``12``, ``12.0``, numpy integers) becomes
+    ``"12"`` so a device sending ``12`` and one sending ``"12"`` are one sensor.
+    Anything else (fractions, NaN, booleans, containers, empty text) raises
+    :class:`PayloadError` naming ``where``.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise PayloadError(f"{where}'sensor' is empty")
+        return text
+    if isinstance(value, bool) or value is None:
+        raise PayloadError(f"{where}'sensor' must be a string or a whole number, found {value!r}")
+    try:
+        import numbers
+
+        if isinstance(value, numbers.Integral):
+            return str(int(value))
+        if isinstance(value, numbers.Real) and _finite(value) and float(value) == int(value):
+            return str(int(value))
+    except (OverflowError, ValueError, TypeError):
+        pass
+    raise PayloadError(f"{where}'sensor' must be a string or a whole number, found {str(value)[:30]!r}")
+
+
+def check_port(port) -> int:
+    """The port as an int in 1..65535, or a ValueError naming it."""
+    text = str(port).strip()
+    if isinstance(port, bool) or not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ValueError(f"MQTT port {port!r} is not a port number (a whole number from 1 to 65535)")
+    return int(text)
+
+
+def check_topic_filter(topic) -> str:
+    """The MQTT topic filter if valid (MQTT 3.1.1 section 4.7), else a ValueError saying what is wrong."""
+    if not isinstance(topic, str) or not topic:
+        raise ValueError(f"MQTT topic filter {topic!r} is empty (e.g. 'city/sensors/#')")
+    if "\x00" in topic:
+        raise ValueError(f"MQTT topic filter {topic!r} contains a NUL character")
+    if len(topic.encode("utf-8", "surrogatepass")) > 65535:
+        raise ValueError(f"MQTT topic filter of {len(topic)} characters is longer than 65535 bytes")
+    levels = topic.split("/")
+    for i, level in enumerate(levels):
+        if "#" in level and (level != "#" or i != len(levels) - 1):
+            raise ValueError(f"MQTT topic filter {topic!r}: '#' must be a whole level and the last one "
+                             "(e.g. 'city/sensors/#')")
+        if "+" in level and level != "+":
+            raise ValueError(f"MQTT topic filter {topic!r}: '+' must be a whole level (e.g. 'city/+/pressure')")
+    return topic
 
 
 @dataclass
@@ -120,17 +190,30 @@ def _time_ms(value, name: str) -> int:
 def parse_payload(payload: bytes, topic: str, received_ms: int, into: Observations) -> int:
     """Parse one MQTT message into ``into``; returns the number of observations added.
 
-    Raises :class:`PayloadError` naming the problem; nothing is added then.
+    Raises :class:`PayloadError` naming the problem; nothing is added then.  A payload over
+    :data:`MAX_PAYLOAD_BYTES`, nested too deep or too big to parse is a PayloadError too.
     """
+    if payload is None:
+        raise PayloadError("not JSON (empty payload)")
+    size = len(payload)
+    if size > MAX_PAYLOAD_BYTES:
+        raise PayloadError(f"payload too large ({size:,} bytes; the limit is {MAX_PAYLOAD_BYTES:,})")
     try:
         doc = _loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"not JSON ({exc.__class__.__name__}: {str(exc)[:60]})") from None
+    except RecursionError:
+        raise PayloadError("nested too deeply (JSON deeper than the parser can follow)") from None
+    except MemoryError:
+        raise PayloadError("payload too large to parse (out of memory)") from None
+    except (TypeError, ValueError) as exc:  # not bytes/str, or a number JSON cannot hold
         raise PayloadError(f"not JSON ({exc.__class__.__name__}: {str(exc)[:60]})") from None
     if type(doc) is dict and len(doc) == 3:
         # the common message from a device: {"sensor", "phenomenonTime" (POSIX s), "result"};
         # taken without the general checks below, which cost more than the JSON parse itself
         sensor, t, result = doc.get("sensor"), doc.get("phenomenonTime"), doc.get("result")
-        if (type(sensor) is str and sensor and type(t) in _NUMBER and type(result) in _NUMBER
+        if (type(sensor) is str and sensor and not sensor[0].isspace() and not sensor[-1].isspace()
+                and type(t) in _NUMBER and type(result) in _NUMBER
                 and _T_MIN_S <= t <= _T_MAX_S and -_FLOAT_MAX <= result <= _FLOAT_MAX):
             into.sensor.append(sensor)
             into.phenomenon_ms.append(int(round(t * 1000)))
@@ -145,10 +228,10 @@ def parse_payload(payload: bytes, topic: str, received_ms: int, into: Observatio
         if not isinstance(item, dict):
             raise PayloadError(f"{where}expected a JSON object, found {type(item).__name__}")
         sensor = item.get("sensor", item.get("sensor_id"))
-        if sensor is not None and not str(sensor).strip():
-            raise PayloadError(f"{where}'sensor' is empty")
-        if sensor is None:
-            sensor = topic.rsplit("/", 1)[-1]
+        if sensor is not None:
+            sensor = sensor_key(sensor, where)
+        else:
+            sensor = topic.rsplit("/", 1)[-1].strip()
             if not sensor:
                 raise PayloadError(f"{where}no 'sensor' field and the topic {topic!r} does not end in a sensor id")
         if "phenomenonTime" not in item:
@@ -174,7 +257,12 @@ def parse_payload(payload: bytes, topic: str, received_ms: int, into: Observatio
             if (not isinstance(loc, (list, tuple)) or len(loc) < 2
                     or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in loc[:2])):
                 raise PayloadError(f"{where}'location' must be [x, y] (lon, lat), found {str(loc)[:40]}")
-        parsed.append((str(sensor), t, rt, float(result), code, loc))
+        loc_xy = None
+        if loc is not None:
+            loc_xy = (float(loc[0]), float(loc[1]))
+            if not (_finite(loc_xy[0]) and _finite(loc_xy[1])):
+                raise PayloadError(f"{where}'location' must be finite numbers, found {str(loc)[:40]}")
+        parsed.append((sensor, t, rt, float(result), code, loc_xy))
     for sensor, t, rt, v, code, loc in parsed:
         into.sensor.append(sensor)
         into.phenomenon_ms.append(t)
@@ -312,7 +400,13 @@ class MqttFeed:
                  session: bool = False, batch: int = 500):
         import paho.mqtt.client as mqtt
 
-        self.host, self.port, self.topic, self.qos = host, int(port), topic, int(qos)
+        if not isinstance(host, str) or not host.strip():
+            raise ValueError(f"MQTT host {host!r} is empty")
+        port = check_port(port)
+        check_topic_filter(topic)
+        if qos not in (0, 1, 2):
+            raise ValueError(f"MQTT QoS {qos!r} must be 0, 1 or 2")
+        self.host, self.port, self.topic, self.qos = host, port, topic, int(qos)
         self.on_observations = on_observations
         self.received = 0
         self.observations = 0
@@ -374,33 +468,43 @@ class MqttFeed:
         delay = self.backoff[0]
         ever = False
         while not self._drain_stop.is_set():
-            sock = self.client.socket()
-            if sock is None:
-                try:
-                    if ever:
-                        self.client.reconnect()
-                    else:
-                        self.client.connect(self.host, self.port, keepalive=30)
-                        ever = True
-                    delay = self.backoff[0]
-                except (OSError, ValueError) as exc:
-                    log.warning("mqtt %s:%s unreachable (%s); retrying in %.0f s", self.host, self.port, exc, delay)
-                    if self._drain_stop.wait(delay):
-                        break
-                    delay = min(2 * delay, self.backoff[1])
-                continue
             try:
-                readable, writable, _ = select.select([sock], [sock] if self.client.want_write() else [], [], 0.2)
-            except (OSError, ValueError):  # the socket closed under us
-                readable = writable = []
-            if readable:
-                for _ in range(10_000):  # every packet already arrived, then back to select
-                    before = self.received
-                    if self.client.loop_read() != mqtt.MQTT_ERR_SUCCESS or self.received == before:
-                        break
-            if writable or self.client.want_write():
-                self.client.loop_write()
-            self.client.loop_misc()
+                delay, ever = self._network_step(mqtt, select, delay, ever)
+            except Exception:  # nothing a broker sends may end the thread: log, pause, go on
+                log.exception("mqtt %s:%s: network loop error; continuing", self.host, self.port)
+                if self._drain_stop.wait(0.2):
+                    break
+
+    def _network_step(self, mqtt, select, delay: float, ever: bool) -> tuple[float, bool]:
+        """One turn of :meth:`_network_loop`: connect (with backoff) or read, write, keep alive."""
+        sock = self.client.socket()
+        if sock is None:
+            try:
+                if ever:
+                    self.client.reconnect()
+                else:
+                    self.client.connect(self.host, self.port, keepalive=30)
+                    ever = True
+                delay = self.backoff[0]
+            except (OSError, ValueError) as exc:
+                log.warning("mqtt %s:%s unreachable (%s); retrying in %.0f s", self.host, self.port, exc, delay)
+                if self._drain_stop.wait(delay):
+                    return delay, ever
+                delay = min(2 * delay, self.backoff[1])
+            return delay, ever
+        try:
+            readable, writable, _ = select.select([sock], [sock] if self.client.want_write() else [], [], 0.2)
+        except (OSError, ValueError):  # the socket closed under us
+            readable = writable = []
+        if readable:
+            for _ in range(10_000):  # every packet already arrived, then back to select
+                before = self.received
+                if self.client.loop_read() != mqtt.MQTT_ERR_SUCCESS or self.received == before:
+                    break
+        if writable or self.client.want_write():
+            self.client.loop_write()
+        self.client.loop_misc()
+        return delay, ever
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
         """Wait until connected *and* subscribed; False on timeout."""
@@ -431,20 +535,35 @@ class MqttFeed:
             log.warning("mqtt %s:%s connection lost (%s); retrying with backoff", self.host, self.port, reason_code)
 
     def _on_message(self, client, userdata, msg):
+        """One message: parsed into the batch, or counted malformed.  Never raises: an exception
+        here would leave paho's read loop and end the network thread, losing every later message."""
         self.received += 1
         try:
+            topic = msg.topic
+        except Exception:  # paho decodes the topic as UTF-8 on access
+            topic = repr(getattr(msg, "_topic", b""))[:80]
+        try:
             with self._batch_lock:
-                n = parse_payload(msg.payload, msg.topic, time.time_ns() // 1_000_000, self._batch)
+                n = parse_payload(msg.payload, topic, time.time_ns() // 1_000_000, self._batch)
                 self.observations += n
                 full = len(self._batch) >= self._batch_size
         except PayloadError as exc:
-            self.malformed[str(exc).split(":")[0].split("(")[0].strip()] += 1
-            total = self.malformed_total
-            if total <= 10 or total % 1000 == 0:
-                log.warning("mqtt %s: malformed message #%d on %r: %s", self.topic, total, msg.topic, exc)
+            self._malformed(str(exc).split(":")[0].split("(")[0].strip(), topic, exc)
+            return
+        except Exception as exc:  # a parser bug must cost one message, not the feed
+            self._malformed(f"unreadable ({type(exc).__name__})", topic, exc)
             return
         if full:
-            self.drain()
+            try:
+                self.drain()
+            except Exception:
+                log.exception("mqtt %s: handing observations on failed; recording goes on", self.topic)
+
+    def _malformed(self, reason: str, topic: str, exc: BaseException) -> None:
+        self.malformed[reason] += 1
+        total = self.malformed_total
+        if total <= 10 or total % 1000 == 0:
+            log.warning("mqtt %s: malformed message #%d on %r: %s", self.topic, total, topic, exc)
 
     def drain(self) -> int:
         """Hand the parsed observations gathered so far to the callback."""
@@ -456,4 +575,7 @@ class MqttFeed:
 
     def _drain_loop(self) -> None:
         while not self._drain_stop.wait(0.2):
-            self.drain()
+            try:
+                self.drain()
+            except Exception:  # the consumer failed on one batch: keep handing on the next ones
+                log.exception("mqtt %s: handing observations on failed; recording goes on", self.topic)
