@@ -1,9 +1,12 @@
 """Leak detection: found leaks and unexplained events on a simulated year and on the real 2019 L-Town flows.
 
     .venv/bin/python bench/bench_leaks.py [--simulated] [--real] [--seeds 0 1] [--grid] [--detector FILE]
+                                          [--night-sd 0.04] [--set NAME=VALUE ...]
 
 1. ``--simulated``: a year of L-Town simulated with EPANET (``simulate_inflow``:
-   5-minute steps, day-to-day demand ±3 %, 1 % meter noise, levels to 1 cm) with
+   5-minute steps, day-to-day demand ±3 %, 1 % meter noise, levels to 1 cm;
+   ``--night-sd 0.04``: night use from midnight to 06:00 varying by another ±4 %
+   from night to night, as noisy at night as the 2019 flows) with
    the demand changes that are not leaks — a season (±12 %, highest in July), a
    slow growth of 3 % a year, a growth step of +6 % on 1 June and a fall of 4 % on
    1 October, the weekday public holidays of Cyprus drawn with a Sunday's
@@ -15,13 +18,16 @@
 A leak event *finds* a leak when its start lies within 2 days of the leak's
 start; a drop finds a repair within 2 days of the repair.  Events that find
 nothing are *unexplained*.  ``--detector FILE`` takes ``LeakDetector`` from
-another copy of ``leaks.py`` (e.g. an older commit's, for before/after figures).
+another copy of ``leaks.py`` (e.g. an older commit's, for before/after figures);
+``--set NAME=VALUE`` changes a ``LeakDetector`` setting (a JSON value: ``h=4``,
+``step_size=true``) for every run.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import sys
 import time
@@ -95,11 +101,11 @@ def demand_scale(days: int) -> np.ndarray:
     return scale
 
 
-def simulated_year(inp: Path, seed: int, days: int = 364):
+def simulated_year(inp: Path, seed: int, days: int = 364, night_sd: float = 0.0):
     leaks = [SimulatedLeak(node, day * 86400 + hour * 3600, coef, None if end is None else end * 86400 + 10 * 3600)
              for node, day, hour, coef, end in SIMULATED_LEAKS if day < days - 1]
     sim = simulate_inflow(inp, days=days, leaks=leaks, seed=seed, demand_scale=demand_scale(days),
-                          holidays=CYPRUS_HOLIDAYS_2019)
+                          holidays=CYPRUS_HOLIDAYS_2019, night_sd=night_sd)
     inflow = net_inflow(sim["flows"], sim["levels"], inp=inp)
     t0 = pd.Timestamp("2019-01-01", tz="UTC")
     truth = pd.DataFrame({
@@ -171,8 +177,9 @@ def report(title: str, result: dict, truth: pd.DataFrame, detector, verbose: boo
                   f"{e.size_m3h:.1f} m3/h at night")
 
 
-GRID = ({}, {"h": 4.0}, {"h": 6.0}, {"k": 0.75}, {"level_days": 5}, {"level_days": 10}, {"noise_days": 14},
-        {"noise_days": 56}, {"leak_share": 0.3}, {"leak_share": 0.7}, {"type_weeks": 4}, {"type_weeks": 8})
+GRID = ({}, {"h": 4.0}, {"h": 6.0}, {"k": 1.0}, {"level_days": 5}, {"level_days": 10}, {"level_days": 14},
+        {"level_days": 28}, {"noise_days": 14}, {"noise_days": 56}, {"leak_share": 0.3}, {"leak_share": 0.7},
+        {"type_weeks": 4}, {"type_weeks": 8}, {"transient_hours": 24.0}, {"transient_hours": 72.0})
 
 
 def main(argv=None) -> int:
@@ -184,8 +191,21 @@ def main(argv=None) -> int:
     ap.add_argument("--holidays", action="store_true",
                     help="give the detector the Cyprus 2019 holidays (simulated: always; it draws them)")
     ap.add_argument("--detector", help="take LeakDetector from this leaks.py instead (before/after)")
+    ap.add_argument("--night-sd", type=float, default=0.0,
+                    help="night-to-night spread of night use in the simulated year (0.04: as noisy as 2019's nights)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a LeakDetector setting for every run (JSON value), e.g. --set h=4 --set step_size=true")
     ap.add_argument("-v", "--verbose", action="store_true", help="list every found and unexplained event")
     args = ap.parse_args(argv)
+    fixed = {}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--set {item}: give NAME=VALUE")
+        try:
+            fixed[name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            ap.error(f"--set {item}: {value!r} is not a JSON value (true, 4, 0.3)")
     both = not (args.simulated or args.real)
     detector_cls = LeakDetector
     if args.detector:
@@ -194,28 +214,41 @@ def main(argv=None) -> int:
         sys.modules[spec.name] = module  # dataclasses look their module up there
         spec.loader.exec_module(module)
         detector_cls = module.LeakDetector
-    takes_holidays = "holidays" in getattr(detector_cls, "__dataclass_fields__", {})
+    fields = getattr(detector_cls, "__dataclass_fields__", {})
+    takes_holidays = "holidays" in fields
+    unknown = [name for name in fixed if name not in fields]
+    if unknown:
+        ap.error(f"--set: LeakDetector has no setting {unknown[0]!r}")
     ltown = SHARED / "ltown"
     if not ltown.exists():
         print(f"{ltown} is absent: the L-Town model and 2019 flows are needed", file=sys.stderr)
         return 2
     if args.simulated or both:
         grid = GRID if args.grid else GRID[:1]
+        totals = [[0, 0, 0, 0, 0, 0] for _ in grid]  # abrupt found, of, unexplained, repairs, of, odd drops
         for seed in args.seeds:
             t = time.perf_counter()
-            inflow, truth = simulated_year(ltown / "L-TOWN.inp", seed)
+            inflow, truth = simulated_year(ltown / "L-TOWN.inp", seed, night_sd=args.night_sd)
             print(f"simulated year, seed {seed}: {len(inflow):,} steps in {time.perf_counter() - t:.0f} s; leak sizes "
                   + ", ".join(f"{p} {s:.1f}" for p, s in zip(truth["pipe"], truth["size"])) + " m3/h", flush=True)
-            for settings in grid:
+            for settings, total in zip(grid, totals):
                 holidays = {"holidays": CYPRUS_HOLIDAYS_2019} if takes_holidays else {}
-                detector, events = detect(detector_cls, inflow, **settings, **holidays)
-                report(f"  seed {seed} {settings or 'defaults'}", score(events, truth), truth, detector,
-                       args.verbose and not settings)
+                detector, events = detect(detector_cls, inflow, **{**fixed, **settings}, **holidays)
+                result = score(events, truth)
+                report(f"  seed {seed} {settings or 'defaults'}", result, truth, detector, args.verbose and not settings)
+                for i, n in enumerate((len(result["found"]), len(truth), len(result["unexplained"]),
+                                       len(result["repairs"]), result["n_repairs"], len(result["odd_drops"]))):
+                    total[i] += n
+        print(f"simulated years, seeds {' '.join(map(str, args.seeds))}, night_sd {args.night_sd}"
+              + (f", {fixed}" if fixed else "") + ":")
+        for settings, (found, n, odd, fixed_, n_rep, odd_drops) in zip(grid, totals):
+            print(f"  {settings or 'defaults'}: abrupt leaks found {found} of {n}, unexplained leak events {odd}, "
+                  f"repairs {fixed_} of {n_rep}, unexplained drops {odd_drops}", flush=True)
     if args.real or both:
         t = time.perf_counter()
         inflow, balance = inflow_from_files(ltown / "2019_Flows.csv", ltown / "2019_Levels.csv")
         holidays = {"holidays": CYPRUS_HOLIDAYS_2019} if args.holidays and takes_holidays else {}
-        detector, events = detect(detector_cls, inflow, **holidays)
+        detector, events = detect(detector_cls, inflow, **fixed, **holidays)
         print(f"2019 L-Town ({balance}; {time.perf_counter() - t:.1f} s"
               f"{', Cyprus holidays given' if holidays else ''}):")
         report("  2019", score(events, schedule_2019()), schedule_2019(), detector, args.verbose)

@@ -185,3 +185,46 @@ def test_simulated_tank_levels_move():
     inp = shared_path("ltown", "L-TOWN.inp")
     levels = simulate_inflow(inp, days=1, seed=0)["levels"]["T1"]
     assert levels.max() - levels.min() > 1.0  # T1 cycles between its pump controls (2.4 m and 3.9 m)
+
+
+def test_a_day_long_draw_that_stops_is_a_transient_not_a_leak():
+    """25 m3/h drawn for 36 hours (mains flushed, a pool filled) from Tuesday 2019-02-12 20:00: with
+    transient_hours=48 the rise and the drop that ends it go to demand_changes as a transient, not to the
+    leak events."""
+    index = pd.date_range("2019-01-01", periods=56 * 288, freq="5min", tz="UTC")
+    extra = 25.0 * ((index >= pd.Timestamp("2019-02-12 20:00", tz="UTC"))
+                    & (index < pd.Timestamp("2019-02-14 08:00", tz="UTC")))
+    for seed in range(3):
+        inflow = synthetic_inflow(seed=seed) + extra
+        detector = LeakDetector(transient_hours=48)
+        assert detector.detect(inflow) == [], seed
+        kinds = [c.kind for c in detector.demand_changes]
+        assert "transient rise" in kinds and "transient end" in kinds, (seed, kinds)
+        # off (the default), the same draw is a leak and its repair
+        events = LeakDetector().detect(inflow)
+        assert [e.kind for e in events] == ["leak", "repair"], (seed, [e.as_dict() for e in events])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_small_step_is_sized_as_the_step_not_against_a_level_that_took_part_of_it_in(seed):
+    """A 6 m3/h leak from Wednesday 2019-02-13 13:00, with step_size and night_cut: found with its start
+    within a day and its size within 35 %."""
+    start = pd.Timestamp("2019-02-13 13:00", tz="UTC")
+    detector = LeakDetector(step_size=True, night_cut=True)
+    events = leak_events(detector, synthetic_inflow(leak_m3h=6.0, leak_start=start, seed=seed))
+    assert len(events) == 1, [e.as_dict() for e in events]
+    assert abs(events[0].start - start) <= pd.Timedelta(days=1)
+    assert events[0].size_m3h == pytest.approx(6.0, rel=0.35)
+
+
+def test_simulated_night_use_varies_from_night_to_night_and_only_at_night():
+    inp = shared_path("ltown", "L-TOWN.inp")
+    quiet = simulate_inflow(inp, days=2, seed=3)["flows"]
+    noisy = simulate_inflow(inp, days=2, seed=3, night_sd=0.1)["flows"]
+    again = simulate_inflow(inp, days=2, seed=3, night_sd=0.0)["flows"]
+    pd.testing.assert_frame_equal(quiet, again)  # night_sd=0 leaves every draw as it was
+    hour = quiet.index.hour
+    assert not np.allclose(quiet[hour < 6].to_numpy(), noisy[hour < 6].to_numpy())
+    # by day the demands are the same (the tanks' state carried over from the night moves the pump a little)
+    day = (hour >= 10) & (hour < 20)
+    assert np.allclose(quiet[day]["p227"], noisy[day]["p227"], rtol=0.05)
