@@ -14,14 +14,27 @@ import os
 import pkgutil
 import sys
 
+from app.options import BoundedOptions
 from twin.errors import TwinError
 
 
-class _OneLineErrors(argparse.ArgumentParser):
-    """Usage mistakes are one line on stderr, like every other error ("--help" shows the usage)."""
+class _OneLineErrors(BoundedOptions, argparse.ArgumentParser):
+    """Usage mistakes are one line on stderr, like every other error ("--help" shows the usage).
+
+    Numeric options are finite and within the plausible ranges of :mod:`app.options`.
+    """
 
     def error(self, message):  # noqa: D401 - argparse's hook
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lifeline-twin")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lifeline-twin",
         description="Digital twin of a city's lifelines: build it, inspect it, simulate it.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"lifeline-twin {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                 parser_class=_OneLineErrors)
     for info in sorted(pkgutil.iter_modules(app.commands.__path__), key=lambda m: m.name):
@@ -41,8 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # a usage error (one line already on stderr) or --help
+        return stop.code if isinstance(stop.code, int) else 2
+    try:
+        from app import outputs
+
+        outputs.check(args)  # before any work: nothing not ours is written over
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("lifeline-twin: interrupted", file=sys.stderr)
@@ -54,6 +74,21 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             pass
         return 0
+    except (IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError) as exc:
+        if args.debug:
+            raise
+        from twin.errors import reading_problem
+
+        print(f"lifeline-twin {args.command}: error: {exc.filename}: {reading_problem(exc)}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as exc:
+        if args.debug:
+            raise
+        from twin.errors import reading_problem
+
+        print(f"lifeline-twin {args.command}: error: an input file is {reading_problem(exc)} (run with --debug "
+              "to see which)", file=sys.stderr)
+        return 2
     except (TwinError, FileNotFoundError, KeyError, ValueError) as exc:
         if args.debug:
             raise

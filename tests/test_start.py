@@ -35,8 +35,8 @@ def test_start_refuses_an_output_it_cannot_write_before_building(tmp_path, capsy
     a_file = tmp_path / "notes.txt"
     a_file.write_text("keep me")
     assert main(["start", "--out", str(a_file)]) == 2
-    assert capsys.readouterr().err == (f"lifeline-twin start: error: {a_file}: is a file, "
-                                       "not a folder for the demo outputs\n")
+    assert capsys.readouterr().err == (f"lifeline-twin start: error: {a_file}: --out is a file; a folder for "
+                                       "the results is expected\n")
     assert main(["start", "--out", str(a_file / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"lifeline-twin start: error: {a_file / 'out'}: cannot make the folder")
@@ -52,4 +52,5 @@ def test_a_negative_seed_names_the_flag(tmp_path, capsys, monkeypatch):
     for argv in (["start", "--headless", "--out", str(tmp_path / "o"), "--seed", "-1"],
                  ["demo", "-o", str(tmp_path / "d.gpkg"), "--seed", "-1"]):
         assert main(argv) == 2
-        assert capsys.readouterr().err == f"lifeline-twin {argv[0]}: error: --seed -1: the seed must be 0 or more\n"
+        assert capsys.readouterr().err == (f"lifeline-twin {argv[0]}: error: argument --seed: -1 is outside "
+                                            f"[0, 4.29e+09] (see lifeline-twin {argv[0]} --help)\n")

@@ -1,30 +1,156 @@
-"""Atomic file replacement: a reader (or a crash) never sees half a file.
+"""Atomic file replacement: a reader (or a crash) never sees half a file, and nothing not ours is replaced.
 
 Every save in Lifeline Twin — projects, readings, result tables, pictures —
 writes a temporary file beside its target and renames it over the target only
 once it is complete.  ``durable=True`` also flushes the file and the rename to
 disk, so the previous version survives a power cut.
+
+Before anything is written, :func:`check_target` (the one guard every writer
+goes through) looks at what is already at the target: a folder where a file
+is expected, a damaged SQLite file, or a file of another kind than the one
+being written (a project where a CSV log goes, another program's GeoPackage
+where a project goes, a network ``.inp`` where a table goes) is refused with
+one :class:`OutputRefused` naming the path and what is there.  Only a file of
+the same kind (an earlier output) or an empty file is replaced.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from twin.errors import TwinError
+
+
+class OutputRefused(TwinError):
+    """An output path holds something this program did not write, or cannot be written as asked."""
+
+
+#: What a file of each kind looks like, in words for the refusal.
+KIND_WORDS = {"project": "a Lifeline Twin project", "geopackage": "a GeoPackage from another program",
+              "sqlite": "an SQLite database", "damaged-sqlite": "a damaged SQLite file (a damaged project?)",
+              "png": "a PNG picture", "gif": "a GIF picture", "mp4": "an MP4 movie", "parquet": "a Parquet file",
+              "tiff": "a TIFF raster", "inp": "an EPANET network (.inp)", "json": "a JSON file",
+              "text": "a text (CSV) file", "binary": "a binary file", "empty": "an empty file",
+              "folder": "a folder"}
+_SUFFIX_KIND = {".csv": "text", ".txt": "text", ".json": "json", ".png": "png", ".gif": "gif", ".mp4": "mp4",
+                ".parquet": "parquet", ".gpkg": "project", ".tif": "tiff", ".tiff": "tiff"}
+_INP = re.compile(r"(?im)^\s*\[(JUNCTIONS|PIPES|RESERVOIRS|TANKS|TITLE|OPTIONS)\]")
+
+
+def sniff_bytes(head: bytes) -> str:
+    """The kind of content from its first bytes (SQLite files need :func:`sniff` for the details)."""
+    if not head:
+        return "empty"
+    if head.startswith(b"SQLite format 3\x00"):
+        return "sqlite"
+    if head.startswith(b"\x89PNG"):
+        return "png"
+    if head.startswith(b"GIF8"):
+        return "gif"
+    if head[4:8] == b"ftyp":
+        return "mp4"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "tiff"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut at the end of the sample
+            return "binary"
+        text = head[:exc.start].decode("utf-8")
+    if "\x00" in text:
+        return "binary"
+    if _INP.search(text):
+        return "inp"
+    if text.lstrip().startswith(("{", "[")):
+        return "json"
+    return "text"
+
+
+def sniff(path: Path | str) -> str | None:
+    """What is at ``path``: None (nothing), ``folder``, or a kind of :data:`KIND_WORDS`."""
+    path = Path(path)
+    if not os.path.lexists(path):
+        return None
+    if path.is_dir():
+        return "folder"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
+    except OSError:
+        return "binary"
+    kind = sniff_bytes(head)
+    if kind == "json":
+        try:
+            json.loads(path.read_text(encoding="utf-8")) if path.stat().st_size < 64 * 2**20 else None
+        except (ValueError, UnicodeDecodeError):
+            kind = "text"
+    if kind != "sqlite":
+        return kind
+    from urllib.parse import quote
+
+    try:  # the path quoted as bytes: names that are not UTF-8 (or hold '?', '#', '%') open too
+        con = sqlite3.connect(f"file:{quote(os.fsencode(os.path.abspath(path)))}?mode=ro", uri=True)
+        try:
+            if con.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                return "damaged-sqlite"
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            con.close()
+    except sqlite3.DatabaseError:
+        return "damaged-sqlite"
+    if "lifeline_metadata" in tables:
+        return "project"
+    if "gpkg_contents" in tables:
+        return "geopackage"
+    return "sqlite"
+
+
+def kind_of_target(path: Path | str) -> str:
+    """The kind a writer produces at ``path``, from its suffix (text when the suffix says nothing)."""
+    return _SUFFIX_KIND.get(Path(path).suffix.lower(), "text")
+
+
+def check_target(path: Path | str, kind: str) -> Path:
+    """Refuse to write ``kind`` at ``path`` unless nothing, an empty file or a ``kind`` file is there."""
+    path = Path(path)
+    for folder in path.parents:
+        if folder.exists() and not folder.is_dir():
+            raise OutputRefused(f"{path}: cannot write there: {folder} is a file, not a folder")
+    there = sniff(path)
+    if there is None or there == "empty" or there == kind:
+        return path
+    if there == "folder":
+        raise OutputRefused(f"{path}: is a folder; a file is expected here")
+    raise OutputRefused(f"{path}: exists and is {KIND_WORDS.get(there, there)}, not "
+                        f"{KIND_WORDS.get(kind, kind)} this program wrote; refusing to write over it "
+                        "(choose another output, or move the file)")
+
 
 @contextmanager
-def replacing(path: Path | str, durable: bool = True, keep_suffix: bool = False) -> Iterator[Path]:
+def replacing(path: Path | str, durable: bool = True, keep_suffix: bool = False,
+              kind: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` when the block succeeds.
 
-    The temporary file is hidden and ends in ``.tmp`` (so a folder scan for
-    ``*.parquet`` never mistakes one left by a hard kill for data), or in the
-    target's own suffix with ``keep_suffix`` (for GDAL and Pillow, which choose
-    formats by it).  On any error it is removed and ``path`` is left as it was.
+    ``path`` first passes :func:`check_target` for ``kind`` (default: from its
+    suffix).  The temporary file is hidden and ends in ``.tmp`` (so a folder
+    scan for ``*.parquet`` never mistakes one left by a hard kill for data), or
+    in the target's own suffix with ``keep_suffix`` (for GDAL and Pillow, which
+    choose formats by it).  On any error it is removed and ``path`` is left as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_target(path, kind or kind_of_target(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputRefused(f"{path}: cannot create the folder {path.parent} ({exc.strerror or exc})") from None
     tail = f".tmp{path.suffix}" if keep_suffix else ".tmp"
     tmp = path.with_name(f".{path.stem if keep_suffix else path.name}.{os.getpid()}{tail}")
     if tmp.exists():
@@ -44,8 +170,10 @@ def replacing(path: Path | str, durable: bool = True, keep_suffix: bool = False)
 
 
 def write(path: Path | str, data: str | bytes, durable: bool = True) -> Path:
-    """Write text (UTF-8) or bytes to ``path`` atomically."""
-    with replacing(path, durable) as tmp:
+    """Write text (UTF-8) or bytes to ``path`` atomically; only over a file of the same kind as ``data``."""
+    sample = data[:65536] if isinstance(data, bytes) else data[:65536].encode("utf-8", "replace")
+    kind = sniff_bytes(sample)
+    with replacing(path, durable, kind=kind) as tmp:
         if isinstance(data, bytes):
             tmp.write_bytes(data)
         else:

@@ -277,6 +277,9 @@ def load_network(source: str | Path, text: str | None = None, notes: list[str] |
     epanet.check(text, source)
     found: list[str] = []
     wn = helper_model(text, source, found)
+    if wn.num_nodes == 0:
+        # EPANET opens text with no sections at all (a CSV, an empty file) as an empty network
+        raise SourceError(f"{source}: holds no network (no junctions, reservoirs or tanks): not an EPANET .inp file?")
     if notes is not None:
         notes.extend(found)
     if layout:

@@ -120,8 +120,11 @@ def simulate_to(model, days: float, replications: int, out: Path | None, seed=No
               "kpis": combine(summaries), "notes": runs[0].notes}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        atomic.write(out / "incidents.csv", runs[0].incidents.to_csv(index=False))
-        atomic.write(out / "crews.csv", runs[0].crews.to_csv(index=False))
+        from simulation.emergency import results as tables
+
+        # what a planner reads: day and clock time, minutes, units in every header, no scientific notation
+        atomic.write(out / "incidents.csv", tables.to_csv(tables.incident_table(runs[0])))
+        atomic.write(out / "crews.csv", tables.to_csv(tables.crew_table(runs[0])))
         util = utilisation(runs[0])
         for r in runs[1:]:
             util["utilisation"] += utilisation(r)["utilisation"].to_numpy()
@@ -151,7 +154,15 @@ def _run(args) -> int:
         path = Path(args.incidents)
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file")
-        incidents = from_table(pd.read_csv(path), model.scenario, str(path))
+        from twin.errors import SourceError, reading_problem
+
+        try:
+            table = pd.read_csv(path)
+        except (UnicodeDecodeError, OSError, pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+            raise SourceError(f"{path}: cannot read the incidents table: {reading_problem(exc)}") from None
+        if table.empty:
+            raise SourceError(f"{path}: the incidents table has a header and no incidents")
+        incidents = from_table(table, model.scenario, str(path))
         last_day = float(incidents.time.max(initial=0.0)) / 86400.0
         if last_day >= args.days:  # they would be served, but outside the window utilisation is measured on
             raise ValueError(f"{path}: incidents run to day {last_day:.2f}, beyond --days {args.days:g}: "
@@ -217,10 +228,14 @@ def alarm_incidents(model, path: Path):
 
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
+    from twin.errors import reading_problem
+
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise SourceError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    except (UnicodeDecodeError, OSError, RecursionError) as exc:
+        raise SourceError(f"{path}: cannot read the alarm log: {reading_problem(exc)}") from None
     items = data.get("alarms") if isinstance(data, dict) else data
     if not isinstance(items, list) or not all(isinstance(a, dict) for a in items):
         raise SourceError(f"{path}: expected a list of alarm objects (or {{'alarms': [...]}})")

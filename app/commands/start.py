@@ -49,6 +49,9 @@ def run(args) -> int:
         raise ProjectError(f"{out}: cannot make the folder for the demo outputs ({exc.strerror or exc})") from None
     project = out / "demo.gpkg"
     check_writable(project)
+    from twin.atomic import check_target
+
+    check_target(project, "project")  # a user's own demo.gpkg is refused before the city is built
     t0 = time.perf_counter()
     twin = build_demo(seed=args.seed)
     save(twin, project)

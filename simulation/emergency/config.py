@@ -291,7 +291,12 @@ def load_scenario(path: str | Path | None = None, overrides: dict | None = None)
     path = Path(path) if path is not None else DEFAULT_SCENARIO
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such scenario file")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError) as exc:
+        from twin.errors import reading_problem
+
+        raise SourceError(f"{path}: cannot read the scenario: {reading_problem(exc)}") from None
     try:
         data = yaml.safe_load(text)
         root = yaml.compose(text)  # the same document with line numbers, for the messages

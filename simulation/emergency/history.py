@@ -65,6 +65,7 @@ project's roads) when one exists.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -83,7 +84,7 @@ from simulation.emergency.travel import (RoadTravel, StraightLineTravel, TravelF
                                          fit_straight_line, travel_spread)
 from simulation.emergency.turnout import HourlyTurnout
 from twin.crs import metric_crs_for
-from twin.errors import SourceError
+from twin.errors import SourceError, reading_problem
 
 TIME_FORMAT = "%m/%d/%Y %I:%M:%S %p"
 TIME_COLUMNS = {"received": "Received DtTm", "entry": "Entry DtTm", "dispatch": "Dispatch DtTm",
@@ -130,7 +131,11 @@ def read_calls(path: str | Path) -> CallRecords:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     need = {**TIME_COLUMNS, **OTHER_COLUMNS}
-    with open(path, newline="", encoding="utf-8-sig") as fh:
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except (UnicodeDecodeError, OSError) as exc:
+        raise SourceError(f"{path}: cannot read the calls file: {reading_problem(exc)}") from None
+    with io.StringIO(text, newline="") as fh:
         reader = csv.reader(fh)
         try:
             header = next(reader)
@@ -238,7 +243,7 @@ def read_stations(path: str | Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype={"station": str})
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise SourceError(f"{path}: not a CSV file ({exc})") from None
+        raise SourceError(f"{path}: not a CSV file: {reading_problem(exc)}") from None
     missing = [c for c in ("station", "longitude", "latitude") if c not in frame.columns]
     if missing:
         raise SourceError(f"{path}: missing column(s) {', '.join(missing)} (need station, longitude, latitude)")

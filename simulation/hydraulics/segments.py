@@ -37,7 +37,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from simulation.hydraulics.results import write_atomic
-from twin.errors import LayerError, SourceError
+from twin.errors import LayerError, SourceError, reading_problem
 
 
 def n_minus_one_valves(wn) -> pd.DataFrame:
@@ -66,7 +66,7 @@ def read_valves(path: str | Path) -> pd.DataFrame:
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such valves file") from None
     except Exception as exc:
-        raise SourceError(f"{path}: cannot read the valves CSV ({exc})") from None
+        raise SourceError(f"{path}: cannot read the valves CSV: {reading_problem(exc)}") from None
     missing = [c for c in ("pipe_id", "node_id") if c not in frame.columns]
     if missing:
         raise SourceError(f"{path}: valves CSV has no column {missing[0]!r} (needs pipe_id, node_id)")

@@ -60,6 +60,10 @@ class WaterSystem:
             self.people = demand_population(self.network)
         return self.people
 
+    @population.setter
+    def population(self, people: pd.Series) -> None:
+        self.people = people
+
     def population_note(self) -> str:
         """How the people each junction serves were counted, in words for a report."""
         if self.population_source == "buildings":

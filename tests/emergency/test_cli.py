@@ -40,7 +40,10 @@ def test_run_json_and_outputs(project, tmp_path, capsys):
         assert data.startswith(PNG) and len(data) > 10_000
     assert json.loads((out / "kpis.json").read_text())["kpis"] == kpis
     header = (out / "incidents.csv").read_text().splitlines()[0]
-    assert header.startswith("incident,type,priority,report,verify,request,assign,turnout,on_scene,handled,close")
+    assert header.startswith("incident,ref,type,priority,false_alarm,report_day,report_time,")
+    assert all(c.endswith(("_min", "_m")) for c in header.split(",")[7:] if c != "unfilled_slots"), header
+    body = (out / "incidents.csv").read_text() + (out / "crews.csv").read_text()
+    assert "e+" not in body and "e-0" not in body  # no scientific notation for planners
     # every output saved atomically: exactly the listed files, no temporary left beside them
     assert sorted(p.name for p in out.iterdir()) == sorted(Path(f).name for f in report["files"]) == [
         "coverage.png", "crews.csv", "incidents.csv", "kpis.json", "response_ecdf.png", "utilisation.png"]
@@ -90,7 +93,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     bad.write_text("seed: one\n")
     assert main(["emergency", "coverage", str(path), "--minutes", "5", "--scenario", str(bad)]) == 2
     assert "bad.yaml: field seed" in capsys.readouterr().err
-    assert main(["emergency", "run", str(path), "--days", "0"]) == 2
+    assert main(["emergency", "run", str(path), "--days", "0"]) == 2  # refused before any work
+    assert "argument --days: 0 is outside (0, 3660]" in capsys.readouterr().err
 
 
 def test_run_on_an_alarm_log(project, tmp_path, capsys):

@@ -63,7 +63,7 @@ def test_plan_errors_name_file_and_line(net3, tmp_path):
     with pytest.raises(KeyError, match=r"plan.csv: line 3: no pipe 'NOPE'"):
         read_plan(plan, net3)
     plan.write_text("pipe_id,diameter_mm\n125,-3\n")
-    with pytest.raises(SourceError, match="line 2: diameter_mm must be a number > 0"):
+    with pytest.raises(SourceError, match="line 2: diameter_mm must be a number > 0 and finite, not -3"):
         read_plan(plan, net3)
     plan.write_text("pipe;diameter\n125;300\n")  # wrong separator: the message names what it found
     with pytest.raises(SourceError, match=r"plan.csv: plan CSV has no column 'pipe_id' \(needs pipe_id, "

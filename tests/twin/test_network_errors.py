@@ -201,8 +201,8 @@ def test_cli_folder_as_network_and_unwritable_output(tmp_path, capsys, net1_ky):
                                        "not an EPANET .inp file\n")
     (tmp_path / "out.gpkg").mkdir()
     assert main(["import", "inp", str(net1_ky), "--crs", "EPSG:3547", "-o", str(tmp_path / "out.gpkg")]) == 2
-    assert capsys.readouterr().err == (f"lifeline-twin import: error: {tmp_path / 'out.gpkg'}: is a folder, "
-                                       "not a project file\n")
+    assert capsys.readouterr().err == (f"lifeline-twin import: error: {tmp_path / 'out.gpkg'}: is a folder; "
+                                       "a file is expected here\n")
     assert (tmp_path / "out.gpkg").is_dir() and not any((tmp_path / "out.gpkg").iterdir())
 
 

@@ -30,7 +30,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from twin.crs import axis_unit_factor, check_area_of_use, describe, local_metric_crs, metric_crs_for
-from twin.errors import LayerError, SourceError
+from twin.errors import LayerError, SourceError, reading_problem
 from twin.importers import ImportReport
 from twin.schema import LINE, POINT, SCHEMAS
 from twin.terrain import Terrain
@@ -195,7 +195,7 @@ def read_layer(path, layer=None, columns=None, where=None, **open_options) -> tu
             meta, fids, wkb, fields = pyogrio.raw.read(path, layer=layer, columns=columns, where=where,
                                                         return_fids=True, **open_options)
     except Exception as exc:  # pyogrio.errors.DataSourceError, DataLayerError, FieldError...
-        raise SourceError(f"{path}: cannot read{f' layer {layer!r}' if layer else ''} ({exc})") from None
+        raise SourceError(f"{path}: cannot read{f' layer {layer!r}' if layer else ''}: {reading_problem(exc)}") from None
     geoms, repair = decode_geometries(wkb if wkb is not None else np.full(len(fids), None))
     data = {name: values for name, values in zip(meta["fields"], fields)}
     frame = pd.DataFrame(data)
