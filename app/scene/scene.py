@@ -24,7 +24,7 @@ from app.scene.frame import SceneFrame, focus_extent
 from app.scene.layers import CENTRELINE_SHARE, DRAW_ORDER, STYLES, LayerStyle, build_layer
 from app.scene.palette import Palette
 from app.scene.terrain import terrain_mesh, window_walls
-from twin.schema import RISK_LEVELS
+from twin.schema import DEFAULT_LEC_BANDS, RISK_LEVELS
 
 #: Pale land colours (low green to high tan) so buried networks keep their contrast through it.
 TERRAIN_CMAP = ["#b5cf9a", "#cfdca8", "#e3ddb4", "#d9c7a0", "#c9b18e"]
@@ -65,6 +65,33 @@ def _readable(colour: str) -> tuple[float, float, float]:
     return tuple(rgb + (1.0 - rgb) * t)
 
 
+#: Units a schema column's description may name (first word, or last after a comma).
+_UNITS = ("m", "mm", "km", "m/s", "km/h", "m3/h", "m³/h", "m3/s", "m³/s", "L/s", "%LEL", "kPa", "MPa", "bar",
+          "°C", "s", "min", "h", "%", "dB", "mg/L", "ppm")
+_SUFFIX_UNITS = {"_mm": "mm", "_m": "m", "_kmh": "km/h", "_s": "s", "_min": "min", "_h": "h", "_pct": "%"}
+
+
+def _schema_unit(layer: str, field: str | None) -> str:
+    """The unit of a layer's column: from its name (``speed_kmh``) or the schema's description of it
+    (``"m above ground"``, ``"ground level, m"``); '' when none is given."""
+    if not field:
+        return ""
+    for suffix, unit in _SUFFIX_UNITS.items():
+        if field.endswith(suffix):
+            return unit
+    try:
+        from twin.schema import SCHEMAS
+
+        doc = str(SCHEMAS[layer].columns[field].doc or "").strip()
+    except (ImportError, KeyError, AttributeError, TypeError):
+        return ""
+    words = doc.replace(",", " , ").split()
+    for word in (words[:1] + words[-1:]) if words else []:
+        if word in _UNITS:
+            return word
+    return ""
+
+
 class SceneWarning(UserWarning):
     """A layer or feature could not be drawn (empty layer, invalid geometry); the rest is."""
 
@@ -84,6 +111,7 @@ class SceneLayer:
     cmap: str | None = None
     clim: tuple[float, float] | None = None
     categories: dict[str, str] = field(default_factory=dict)
+    unit: str = ""
     actor: object = None
 
     @property
@@ -230,9 +258,10 @@ class Scene:
         else:
             kwargs.update(scalars=sl.colour_by, cmap=sl.cmap, clim=sl.clim, nan_color=self.palette.missing,
                           show_scalar_bar=True,
-                          scalar_bar_args={"title": self._bar_title(sl), "vertical": True,
-                                           "position_x": 0.88, "position_y": 0.06, "height": 0.4,
-                                           "width": 0.05, "color": "black", "fmt": "%.3g",
+                          # along the bottom, right of the clock: clear of the legend at the top right
+                          scalar_bar_args={"title": self._bar_title(sl), "vertical": False,
+                                           "position_x": 0.45, "position_y": 0.02, "height": 0.09,
+                                           "width": 0.38, "color": "black", "fmt": "%.4g",
                                            "title_font_size": 14, "label_font_size": 12})
         sl.actor = p.add_mesh(sl.mesh, **kwargs)
         sl.actor.SetVisibility(sl.visible)
@@ -288,7 +317,9 @@ class Scene:
 
     @staticmethod
     def _bar_title(sl: SceneLayer) -> str:
-        return f"{sl.label}: {sl.colour_by}"
+        """The colour bar's title: what is coloured and in which unit, e.g. ``junctions: pressure (m)``."""
+        unit = f" ({sl.unit})" if sl.unit else ""
+        return f"{sl.label}: {str(sl.colour_by).replace('_', ' ')}{unit}"
 
     def _remove_scalar_bars(self, sl: SceneLayer) -> None:
         if sl.colour_by is None:
@@ -324,16 +355,18 @@ class Scene:
         self._update_translucency()
 
     def color_by(self, name: str, field: str | None, cmap: str | None = None,
-                 clim: tuple[float, float] | None = None) -> None:
+                 clim: tuple[float, float] | None = None, unit: str | None = None) -> None:
         """Colour a layer by a column or result array (``None``: its own colour).
 
         Text columns are categorical (``risk_level`` always in the four warning
-        colours); numbers use ``cmap`` (default viridis) over ``clim`` (default
-        the values' range) with a scalar bar.
+        colours, with their key in the legend); numbers use ``cmap`` (default
+        viridis) over ``clim`` (default the values' range) with a colour bar
+        titled with ``unit`` (default: the unit the twin's schema gives the column).
         """
         sl = self.layer(name)
         self._remove_scalar_bars(sl)
         self._set_colouring(sl, field, cmap, clim)
+        sl.unit = unit if unit is not None else _schema_unit(name, field)
         self._draw(sl)
         self._refresh_legend()
 
@@ -348,7 +381,7 @@ class Scene:
                        f"(columns: {', '.join(columns)})")
 
     def _set_colouring(self, sl: SceneLayer, field: str | None, cmap, clim) -> None:
-        sl.colour_by, sl.categories, sl.cmap, sl.clim = None, {}, None, None
+        sl.colour_by, sl.categories, sl.cmap, sl.clim, sl.unit = None, {}, None, None, ""
         if field is None:
             return
         values = self._feature_values(sl, field)
@@ -439,6 +472,7 @@ class Scene:
             if rows:
                 entries.append([titles.get(domain, domain.upper()), (1.0, 1.0, 1.0), "none"])
                 entries.extend(rows)
+        entries.extend(self.risk_key())
         if entries:
             height = min(0.026 * len(entries) + 0.01, 0.9)
             legend = p.add_legend(entries, bcolor=LEGEND_BACKGROUND, border=False, face="rectangle",
@@ -447,6 +481,23 @@ class Scene:
             legend.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
             legend.SetPosition(LEGEND_LEFT + 0.005, 0.99 - height)
             legend.SetPosition2(0.16, height)
+
+    def risk_key(self) -> list[list]:
+        """Legend rows saying what each warning colour means, when a shown layer is coloured by risk level:
+        a heading, then red, orange, yellow, blue with the project's LEC bands (D = L x E x C)."""
+        shown = [sl for sl in self.layers.values()
+                 if sl.visible and sl.colour_by == "risk_level" and sl.categories]
+        if not shown:
+            return []
+        bands = dict(getattr(self.twin, "lec_bands", None) or DEFAULT_LEC_BANDS)
+        ranges = {"red": f"D > {bands['red']:g}", "orange": f"D {bands['orange']:g}-{bands['red']:g}",
+                  "yellow": f"D {bands['yellow']:g}-{bands['orange']:g}", "blue": f"D up to {bands['yellow']:g}"}
+        rows = [["RISK LEVEL (LEC)", (1.0, 1.0, 1.0), "none"]]
+        for level in RISK_LEVELS:
+            rows.append([f"{level}: {ranges[level]}", _readable(self.palette.risk[level]), "rectangle"])
+        if any("(none)" in sl.categories for sl in shown):
+            rows.append(["grey: no level", _readable(self.palette.missing), "rectangle"])
+        return rows
 
     # ------------------------------------------------------------------ cameras
     def scene_bounds(self) -> tuple[float, ...]:

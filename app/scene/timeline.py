@@ -23,6 +23,8 @@ HYDRAULIC_FIELDS = {
 
 #: Colour maps per result: pressure and head red when low (the failure a planner looks for).
 CMAPS = {"pressure": "RdYlBu", "head": "RdYlBu"}
+#: Results whose colour range starts at 0 (negative pressure is "no water", not a finer shade of it).
+FLOOR_ZERO = ("pressure",)
 
 
 @dataclass
@@ -45,17 +47,35 @@ class ResultSeries:
         if not len(finite):
             return (0.0, 1.0)
         lo, hi = np.percentile(finite, [1, 99])
+        if self.name in FLOOR_ZERO and hi > 0:
+            # below 0 m a junction is dry whatever the number: all of them the lowest (red) colour,
+            # and the range left to the pressures a planner reads
+            lo = max(float(lo), 0.0)
         return (float(lo), float(hi)) if hi > lo else (float(lo) - 0.5, float(hi) + 0.5)
 
+    @property
+    def title(self) -> str:
+        """What is shown, with its unit: ``pressure (m)``."""
+        return f"{self.name}{f' ({self.unit})' if self.unit else ''}"
+
+    def clock(self, step: int) -> str:
+        """The clock time of ``step``: ``06:00``, or ``day 2 06:00`` past the first day."""
+        seconds = int(round(float(self.values.index[step])))
+        day, rem = divmod(seconds, 86400)
+        h, rem = divmod(rem, 3600)
+        return f"{'' if day == 0 else f'day {day + 1} '}{h:02d}:{rem // 60:02d}"
+
     def label(self, step: int) -> str:
-        seconds = float(self.values.index[step])
-        h, rem = divmod(int(round(seconds)), 3600)
-        return f"{self.name} at {h:02d}:{rem // 60:02d}"
+        """The caption of a frame: what, in which unit, at what time (``pressure (m) at 06:00``)."""
+        return f"{self.title} at {self.clock(step)}"
 
     def attach(self, scene, cmap: str | None = None) -> None:
-        """Create the result array on the layer and colour the layer by it."""
+        """Create the result array on the layer, show the layer, and colour it by the result with a
+        colour bar in the result's unit."""
         scene.set_result(self.layer, self.name, self.values.iloc[0])
-        scene.color_by(self.layer, self.name, cmap=cmap or CMAPS.get(self.name, "viridis"), clim=self.clim)
+        scene.show(self.layer)  # a detail layer the overview hid is what the series is about
+        scene.color_by(self.layer, self.name, cmap=cmap or CMAPS.get(self.name, "viridis"), clim=self.clim,
+                       unit=self.unit)
 
     def show(self, scene, step: int) -> None:
         scene.set_result(self.layer, self.name, self.values.iloc[step])

@@ -5,6 +5,11 @@ crews) and nothing else.  Response time is split into call processing
 (report -> request: verification and dispatch), queue (request -> first unit
 assigned), turnout (assigned -> first-arriving crew rolls) and travel
 (rolling -> on scene); response = report -> first unit on scene.
+
+The run tables are in seconds from the start of the run (what the engine
+counts in); :func:`incident_table` and :func:`crew_table` are the same in the
+units a planner reads (day, clock time, minutes), for CSV files written with
+:func:`to_csv`.
 """
 
 from __future__ import annotations
@@ -143,6 +148,64 @@ def summarise(run: Run, scenario: Scenario) -> dict:
         "mutual_aid_share": float(crews.loc[crews["arrived"], "mutual_aid"].mean()) if crews["arrived"].any() else 0.0,
         "far_incidents": int((inc["snap_m"] > scenario.roads.max_snap_m).sum()),
     }
+
+
+# ---------------------------------------------------------------------- tables for people
+#: Decimals of every number in a CSV written for people: plain digits, never ``1.2e+04``.
+CSV_FLOAT_FORMAT = "%.2f"
+
+
+def _clock(seconds: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Seconds from the start of the run -> (day number from 1, clock time HH:MM:SS); empty when NaN."""
+    s = pd.to_numeric(seconds, errors="coerce")
+    day = (s // 86400 + 1).astype("Int64")
+    rem = (s % 86400).round()
+    text = [f"{int(v // 3600):02d}:{int(v % 3600 // 60):02d}:{int(v % 60):02d}" if pd.notna(v) else ""
+            for v in rem]
+    return day, pd.Series(text, index=s.index, dtype=object)
+
+
+def _minutes(seconds) -> pd.Series:
+    return pd.to_numeric(seconds, errors="coerce") / 60.0
+
+
+def incident_table(run: Run) -> pd.DataFrame:
+    """The incidents of a run as a planner reads them: when (day, clock time), what, and each part
+    of the response in minutes; every header names its unit (``_min``, ``_m``)."""
+    inc = incident_times(run)
+    day, clock = _clock(inc["report"])
+    out = pd.DataFrame({"incident": inc["incident"], "ref": inc.get("ref", ""), "type": inc["type"],
+                        "priority": inc["priority"], "false_alarm": inc["false_alarm"].astype(bool),
+                        "report_day": day, "report_time": clock})
+    for col in COMPONENTS:
+        out[col.replace("_s", "_min")] = _minutes(inc[col])
+    out["on_scene_to_handled_min"] = _minutes(inc["handled"] - inc["on_scene"])
+    out["report_to_close_min"] = _minutes(inc["close"] - inc["report"])
+    out["unfilled_slots"] = inc["unfilled_slots"]
+    out["x_m"], out["y_m"], out["snap_to_road_m"] = inc["x"], inc["y"], inc["snap_m"]
+    return out
+
+
+def crew_table(run: Run) -> pd.DataFrame:
+    """Every crew sent, in minutes: turnout, travel, dispatch -> on scene, time busy; when sent (day, clock)."""
+    crews = crew_times(run)
+    day, clock = _clock(crews["dispatched"])
+    return pd.DataFrame({
+        "incident": crews["incident"], "type": crews["type"], "unit": crews["unit_name"],
+        "unit_type": crews["unit_type"], "station_kind": crews["station_kind"],
+        "dispatched_day": day, "dispatched_time": clock,
+        "turnout_min": _minutes(crews["turnout"]), "travel_min": _minutes(crews["travel"]),
+        "dispatch_to_scene_min": _minutes(crews["dispatch_to_scene"]),
+        "report_to_scene_min": _minutes(crews["report_to_scene"]),
+        "busy_min": _minutes(crews["back"] - crews["dispatched"]),
+        "queued_min": _minutes(crews["queued_s"]),
+        "arrived": crews["arrived"], "initial": crews["initial"].astype(bool),
+        "mutual_aid": crews["mutual_aid"].astype(bool), "en_route": crews["en_route"].astype(bool)})
+
+
+def to_csv(frame: pd.DataFrame) -> str:
+    """CSV text for people: numbers with two decimals (no scientific notation), no index."""
+    return frame.to_csv(index=False, float_format=CSV_FLOAT_FORMAT)
 
 
 # ---------------------------------------------------------------------- replications

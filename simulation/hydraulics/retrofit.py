@@ -5,6 +5,7 @@ A plan is a CSV (``pipe_id,diameter_mm[,material][,roughness]``) or a YAML file:
     name: Old town mains 2027
     year: 2027                    # the pipes' new install year (default: this year)
     repair_hours: 12              # how long a break leaves its customers dry
+    currency: CNY                 # what unit_costs and the cost are in (default CNY)
     unit_costs: {150: 260, 200: 320, 300: 450}   # currency per metre by diameter, mm
     pipes:
       - {id: "p343", diameter_mm: 300, material: DI}
@@ -33,7 +34,13 @@ Rates in the USA and Canada*, 2018, converted to per 100 km·year), raised by
 :data:`AGE_GROWTH` per year of age beyond :data:`AGE_FREE_YEARS`; replace them
 with a utility's own records where they exist.  The default unit costs are
 indicative installed costs for open-cut work in urban streets, to be replaced
-by local prices.
+by local prices.  They are in the plan's ``currency`` (an ISO 4217 code,
+default :data:`DEFAULT_CURRENCY`; a CSV plan uses the default), which every
+table, JSON and figure names beside the cost.
+
+Tables are written for people: the comparison has a ``unit`` column, the
+per-pipe table names its units in the headers, and numbers never come out in
+scientific notation.
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 from simulation.hydraulics.results import SERVICE_PRESSURE, write_atomic
-from twin.errors import SourceError
+from twin.errors import SourceError, reading_problem
 
 #: Breaks per 100 km per year, by material (indicative; see the module docstring).
 BREAK_RATES = {"CI": 21.5, "AC": 4.6, "DI": 3.0, "PVC": 1.6, "PE": 2.0, "HDPE": 2.0, "STEEL": 7.1,
@@ -65,8 +72,22 @@ DW_MM = {"CI": 0.26, "DI": 0.1, "PVC": 0.0015, "PE": 0.007, "HDPE": 0.007, "STEE
 DEFAULT_UNIT_COSTS = {100: 210, 150: 260, 200: 320, 250: 380, 300: 450, 400: 600, 500: 780, 600: 950,
                       800: 1350, 1000: 1800}
 REPAIR_HOURS = 12.0
+#: Currency of costs when the plan names none (ISO 4217).
+DEFAULT_CURRENCY = "CNY"
+#: Unit of each metric of the comparison table ("{currency}": the plan's).
+METRIC_UNITS = {"min_pressure_m": "m", "pressure_deficit_hours": "junction-hours",
+                "fire_flow_pass_rate": "share of nodes (0-1)",
+                "expected_people_hours_without_water_per_year": "people-hours/year",
+                "todini_index": "dimensionless", "cost": "{currency}"}
+#: Headers of the per-pipe CSV, with their units.
+PIPE_HEADERS = {"id": "pipe_id", "people_without_service": "people_without_service",
+                "breaks_per_year": "breaks_per_year", "expected_people_hours": "expected_people_hours_per_year"}
+#: Decimals of numbers in the CSV tables (never scientific notation).
+CSV_FLOAT_FORMAT = "%.4f"
 #: Keys of a YAML plan, of one of its pipe entries, and the columns of a CSV plan.
 PLAN_KEYS = ("name", "year", "repair_hours", "unit_costs", "pipes")
+#: Keys accepted beside them (not listed in the "known:" hint of an error, which names the core ones).
+EXTRA_PLAN_KEYS = ("currency",)
 PIPE_KEYS = ("id", "diameter_mm", "material", "roughness")
 CSV_COLUMNS = ("pipe_id", "id", "diameter_mm", "material", "roughness")
 
@@ -115,6 +136,7 @@ class Plan:
     year: int | None = None
     repair_hours: float = REPAIR_HOURS
     source: str = ""
+    currency: str = DEFAULT_CURRENCY       # of unit_costs and of the plan's cost (ISO 4217 code)
 
 
 def read_plan(path: str | Path, system=None) -> Plan:
@@ -133,7 +155,7 @@ def read_plan(path: str | Path, system=None) -> Plan:
             raise SourceError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
         if isinstance(doc, dict):
             for key in doc:  # a misspelt key was silently ignored (unit_cost: the default prices applied)
-                if str(key) not in PLAN_KEYS:
+                if str(key) not in PLAN_KEYS + EXTRA_PLAN_KEYS:
                     raise _unknown(path, "key", key, PLAN_KEYS, _key_line(root, key))
         if not isinstance(doc, dict) or not isinstance(doc.get("pipes"), list) or not doc["pipes"]:
             raise SourceError(f"{path}: a plan needs a non-empty 'pipes' list")
@@ -169,12 +191,17 @@ def read_plan(path: str | Path, system=None) -> Plan:
             raise SourceError(f"{path}: repair_hours must be a number of hours >= 0, not {repair!r}")
         if not math.isfinite(repair):
             raise SourceError(f"{path}: repair_hours must be a finite number of hours, not {repair!r}")
-        plan = Plan(str(doc.get("name") or path.stem), pipes, costs, year, float(repair), str(path))
+        currency = doc.get("currency", DEFAULT_CURRENCY)
+        if not isinstance(currency, str) or not currency.strip() or not currency.strip().isalpha():
+            raise SourceError(f"{path}: currency must be a currency code such as CNY, USD or EUR, "
+                              f"not {currency!r}")
+        plan = Plan(str(doc.get("name") or path.stem), pipes, costs, year, float(repair), str(path),
+                    currency.strip().upper())
     else:
         try:
             pipes = pd.read_csv(path, dtype={"pipe_id": str, "id": str, "material": str}, comment="#")
         except Exception as exc:
-            raise SourceError(f"{path}: cannot read the plan CSV ({exc})") from None
+            raise SourceError(f"{path}: cannot read the plan CSV: {reading_problem(exc)}") from None
         found = ", ".join(map(str, pipes.columns))
         if "pipe_id" in pipes.columns:
             pipes = pipes.rename(columns={"pipe_id": "id"})
@@ -281,18 +308,43 @@ class RetrofitResult:
 
     def to_json(self) -> dict:
         return {"plan": self.plan.name, "pipes": len(self.plan.pipes), "cost": round(self.cost, 2),
+                "currency": self.plan.currency,
                 "metrics": {r.metric: {"baseline": _num(r.baseline), "plan": _num(r.plan), "change": _num(r.change)}
                             for r in self.table.itertuples()},
                 "settings": self.details.get("settings", {})}
 
     def write(self, out_dir) -> list[Path]:
         out = Path(out_dir)
-        paths = [write_atomic(out / "retrofit_comparison.csv", self.table.to_csv(index=False)),
+        paths = [write_atomic(out / "retrofit_comparison.csv", _csv(self.comparison_table())),
                  write_atomic(out / "retrofit.json", json.dumps(self.to_json(), indent=1)),
-                 write_atomic(out / "retrofit_pipes.csv", self.details["pipes"].to_csv(index=False))]
+                 write_atomic(out / "retrofit_pipes.csv", _csv(self.pipe_table()))]
         for name, png in self.figures.items():
             paths.append(write_atomic(out / name, png))
         return paths
+
+
+    def comparison_table(self) -> pd.DataFrame:
+        """The comparison with each metric's unit beside it (the cost in the plan's currency)."""
+        t = self.table.copy()
+        units = t["metric"].map(lambda m: METRIC_UNITS.get(m, "").format(currency=self.plan.currency))
+        t.insert(1, "unit", units)
+        return t
+
+    def pipe_table(self) -> pd.DataFrame:
+        """Per-pipe criticality, baseline and plan, with the units in the headers."""
+        names = {}
+        for col in self.details["pipes"].columns:
+            base, _, which = col.rpartition("_")
+            if base in PIPE_HEADERS and which in ("baseline", "plan"):
+                names[col] = f"{PIPE_HEADERS[base]}_{which}"
+            elif col in PIPE_HEADERS:
+                names[col] = PIPE_HEADERS[col]
+        return self.details["pipes"].rename(columns=names)
+
+
+def _csv(frame: pd.DataFrame) -> str:
+    """CSV text for people: plain decimals (no ``1.2e+04``), no index."""
+    return frame.to_csv(index=False, float_format=CSV_FLOAT_FORMAT)
 
 
 def _num(v):
@@ -376,33 +428,56 @@ def evaluate_plan(system, plan: Plan, *, year: int | None = None, sample: int | 
         "fire_flow_nodes": len(set(fire_nodes)), "population_source": system.population_source}}, figures)
 
 
-def _figures(plan, metrics, pipes, table) -> dict[str, bytes]:
+def _plain(v: float) -> str:
+    """A number as a planner writes it: thousands separated, at most 3 significant decimals, never 1e+03."""
+    if v is None or not np.isfinite(v):
+        return "n/a"
+    a = abs(v)
+    if a >= 100 or a == 0:
+        return f"{v:,.0f}"
+    if a >= 1:
+        return f"{v:,.1f}"
+    return f"{v:.3f}"
+
+
+#: Panel title and axis label (with unit) of each metric in the metrics figure.
+METRIC_LABELS = {"min_pressure_m": ("lowest pressure", "pressure (m)"),
+                 "pressure_deficit_hours": ("pressure deficit", f"junction-hours below {SERVICE_PRESSURE:g} m"),
+                 "fire_flow_pass_rate": ("fire flow pass rate", "share of nodes passing (%)"),
+                 "expected_people_hours_without_water_per_year": ("people without water",
+                                                                  "expected people-hours per year"),
+                 "todini_index": ("Todini resilience index", "index (dimensionless)")}
+
+
+def build_figures(plan, metrics, pipes, table) -> dict:
+    """The retrofit figures as matplotlib figures, by file name (see :func:`_figures`).
+
+    Every axis names its unit; the metrics figure has one panel per metric with a
+    number to show (a metric that could not be computed, e.g. Todini's index on a
+    network whose pumps WNTR cannot read, is named in a note instead of leaving an
+    empty panel); the cost is given in the plan's currency.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
-    from io import BytesIO
-
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-    def png(fig) -> bytes:
-        buf = BytesIO()
-        fig.tight_layout()
-        fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
-        return buf.getvalue()
-
+    currency = getattr(plan, "currency", DEFAULT_CURRENCY)
+    plain_axis = FuncFormatter(lambda v, _pos: _plain(v))
     out = {}
     fig, ax = plt.subplots(figsize=(7, 4))
-    for label, colour in (("baseline", "tab:grey"), ("plan", "tab:blue")):
+    for label, colour, style, width in (("baseline", "tab:grey", "-", 3.0), ("plan", "tab:blue", "--", 1.5)):
         v = np.sort(metrics[label]["_junction_min"].to_numpy())
-        ax.plot(v, np.linspace(0, 1, len(v)), label=label, color=colour)
-    ax.axvline(SERVICE_PRESSURE, color="tab:red", ls="--", lw=0.8, label=f"{SERVICE_PRESSURE:g} m")
-    ax.set_xlabel("lowest pressure over the run, m")
-    ax.set_ylabel("share of junctions")
+        ax.plot(v, np.linspace(0, 1, len(v)), label=label, color=colour, ls=style, lw=width)
+    ax.axvline(SERVICE_PRESSURE, color="tab:red", ls=":", lw=1.0, label=f"service pressure {SERVICE_PRESSURE:g} m")
+    ax.set_xlabel("lowest pressure over the run (m)")
+    ax.set_ylabel("share of junctions at or below (%)")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_title(f"Pressure: baseline vs {plan.name}")
     ax.legend()
     ax.grid(alpha=0.3)
-    out["retrofit_pressure.png"] = png(fig)
+    out["retrofit_pressure.png"] = fig
 
     top = pipes.head(15)
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -412,16 +487,56 @@ def _figures(plan, metrics, pipes, table) -> dict[str, bytes]:
     ax.set_yticks(y, top["id"].astype(str))
     ax.invert_yaxis()
     ax.set_xlabel("expected people-hours without water per year")
-    ax.set_title("Most critical pipes")
+    ax.set_ylabel("pipe")
+    ax.xaxis.set_major_formatter(plain_axis)
+    ax.set_title(f"Most critical pipes (top {len(top)}): baseline vs {plan.name}")
     ax.legend()
-    out["retrofit_criticality.png"] = png(fig)
+    out["retrofit_criticality.png"] = fig
 
-    fig, axes = plt.subplots(1, 5, figsize=(12, 3))
-    for ax, r in zip(axes, table[table["metric"] != "cost"].itertuples()):
-        bars = ax.bar(["baseline", "plan"], [r.baseline, r.plan], color=["tab:grey", "tab:blue"])
-        ax.bar_label(bars, fmt="%.3g", fontsize=7)
-        ax.set_title(r.metric.replace("_", " "), fontsize=8)
-        ax.tick_params(labelsize=7)
-    fig.suptitle(f"{plan.name}: cost {metrics['plan']['cost']:,.0f}", fontsize=9)
-    out["retrofit_metrics.png"] = png(fig)
+    rows = [r for r in table[table["metric"] != "cost"].itertuples()
+            if np.isfinite(r.baseline) or np.isfinite(r.plan)]
+    missing = [METRIC_LABELS.get(r.metric, (r.metric,))[0] for r in table[table["metric"] != "cost"].itertuples()
+               if not (np.isfinite(r.baseline) or np.isfinite(r.plan))]
+    cost = float(metrics["plan"]["cost"])
+    if rows:
+        fig, axes = plt.subplots(1, len(rows), figsize=(2.5 * len(rows) + 0.6, 3.4), squeeze=False)
+        for ax, r in zip(axes[0], rows):
+            share = r.metric == "fire_flow_pass_rate"
+            values = [r.baseline * 100 if share else r.baseline, r.plan * 100 if share else r.plan]
+            bars = ax.bar(["baseline", "plan"], np.nan_to_num(values), color=["tab:grey", "tab:blue"])
+            ax.bar_label(bars, labels=[_plain(v) + ("%" if share and np.isfinite(v) else "") for v in values],
+                         fontsize=7)
+            title, unit = METRIC_LABELS.get(r.metric, (r.metric.replace("_", " "), ""))
+            ax.set_title(title, fontsize=8)
+            ax.set_ylabel(unit, fontsize=7)
+            ax.yaxis.set_major_formatter(plain_axis)
+            ax.tick_params(labelsize=7)
+            ax.margins(y=0.15)
+    else:  # nothing could be computed: the cost is still worth a panel
+        fig, ax = plt.subplots(figsize=(3.5, 3.4))
+        bars = ax.bar(["plan"], [cost], color="tab:blue")
+        ax.bar_label(bars, labels=[f"{_plain(cost)} {currency}"], fontsize=7)
+        ax.set_ylabel(f"cost ({currency})", fontsize=7)
+        ax.yaxis.set_major_formatter(plain_axis)
+    head = f"{plan.name}: {len(plan.pipes)} pipe(s), cost {_plain(cost)} {currency}"
+    if missing:
+        head += f"  (not computed: {', '.join(missing)})"
+    fig.suptitle(head, fontsize=9)
+    out["retrofit_metrics.png"] = fig
+    return out
+
+
+def _figures(plan, metrics, pipes, table) -> dict[str, bytes]:
+    """The retrofit figures as PNG bytes, by file name."""
+    from io import BytesIO
+
+    import matplotlib.pyplot as plt
+
+    out = {}
+    for name, fig in build_figures(plan, metrics, pipes, table).items():
+        buf = BytesIO()
+        fig.tight_layout()
+        fig.savefig(buf, format="png", dpi=110)
+        plt.close(fig)
+        out[name] = buf.getvalue()
     return out

@@ -123,7 +123,8 @@ def test_overview_fades_ground_and_roads_and_groups_the_legend_by_domain(overvie
     texts = [legend.GetEntryString(i) for i in range(legend.GetNumberOfEntries())]
     assert texts[0] == "UNDER THE GROUND"
     heads = [t for t in texts if t.isupper()]
-    assert heads == ["UNDER THE GROUND", "ON THE GROUND", "LOW-ALTITUDE AIRSPACE"]
+    # the three domains, then the key of the warning colours the sites are drawn in
+    assert heads == ["UNDER THE GROUND", "ON THE GROUND", "LOW-ALTITUDE AIRSPACE", "RISK LEVEL (LEC)"]
     assert texts.index("water pipes") < texts.index("ON THE GROUND") < texts.index("LOW-ALTITUDE AIRSPACE")
     assert "airport surface" in texts and "no fly" in texts
     # every entry's text is light enough to read on the dark panel

@@ -304,3 +304,70 @@ def test_an_empty_twin_gives_an_empty_scene_not_a_crash(town):
         assert s.pick(10, 10) is None
     finally:
         s.close()
+
+
+# ---------------------------------------------------------------------- readable outputs (issue 10, item 9)
+def _legend_labels(s) -> list[str]:
+    legend = s.plotter.legend
+    return [legend.GetEntryString(i) for i in range(legend.GetNumberOfEntries())] if legend else []
+
+
+def test_risk_colouring_has_its_colour_key_in_the_legend(town):
+    from app.scene import Scene
+
+    s = Scene(town, window_size=(320, 240))
+    try:
+        s.color_by("buildings", "risk_level")
+        labels = _legend_labels(s)
+        assert "RISK LEVEL (LEC)" in labels
+        bands = town.lec_bands
+        key = [lab for lab in labels if lab.split(":")[0] in ("red", "orange", "yellow", "blue")]
+        assert [k.split(":")[0] for k in key] == ["red", "orange", "yellow", "blue"]
+        assert f"red: D > {bands['red']:g}" in labels
+        s.color_by("buildings", None)
+        if "sites" in s.layers:
+            s.color_by("sites", None)
+        assert "RISK LEVEL (LEC)" not in _legend_labels(s)  # no risk colours shown, no key
+    finally:
+        s.close()
+
+
+def test_numeric_colouring_has_a_colour_bar_with_the_unit(town):
+    from app.scene import Scene
+
+    s = Scene(town, window_size=(320, 240))
+    try:
+        s.color_by("buildings", "height")
+        assert "buildings: height (m)" in s.plotter.scalar_bars
+        s.set_result("water_junctions", "pressure", np.linspace(0, 50, len(s.layers["water_junctions"].ids)))
+        s.color_by("water_junctions", "pressure", unit="m")
+        assert "junctions: pressure (m)" in s.plotter.scalar_bars
+    finally:
+        s.close()
+
+
+def test_series_frames_change_colour_and_say_the_clock_time_and_unit(town):
+    from app.scene import Scene
+    from app.scene.timeline import hydraulic_series
+
+    series = hydraulic_series(town, "water_junctions", "pressure")
+    assert series.label(0) == "pressure (m) at 00:00"
+    lo, hi = series.clim
+    assert lo >= 0.0 < hi  # negative pressure is "dry": the range is the pressures a planner reads
+    s = Scene(town, window_size=(320, 240))
+    try:
+        s.view("overview")
+        s.hide("water_junctions")
+        series.attach(s)
+        assert s.layers["water_junctions"].visible  # the series' layer is shown even where a view hid it
+        assert "junctions: pressure (m)" in s.plotter.scalar_bars
+        # the colours follow the values: the frames with the most different values differ in colour
+        data = series.values.to_numpy(float)
+        a, b = int(np.nanargmin(data.mean(axis=1))), int(np.nanargmax(data.mean(axis=1)))
+        mesh = s.layers["water_junctions"].mesh
+        series.show(s, a)
+        first = np.array(mesh.cell_data["pressure"])
+        series.show(s, b)
+        assert not np.allclose(first, np.array(mesh.cell_data["pressure"]))
+    finally:
+        s.close()
