@@ -25,6 +25,7 @@ OUTPUTS = {
     "import_": {"out": "project"},
     "demo": {"output": "project"},
     "sensors": {"log": "by-suffix"},
+    "run": {"out": "folder"},
 }
 _OPTION = {"out": "--out", "output": "--output", "log": "--log", "movie": "--movie"}
 _MOVIE = {".gif": "gif", ".mp4": "mp4", ".json": "json"}

@@ -1,0 +1,243 @@
+"""Emergency response on the session clock: incidents opened from events, crews over the roads, valves closed.
+
+:class:`Response` runs a SimPy environment whose time is seconds since the
+session's start, advanced with ``env.run(until=...)`` frame by frame.  An
+incident is opened at run time:
+
+* from an alarm (``alarm_raised`` / ``alarm_escalated`` of a level in
+  ``plan.open_on`` and a kind in ``plan.open_on_kinds``: by default a sudden
+  pressure fall, a burst's signature) of a sensor type the plan maps to an
+  incident type (pressure -> ``water_main_break``); alarms within ``merge_m``
+  of an incident of the same type opened less than ``merge_s`` before join it
+  instead of opening another.  The twin verifies a main-break incident
+  against its model (an alarmed junction ``confirm_deficit_m`` below the
+  pressure the network without the session's events gives) and closes it as
+  a false alarm otherwise;
+* or from a scripted report (:meth:`report`).
+
+The life cycle (report -> verify -> dispatch -> travel -> handle -> feedback
+-> close) is one generator.  The crew is the free unit of the plan's type
+whose station is the fewest seconds away over the road graph (the emergency
+engine's :class:`~simulation.emergency.travel.RoadTravel`); it returns to its
+station after the job and is free again when back.  Handling a water main
+break: the crew finds the broken pipe nearest the incident, closes the
+valves of its segment (:mod:`simulation.hydraulics.segments`) after
+``isolate_s`` — each a ``valve_closed`` event the water network applies —
+repairs it in ``repair_s`` (``repair_done``), reopens the valves and leaves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+import simpy
+
+SOURCE = "emergency"
+
+
+@dataclass(frozen=True)
+class ResponsePlan:
+    """Times (s) and rules of the response; every value documented in the scenario schema."""
+
+    verify_s: float = 60.0          # the platform calls the site back
+    dispatch_s: float = 60.0        # the dispatcher picks the crew
+    turnout_s: float = 120.0        # the crew rolls
+    isolate_s: float = 1800.0       # on scene until the segment's valves are closed
+    repair_s: float = 4 * 3600.0    # valves closed until the pipe is repaired
+    feedback_s: float = 300.0       # handled until the incident is closed
+    open_on: tuple = ("orange", "red")  # alarm levels that open an incident...
+    open_on_kinds: tuple = ("rate",)    # ...of these alarm kinds: a sudden pressure fall is a burst's signature
+    merge_m: float = 5000.0         # alarms this close to an incident of the same type...
+    merge_s: float = 2 * 3600.0     # ...opened this recently join it (a pressure drop spreads over the zone)
+    confirm_deficit_m: float = 10.0  # verified when an alarmed junction is this far below the model's pressure
+    incident_types: dict = field(default_factory=lambda: {"pressure": "water_main_break"})
+    unit_types: dict = field(default_factory=lambda: {"water_main_break": "water_crew"})
+
+
+class Response:
+    """Incidents, crews and their work, stepped on the session clock."""
+
+    name = SOURCE
+
+    def __init__(self, twin, system, plan: ResponsePlan | None = None, model=None, water=None):
+        from simulation.emergency.config import load_scenario
+        from simulation.emergency.model import EmergencyModel
+
+        self.twin, self.system = twin, system
+        self.plan = plan or ResponsePlan()
+        self.model = model or EmergencyModel.from_twin(twin, load_scenario())
+        self.fleet, self.travel = self.model.fleet, self.model.travel
+        self.env = simpy.Environment()
+        self.incidents: list[dict] = []
+        self.free = {u.index: True for u in self.fleet.units}
+        self._segments = None
+        self.water = water
+
+    def attach(self, session) -> None:
+        self.session = session
+        session.subscribe(self._on_alarm, kinds=("alarm_raised", "alarm_escalated"))
+        for u in self.fleet.units:
+            st = self.fleet.stations[u.station]
+            session.state["units"][u.name] = {"status": "at_station", "x": st.x, "y": st.y, "incident": None}
+
+    # ---------------------------------------------------------------- opening incidents
+    def _on_alarm(self, event) -> None:
+        if event.get("level") not in self.plan.open_on or event.get("alarm_kind") not in self.plan.open_on_kinds:
+            return
+        itype = self.plan.incident_types.get(event.get("sensor_type"))
+        if itype is None or event.get("x") is None:
+            return
+        xy = np.array([float(event.get("x")), float(event.get("y"))])
+        for inc in self.incidents:
+            if inc["type"] == itype and event.time - inc["opened"] <= self.plan.merge_s \
+                    and np.hypot(*(inc["xy"] - xy)) <= self.plan.merge_m:
+                inc["alarms"].append((event.get("sensor"), event.layer, event.feature))
+                return
+        inc = self.report(event.time, itype, xy, f"{event.layer}/{event.feature}", f"alarm {event.get('sensor')}")
+        inc["alarms"].append((event.get("sensor"), event.layer, event.feature))
+
+    def report(self, time: float, itype: str, xy, ref: str, cause: str, priority: int = 1) -> dict:
+        """Open an incident of ``itype`` at ``xy`` at clock time ``time`` (not before the engine's now)."""
+        session = self.session
+        inc = {"id": f"INC-{len(self.incidents) + 1:03d}", "type": itype, "xy": np.asarray(xy, float), "ref": ref,
+               "opened": float(time), "closed": False, "alarms": [], "priority": priority}
+        self.incidents.append(inc)
+        session.state["incidents"][inc["id"]] = {"type": itype, "state": "open", "ref": ref}
+        session.publish(time, "incident_opened", SOURCE, "incidents", inc["id"], priority,
+                        f"{itype.replace('_', ' ')} reported at {ref} ({cause})", type=itype, ref=ref,
+                        x=round(float(inc["xy"][0]), 2), y=round(float(inc["xy"][1]), 2))
+        delay = max(0.0, (time - session.start) - self.env.now)
+        self.env.process(self._life(inc, delay))
+        return inc
+
+    # ---------------------------------------------------------------- life cycle
+    def _clock(self) -> float:
+        return self.session.start + self.env.now
+
+    def _life(self, inc: dict, delay: float):
+        env, plan, session = self.env, self.plan, self.session
+        if delay:
+            yield env.timeout(delay)
+        yield env.timeout(plan.verify_s)
+        if not self._verified(inc):
+            inc["closed"] = True
+            session.state["incidents"][inc["id"]]["state"] = "closed"
+            session.publish(self._clock(), "incident_closed", SOURCE, "incidents", inc["id"],
+                            self._clock() - inc["opened"], f"{inc['id']} closed at verification: {inc['finding']}",
+                            served=False, false_alarm=True)
+            return
+        yield env.timeout(plan.dispatch_s)
+        unit_type = plan.unit_types.get(inc["type"], "water_crew")
+        sites = self.travel.locate(inc["xy"].reshape(1, 2))
+        out = self.travel.out_times(sites, 0)
+        while True:
+            free = [u for u in self.fleet.units if u.type == unit_type and self.free[u.index]]
+            if free:
+                break
+            if not any(u.type == unit_type for u in self.fleet.units):
+                session.publish(self._clock(), "incident_closed", SOURCE, "incidents", inc["id"],
+                                self._clock() - inc["opened"], f"{inc['id']}: no {unit_type} in the fleet",
+                                served=False)
+                inc["closed"] = True
+                return
+            yield env.timeout(60.0)  # wait for a crew to come free
+        unit = min(free, key=lambda u: (out[u.station], u.index))
+        self.free[unit.index] = False
+        travel = float(out[unit.station])
+        inc["unit"] = unit.name
+        session.state["units"][unit.name].update(status="dispatched", incident=inc["id"])
+        session.publish(self._clock(), "unit_dispatched", SOURCE, "fire_stations",
+                        self.fleet.stations[unit.station].id, travel,
+                        f"{unit.name} ({unit.type}) sent to {inc['id']}", unit=unit.name, incident=inc["id"])
+        sent = self._clock()
+        yield env.timeout(plan.turnout_s + travel)
+        session.state["units"][unit.name].update(status="on_scene", x=float(inc["xy"][0]), y=float(inc["xy"][1]))
+        session.publish(self._clock(), "unit_arrived", SOURCE, "incidents", inc["id"], self._clock() - sent,
+                        f"{unit.name} on scene of {inc['id']}", unit=unit.name)
+        inc["on_scene"] = self._clock()
+        if inc["type"] == "water_main_break":
+            yield from self._isolate_and_repair(inc)
+        session.state["units"][unit.name].update(status="returning", incident=None)
+        session.publish(self._clock(), "unit_released", SOURCE, "incidents", inc["id"], self._clock() - sent,
+                        f"{unit.name} released from {inc['id']}", unit=unit.name)
+        env.process(self._back_home(unit, self.travel.back_time(sites, 0, unit.station)))
+        yield env.timeout(plan.feedback_s)
+        inc["closed"] = True
+        session.state["incidents"][inc["id"]]["state"] = "closed"
+        session.publish(self._clock(), "incident_closed", SOURCE, "incidents", inc["id"], self._clock() - inc["opened"],
+                        f"{inc['id']} closed", served=True)
+
+    def _verified(self, inc: dict) -> bool:
+        """The twin checks the alarm against its model: a junction well below the pressure it should have."""
+        if inc["type"] != "water_main_break" or self.water is None:
+            return True
+        deficits = [self.water.deficit(feature) for _, layer, feature in inc["alarms"]
+                    if layer == "water_junctions" and feature in self.water.solver.node_index]
+        worst = max(deficits, default=0.0)
+        inc["deficit_m"] = worst
+        if worst >= self.plan.confirm_deficit_m:
+            return True
+        inc["finding"] = (f"false alarm: the alarmed junctions are within {worst:.1f} m of the model's pressure "
+                          f"(a burst: {self.plan.confirm_deficit_m:g} m or more below)")
+        return False
+
+    def _back_home(self, unit, seconds: float):
+        yield self.env.timeout(seconds)
+        st = self.fleet.stations[unit.station]
+        self.session.state["units"][unit.name].update(status="at_station", x=st.x, y=st.y)
+        self.free[unit.index] = True
+
+    def _isolate_and_repair(self, inc: dict):
+        env, plan, session = self.env, self.plan, self.session
+        broken = {p: b for p, b in session.state["breaks"].items() if not b.get("incident")}
+        if not broken:
+            inc["finding"] = "no break found (or one already being handled)"
+            return  # the crew checks and leaves
+        pipes = self.twin["water_pipes"].set_index("id")
+
+        def distance(pid):
+            geom = pipes.geometry.get(pid)
+            return geom.distance(shapely.Point(*inc["xy"])) if geom is not None else np.inf
+        pipe = min(broken, key=distance)
+        inc["pipe"] = pipe
+        session.state["breaks"][pipe]["incident"] = inc["id"]
+        closing = self._valve_links(pipe)
+        inc["valves"] = [v for v, _ in closing]
+        yield env.timeout(plan.isolate_s)
+        for valve, link in closing:
+            session.publish(self._clock(), "valve_closed", SOURCE, "water_valves", valve, None,
+                            f"{valve} closed to isolate pipe {pipe}", link=link, incident=inc["id"])
+        inc["isolated"] = self._clock()
+        yield env.timeout(plan.repair_s)
+        session.publish(self._clock(), "repair_done", SOURCE, "water_pipes", pipe, plan.repair_s,
+                        f"pipe {pipe} repaired", pipe=pipe, incident=inc["id"])
+        for valve, link in closing:
+            session.publish(self._clock(), "valve_opened", SOURCE, "water_valves", valve, None,
+                            f"{valve} reopened after the repair of {pipe}", link=link, incident=inc["id"])
+
+    def _valve_links(self, pipe: str) -> list[tuple[str, str]]:
+        """(valve id, link to close) for the segment of ``pipe``; on the broken pipe, the half at the valve."""
+        from simulation.hydraulics.segments import n_minus_one_valves, segment
+
+        if self._segments is None:
+            self._segments = segment(self.system)
+        shutdown = self._segments.shutdown(pipe)
+        valves = self.system.valves if len(self.system.valves) else n_minus_one_valves(self.system.network)
+        by_id = valves.drop_duplicates("id").set_index(valves.drop_duplicates("id")["id"].astype(str))
+        start = self.system.network.get_link(pipe).start_node_name
+        out = []
+        for vid in shutdown["valves_to_close"]:
+            v = by_id.loc[vid]
+            link = str(v["pipe_id"])
+            if link == pipe:
+                link = pipe if str(v["node_id"]) == start else f"{pipe}-B"
+            out.append((str(vid), link))
+        return out
+
+    # ---------------------------------------------------------------- time
+    def advance_to(self, t: float) -> None:
+        until = t - self.session.start
+        if until > self.env.now:
+            self.env.run(until=until)

@@ -1,0 +1,249 @@
+"""The water network on the session clock: EPANET stepped frame by frame, changed by events.
+
+:class:`WaterNetwork` opens the twin's network in EPANET 2.3 (the text as
+imported, with the project's edits), pressure-driven, and runs it with
+``runH``/``nextH`` only as far as the session asks.  EPANET's hydraulic time 0
+is the session's start; the hydraulic step is capped at the session step so
+EPANET stops at every frame.
+
+* A scripted **break** (:meth:`break_pipe`, set up before the run) splits the
+  pipe and opens an orifice to the atmosphere at its time (see
+  :mod:`simulation.hydraulics.breaks` for the rule); it publishes
+  ``pipe_broken`` and ``leak_started`` with the leak flow.
+* ``valve_closed`` / ``valve_opened`` events (from a crew) close or open the
+  link the valve sits on at the start of the next frame; ``repair_done`` of a
+  break closes its orifice (``leak_stopped`` with the volume lost).
+* **Service**: a junction serving people is *without service* while its
+  pressure is below the service pressure and the same network without the
+  session's breaks and valve changes (a baseline EPANET run stepped in
+  lockstep) keeps it at or above it — low spots of the network itself are not
+  the event's doing; ``service_lost`` / ``service_restored`` carry the people
+  it serves (buildings layer, else the population equivalent of its demand).
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pandas as pd
+
+from simulation.hydraulics.results import SERVICE_PRESSURE, DemandModel
+from simulation.hydraulics.solver import (DURATION, FLOW, HYDSTEP, PRESSURE, REPORTSTEP, STATUS, Solver,
+                                          SolverError)
+
+SOURCE = "water"
+
+
+class WaterNetwork:
+    """EPANET on the session clock."""
+
+    name = SOURCE
+
+    def __init__(self, system, *, demand_model: DemandModel | None = None,
+                 service_pressure: float = SERVICE_PRESSURE):
+        self.system = system
+        self.demand_model = demand_model or DemandModel(pdd=True)
+        self.service_pressure = float(service_pressure)
+        self.solver: Solver | None = None
+        self.breaks: dict[str, dict] = {}
+        self._pending: list[tuple[str, int]] = []   # (link id, status) to apply at the next frame
+        self.t = 0.0                                # hydraulic time, s from the session start
+        self.pressure: np.ndarray | None = None     # m, every node, as of the last hydraulic step
+        self.flow: np.ndarray | None = None         # m³/s, every link
+        self.steps: list[tuple[float, np.ndarray, np.ndarray]] = []  # this frame's (clock time, p, q)
+        self.served_at_start: np.ndarray | None = None
+        self.without: np.ndarray | None = None
+        self.people_without = 0.0
+        self.timeline: list[tuple[float, float, float]] = []  # clock time, people without water, leak L/s
+        self._prev_t: float | None = None
+
+    # ---------------------------------------------------------------- set-up
+    def attach(self, session) -> None:
+        self.session = session
+        length = int(round(session.end - session.start))
+        for which in ("solver", "baseline"):
+            s = Solver(self.system.epanet, name=self.system.name)
+            self.demand_model.apply(s)
+            s.set_time(DURATION, length)
+            step = int(min(s.time_param(HYDSTEP) or 3600, session.step_s))
+            s.set_time(HYDSTEP, step)
+            s.set_time(REPORTSTEP, step)
+            s.keep_changes()
+            setattr(self, which, s)
+        s = self.solver
+        self._base_steps: list[tuple[float, np.ndarray]] = []
+        self._base_t = 0.0
+        junctions = [s.node_ids[i] for i in s.junctions]
+        people = self.system.population.reindex(junctions).fillna(0.0).to_numpy(float)
+        self.people = np.zeros(s.node_count)
+        self.people[s.junctions] = people
+        session.subscribe(self._on_event, kinds=("valve_closed", "valve_opened", "repair_done"))
+
+    def break_pipe(self, pipe: str, at: float, hole_mm: float = 100.0, discharge_coefficient: float = 0.75) -> None:
+        """A break of ``pipe`` at clock time ``at`` (before the run starts): an orifice of ``hole_mm``."""
+        s = self.solver
+        if pipe not in s.link_index:
+            raise KeyError(f"{self.system.name}: no pipe {pipe!r} to break")
+        if pipe in self.breaks:
+            raise ValueError(f"pipe {pipe!r} breaks twice")
+        if self.pressure is not None:
+            raise ValueError("breaks are set before the session runs")
+        if not self.session.start <= at < self.session.end:
+            raise ValueError(f"break of {pipe} at {at}: outside the session")
+        hole = s.add_break(pipe, f"BREAK-{pipe}", f"{pipe}-B", f"OUTFALL-{pipe}", f"HOLE-{pipe}",
+                           hole_mm / 1000.0, 1.0 / discharge_coefficient ** 2)
+        s.add_timer(hole, 1, at - self.session.start)
+        s.keep_changes()
+        self.people = np.concatenate([self.people, np.zeros(s.node_count - len(self.people))])
+        self.breaks[pipe] = {"hole": hole, "at": float(at), "hole_mm": float(hole_mm), "half": f"{pipe}-B",
+                             "open": False, "announced": False, "volume_m3": 0.0}
+
+    # ---------------------------------------------------------------- events from other engines
+    def _on_event(self, event) -> None:
+        if event.kind in ("valve_closed", "valve_opened"):
+            link = event.get("link")
+            if link is None:
+                return
+            self._pending.append((str(link), 0 if event.kind == "valve_closed" else 1))
+        elif event.kind == "repair_done":
+            pipe = event.get("pipe")
+            if pipe in self.breaks:
+                self._pending.append((f"HOLE-{pipe}", 0))
+
+    def _apply_pending(self) -> None:
+        s = self.solver
+        for link, status in self._pending:
+            if link not in s.link_index:
+                continue
+            s.check(s.lib.EN_setlinkvalue(s.handle, s.link_index[link] + 1, STATUS, float(status)),
+                    f"set the status of {link}")
+            closed = self.session.state["links_closed"]
+            (closed.add if status == 0 else closed.discard)(link)
+        self._pending.clear()
+
+    # ---------------------------------------------------------------- time
+    def advance_to(self, t_clock: float) -> None:
+        s, session = self.solver, self.session
+        lib, ph = s.lib, s.handle
+        target = t_clock - session.start
+        if self.pressure is None:
+            s.open_hydraulics()
+            s.check(lib.EN_initH(ph, 10), "initialise the hydraulics")
+            self.baseline.open_hydraulics()
+            self.baseline.check(lib.EN_initH(self.baseline.handle, 10), "initialise the baseline")
+        self._advance_baseline(target)
+        self._apply_pending()
+        self.steps = []
+        t, step = ctypes.c_long(), ctypes.c_long()
+        while self.t < target or self.pressure is None:
+            code = lib.EN_runH(ph, ctypes.byref(t))
+            if code > 100:
+                raise SolverError(f"{self.system.name}: EPANET failed at {t.value / 3600:.2f} h")
+            s.check(lib.EN_getnodevalues(ph, PRESSURE, s.node_pointer), "read pressures")
+            p = s.node_buffer.copy() * s.pressure_factor
+            q = s.link_values(FLOW) * s.flow_factor
+            now = session.start + float(t.value)
+            self._observe(now, p, q, first=self.pressure is None)
+            self.pressure, self.flow = p, q
+            self.steps.append((now, p, q))
+            lib.EN_nextH(ph, ctypes.byref(step))
+            if step.value <= 0:
+                self.t = float(session.end - session.start)
+                break
+            self.t = float(t.value + step.value)
+
+    def _advance_baseline(self, target: float) -> None:
+        b = self.baseline
+        t, step = ctypes.c_long(), ctypes.c_long()
+        self._base_steps = self._base_steps[-1:]
+        while self._base_t <= target:
+            if b.lib.EN_runH(b.handle, ctypes.byref(t)) > 100:
+                raise SolverError(f"{self.system.name}: the baseline failed at {t.value / 3600:.2f} h")
+            b.lib.EN_getnodevalues(b.handle, PRESSURE, b.node_pointer)
+            self._base_steps.append((float(t.value), b.node_buffer.copy() * b.pressure_factor))
+            b.lib.EN_nextH(b.handle, ctypes.byref(step))
+            if step.value <= 0:
+                self._base_t = float("inf")
+                break
+            self._base_t = float(t.value + step.value)
+
+    def _baseline_at(self, t_hyd: float) -> np.ndarray:
+        for at, p in reversed(self._base_steps):
+            if at <= t_hyd:
+                return p
+        return self._base_steps[0][1]
+
+    def _observe(self, now: float, p: np.ndarray, q: np.ndarray, first: bool) -> None:
+        s, session = self.solver, self.session
+        # the previous solution held from its step until now: its leak flow integrates over that time
+        dt = now - self._prev_t if self._prev_t is not None else 0.0
+        self._prev_t = now
+        leak_total = 0.0
+        for pipe, b in self.breaks.items():
+            flow = max(float(q[b["hole"]]), 0.0)
+            if self.flow is not None:
+                b["volume_m3"] += max(float(self.flow[b["hole"]]), 0.0) * dt
+            if flow > 1e-9 and not b["open"]:
+                b["open"] = True
+                session.state["breaks"][pipe] = {"since": now, "hole_mm": b["hole_mm"]}
+                session.publish(now, "pipe_broken", SOURCE, "water_pipes", pipe, b["hole_mm"],
+                                f"pipe {pipe} broke ({b['hole_mm']:g} mm hole)")
+                session.publish(now, "leak_started", SOURCE, "water_pipes", pipe, flow * 1000.0,
+                                f"leak of {flow * 1000:.1f} L/s from pipe {pipe}")
+            elif flow <= 1e-9 and b["open"]:
+                b["open"] = False
+                session.state["breaks"].pop(pipe, None)
+                session.publish(now, "leak_stopped", SOURCE, "water_pipes", pipe, b["volume_m3"],
+                                f"leak from pipe {pipe} stopped: {b['volume_m3']:.0f} m³ lost")
+            leak_total += flow
+        junctions = s.junctions
+        base = self._baseline_at(now - session.start)
+        low = np.zeros(s.node_count, dtype=bool)
+        n = len(base)  # the baseline has no break nodes: they come after every node of the network
+        low[junctions] = p[junctions] < self.service_pressure
+        low[:n] &= base >= self.service_pressure
+        if first:
+            self.without = np.zeros(s.node_count, dtype=bool)
+        without = low & (self.people[:s.node_count] > 0)
+        lost = np.flatnonzero(without & ~self.without)
+        back = np.flatnonzero(~without & self.without)
+        for i in lost:
+            session.publish(now, "service_lost", SOURCE, "water_junctions", s.node_ids[i], self.people[i],
+                            f"junction {s.node_ids[i]} below {self.service_pressure:g} m ({p[i]:.1f} m)",
+                            pressure_m=round(float(p[i]), 3))
+        for i in back:
+            session.publish(now, "service_restored", SOURCE, "water_junctions", s.node_ids[i], self.people[i],
+                            f"junction {s.node_ids[i]} back above {self.service_pressure:g} m",
+                            pressure_m=round(float(p[i]), 3))
+        self.without = without
+        session.state["junctions_without_service"] = {s.node_ids[i] for i in np.flatnonzero(without)}
+        self.people_without = float(self.people[:s.node_count][without].sum())
+        self.timeline.append((now, self.people_without, leak_total * 1000.0))
+
+    # ---------------------------------------------------------------- reading the state
+    def node_value(self, node_id: str, t_clock: float, what: str = "pressure") -> float:
+        """Pressure (m) of a node as EPANET's solution holds it at clock time ``t_clock``."""
+        i = self.solver.node_index[node_id]
+        state = self._at(t_clock)
+        return float(state[1][i])
+
+    def deficit(self, node_id: str) -> float:
+        """How far (m) the node's pressure now lies below what the network without the session's events gives."""
+        i = self.solver.node_index[node_id]
+        base = self._baseline_at(self.session.now - self.session.start)
+        return float(base[i] - self.pressure[i]) if i < len(base) else 0.0
+
+    def link_flow(self, link_id: str, t_clock: float) -> float:
+        i = self.solver.link_index[link_id]
+        return float(self._at(t_clock)[2][i])
+
+    def _at(self, t_clock: float):
+        # a solution holds from its step until the next one
+        for now, p, q in reversed(self.steps):
+            if now <= t_clock:
+                return now, p, q
+        return (self.session.now, self.pressure, self.flow)
+
+    def timeline_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.timeline, columns=["time_s", "people_without_water", "leak_lps"])
