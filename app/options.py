@@ -19,7 +19,7 @@ YEAR_S = YEAR_H * 3600.0
 BOUNDS: dict[str, tuple[float, float, bool]] = {
     "seed": (0, 2**32 - 1, False),
     "days": (0, 3660, True),                  # emergency run: simulated days, up to ten years
-    "replications": (1, 1000, False),
+    "replications": (1, 10_000, False),
     "minutes": (0, 1440, True),
     "add": (1, 1000, False),
     "candidates": (1, 100_000, False),

@@ -14,6 +14,10 @@ def register(sub) -> None:
     p = sub.add_parser("run", help="run a coupled scenario (water, sensors, alarms, response) on one clock")
     p.add_argument("scenario", help="scenario YAML (see scenarios/)")
     p.add_argument("--out", required=True, help="folder for events.parquet, events.csv, summary.json, report.html")
+    p.add_argument("--replications", type=int, default=1,
+                   help="seeded variations (break time and hole, repair time; see simulation/session/ensemble.py)")
+    p.add_argument("--workers", type=int, default=0, help="Dask worker processes for replications (0: here)")
+    p.add_argument("--scheduler", help="tcp://HOST:PORT of an existing Dask scheduler")
     p.set_defaults(func=cmd_run)
 
 
@@ -22,6 +26,8 @@ def cmd_run(args) -> int:
     from simulation.session.scenario import build_session, load_scenario
 
     scenario, folder = load_scenario(args.scenario)
+    if args.replications > 1:
+        return _ensemble(args, scenario, folder)
     t0 = time.perf_counter()
     session = build_session(scenario, folder)
     session.run()
@@ -39,3 +45,33 @@ def cmd_run(args) -> int:
         print(f"  target {t['kpi']}: {t['value']} against {t['target']}: {'met' if t['met'] else 'MISSED'}")
     print(f"wrote {len(paths)} file(s) to {args.out}")
     return 0
+
+
+def _ensemble(args, scenario, folder) -> int:
+    from simulation.session import ensemble
+
+    table, meta = ensemble.ensemble(scenario, folder, args.replications, workers=args.workers,
+                                    scheduler=args.scheduler, progress=True)
+    paths = ensemble.write(table, meta, scenario, Path(args.out))
+    print(f"{scenario.name}: {meta['replications']} replications, {meta['failed']} failed, {meta['seconds']:.1f} s "
+          f"on {meta['workers']} worker(s)")
+    for key, d in ensemble.distribution(table).items():
+        print(f"  {key.replace('_', ' ')}: median {d['p50']:g}, p10 {d['p10']:g}, p90 {d['p90']:g}")
+    for r in table[table["error"] != ""].head(5).itertuples():
+        print(f"  failed: replication {r.replication}: {r.error}")
+    print(f"wrote {len(paths)} file(s) to {args.out}")
+    return 0
+
+
+#: The scenario ``lifeline-twin start`` shows headless on the demo city.
+DEMO_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "main-burst.yaml"
+
+
+def demo_step(twin, project, out) -> list:
+    """``start``'s coupled step: the main-burst scenario on the demo city already built, into ``out/main-burst``."""
+    from simulation.session import report
+    from simulation.session.scenario import build_session, load_scenario
+
+    scenario, folder = load_scenario(DEMO_SCENARIO)
+    session = build_session(scenario, folder, twin=twin).run()
+    return report.write(session, scenario, Path(out) / "main-burst")

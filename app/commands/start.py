@@ -17,8 +17,8 @@ from pathlib import Path
 
 STEPS: list[tuple[str, str]] = [
     ("map of the town", "twin.town.drawing:showcase"),
-    ("sensor drill day replayed, alarm log", "simulation.sensors.drill:drill_showcase"),
-    ("a year of emergencies, response KPIs", "app.commands.emergency:showcase"),
+    ("main burst at peak hour on one clock: event log, report", "app.commands.run:demo_step"),
+    ("a year of emergencies, response KPIs", "simulation.emergency.report:showcase"),
     ("3D views", "app.commands.render:render_demo_views"),
     ("pipe criticality and fire flow", "app.commands.hydraulics:demo_step"),
 ]

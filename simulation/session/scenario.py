@@ -86,7 +86,8 @@ class Scenario(_Strict):
             hh, mm = b.at.split(":")
             if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
                 raise ValueError(f"break of {b.pipe}: at {b.at!r} is not HH:MM")
-            return self.start_s() + int(hh) * 3600 + int(mm) * 60
+            midnight = self.start_s() - self.start_s() % 86400.0  # the first day of the run, UTC
+            return midnight + int(hh) * 3600 + int(mm) * 60
         return _parse_time(b.at)
 
 
