@@ -12,6 +12,8 @@ values in place — no mesh is rebuilt while a clock animates it.
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from dataclasses import dataclass, field
 
@@ -134,6 +136,24 @@ class Pick:
     cell_id: int
 
 
+def _prefer_egl_without_display() -> None:
+    """With no X display, ask VTK for its EGL render window straight away.
+
+    Otherwise VTK tries X first and logs "bad X server connection. DISPLAY=" on every
+    headless render before falling back to EGL by itself.  Only when libEGL is there (a
+    forced EGL window without it crashes), and a choice of the user's
+    (``VTK_DEFAULT_OPENGL_WINDOW``) stands.
+    """
+    if not sys.platform.startswith("linux") or os.environ.get("DISPLAY"):
+        return
+    if "VTK_DEFAULT_OPENGL_WINDOW" in os.environ:
+        return
+    import ctypes.util
+
+    if ctypes.util.find_library("EGL"):
+        os.environ["VTK_DEFAULT_OPENGL_WINDOW"] = "vtkEGLRenderWindow"
+
+
 class Scene:
     """A twin drawn in 3D: layers, colouring, results, picking, cameras, bookmarks."""
 
@@ -147,6 +167,7 @@ class Scene:
         self.palette = palette or Palette()
         self.frame = SceneFrame.for_twin(twin, vertical_exaggeration, underground_scale)
         if plotter is None:
+            _prefer_egl_without_display()
             plotter = pv.Plotter(off_screen=True, window_size=list(window_size))
         self.plotter = plotter
         self.layers: dict[str, SceneLayer] = {}
@@ -527,6 +548,41 @@ class Scene:
         if not zs:
             return None
         return float(np.mean([(b[4] + b[5]) / 2 for b in zs]))
+
+    def bind(self, model) -> "Scene":
+        """Follow an :class:`app.view_model.ViewModel`: the scene draws what the model says, when it says it.
+
+        The model's present state is drawn at once (layers the scene draws and
+        the model lacks are added to the model with their current look); from
+        then on every change of a layer's visibility, opacity or colouring and
+        of the camera preset redraws only what changed.
+        """
+        self.model = model
+        for name, sl in self.layers.items():
+            if name not in model.layers:
+                model.add_layer(name, visible=sl.visible, opacity=sl.opacity)
+        for name, view in model.layers.items():
+            if name in self.layers:
+                self._follow(name, view)
+        model.layer_added.connect(lambda name: name in self.layers and self._follow(name, model.layer(name)))
+        model.camera.events.preset.connect(self.camera)
+        self.camera(model.camera.preset)
+        self.plotter.render()
+        return self
+
+    def _follow(self, name: str, view) -> None:
+        sl = self.layers[name]
+        if view.visible != sl.visible:
+            self.show(name, view.visible)
+        if view.opacity != sl.opacity:
+            self.set_opacity(name, view.opacity)
+        if view.colour_by is not None:
+            self.color_by(name, view.colour_by, view.cmap, view.clim)
+        view.events.visible.connect(lambda v: self.show(name, v))
+        view.events.opacity.connect(lambda v: self.set_opacity(name, v))
+        for field in ("colour_by", "cmap", "clim"):
+            getattr(view.events, field).connect(
+                lambda _v, view=view: self.color_by(name, view.colour_by, view.cmap, view.clim))
 
     def camera(self, preset: str) -> None:
         """Go to a camera preset (``top``, ``oblique``, ``street``, ``underground``) or a bookmark."""

@@ -1,0 +1,116 @@
+"""What the user sees, as one evented model without Qt: layers' display, selection, camera, clock, results.
+
+The window's widgets and the 3D :class:`~app.scene.scene.Scene` both listen to
+a :class:`ViewModel` (napari's viewer model is the example): a widget changes
+the model, never the scene; the scene redraws because the model says what
+changed.  Every part is a psygnal ``EventedModel`` (pydantic-validated, so an
+opacity of 1.5 or a NaN time is refused where it is set), and each field
+emits ``model.events.<field>`` with its new value.
+
+* ``layers[name]``: :class:`LayerView` — visible, opacity, colour-by (a column
+  or a result), colour map and range;
+* ``selection``: :class:`Selection` — the picked layer and feature ids;
+* ``camera``: :class:`CameraView` — the preset and the named bookmarks;
+* ``clock``: :class:`ClockView` — clock time, playing, speed, window;
+* ``results``: the result series shown per layer (layer -> result name).
+
+:meth:`ViewModel.for_twin` makes one layer view per non-empty layer of a
+twin; :meth:`Scene.bind <app.scene.scene.Scene.bind>` makes a scene follow it.
+"""
+
+from __future__ import annotations
+
+import math
+
+from psygnal import EventedModel, Signal
+from pydantic import ConfigDict, Field, field_validator
+
+
+class _View(EventedModel):
+    model_config = ConfigDict(validate_assignment=True, extra="forbid", allow_inf_nan=False)
+
+
+class LayerView(_View):
+    name: str
+    visible: bool = True
+    opacity: float = Field(1.0, ge=0.0, le=1.0)
+    colour_by: str | None = None
+    cmap: str | None = None
+    clim: tuple[float, float] | None = None
+
+    @field_validator("clim")
+    @classmethod
+    def ordered(cls, v):
+        if v is not None and not v[0] < v[1]:
+            raise ValueError(f"colour range must go from low to high, not {v}")
+        return v
+
+
+class Selection(_View):
+    layer: str | None = None
+    feature_ids: tuple[str, ...] = ()
+
+
+class CameraView(_View):
+    preset: str = "oblique"
+    bookmarks: dict[str, dict] = Field(default_factory=dict)
+
+
+class ClockView(_View):
+    time: float = 0.0
+    start: float = 0.0
+    end: float = 0.0
+    playing: bool = False
+    speed: float = Field(1.0, ge=0.1, le=10_000)
+
+    @field_validator("time")
+    @classmethod
+    def finite(cls, v):
+        if not math.isfinite(v):
+            raise ValueError("clock time must be a finite number")
+        return v
+
+
+class ViewModel:
+    """The whole view state of one twin; every part emits what changed."""
+
+    layer_added = Signal(str)
+    results_changed = Signal(str, object)   # layer, result name (None: none shown)
+
+    def __init__(self, layers: list[str] = ()):
+        self.layers: dict[str, LayerView] = {}
+        self.selection = Selection()
+        self.camera = CameraView()
+        self.clock = ClockView()
+        self.results: dict[str, str | None] = {}
+        for name in layers:
+            self.add_layer(name)
+
+    @classmethod
+    def for_twin(cls, twin) -> "ViewModel":
+        model = cls([name for name, frame in twin.layers.items() if len(frame)])
+        model.camera.bookmarks = dict(twin.metadata.get("camera_bookmarks", {}))
+        return model
+
+    def add_layer(self, name: str, **look) -> LayerView:
+        if name in self.layers:
+            raise ValueError(f"layer {name!r} is already in the view")
+        view = self.layers[name] = LayerView(name=name, **look)
+        self.layer_added.emit(name)
+        return view
+
+    def layer(self, name: str) -> LayerView:
+        try:
+            return self.layers[name]
+        except KeyError:
+            raise KeyError(f"no layer {name!r} in the view; layers are {', '.join(self.layers)}") from None
+
+    def show_result(self, layer: str, result: str | None) -> None:
+        self.layer(layer)
+        self.results[layer] = result
+        self.results_changed.emit(layer, result)
+
+    def select(self, layer: str | None, *feature_ids: str) -> None:
+        if layer is not None:
+            self.layer(layer)
+        self.selection.layer, self.selection.feature_ids = layer, tuple(str(f) for f in feature_ids)
