@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from simulation.hydraulics.results import SERVICE_PRESSURE, DemandModel
-from simulation.hydraulics.solver import (DURATION, FLOW, HYDSTEP, PRESSURE, REPORTSTEP, STATUS, Solver,
-                                          SolverError)
+from simulation.hydraulics.solver import (_US_UNITS as US_UNITS, DURATION, FLOW, HEAD, HYDSTEP, PRESSURE,
+                                          REPORTSTEP, STATUS, Solver, SolverError)
 
 SOURCE = "water"
 
@@ -57,6 +57,7 @@ class WaterNetwork:
         self.people_without = 0.0
         self.timeline: list[tuple[float, float, float]] = []  # clock time, people without water, leak L/s
         self._prev_t: float | None = None
+        self.finished = False
 
     # ---------------------------------------------------------------- set-up
     def attach(self, session) -> None:
@@ -136,12 +137,13 @@ class WaterNetwork:
         self._apply_pending()
         self.steps = []
         t, step = ctypes.c_long(), ctypes.c_long()
-        while self.t < target or self.pressure is None:
+        # at the session's end EPANET's last step (at the end itself) is solved too
+        last = t_clock >= session.end
+        while (self.t < target or self.pressure is None or (last and not self.finished)):
             code = lib.EN_runH(ph, ctypes.byref(t))
             if code > 100:
                 raise SolverError(f"{self.system.name}: EPANET failed at {t.value / 3600:.2f} h")
-            s.check(lib.EN_getnodevalues(ph, PRESSURE, s.node_pointer), "read pressures")
-            p = s.node_buffer.copy() * s.pressure_factor
+            p = self._pressures(s)
             q = s.link_values(FLOW) * s.flow_factor
             now = session.start + float(t.value)
             self._observe(now, p, q, first=self.pressure is None)
@@ -150,8 +152,19 @@ class WaterNetwork:
             lib.EN_nextH(ph, ctypes.byref(step))
             if step.value <= 0:
                 self.t = float(session.end - session.start)
+                self.finished = True
                 break
             self.t = float(t.value + step.value)
+
+    @staticmethod
+    def _pressures(s: Solver) -> np.ndarray:
+        """Pressures in m, as :meth:`Solver.run` gives them (US units: head less elevation, in m)."""
+        if s.flow_units in US_UNITS:
+            elevation = s._elevations()  # first: it reads through the same buffer
+            s.check(s.lib.EN_getnodevalues(s.handle, HEAD, s.node_pointer), "read heads")
+            return (s.node_buffer - elevation) * s.length_factor
+        s.check(s.lib.EN_getnodevalues(s.handle, PRESSURE, s.node_pointer), "read pressures")
+        return s.node_buffer.copy() * s.pressure_factor
 
     def _advance_baseline(self, target: float) -> None:
         b = self.baseline
@@ -160,8 +173,7 @@ class WaterNetwork:
         while self._base_t <= target:
             if b.lib.EN_runH(b.handle, ctypes.byref(t)) > 100:
                 raise SolverError(f"{self.system.name}: the baseline failed at {t.value / 3600:.2f} h")
-            b.lib.EN_getnodevalues(b.handle, PRESSURE, b.node_pointer)
-            self._base_steps.append((float(t.value), b.node_buffer.copy() * b.pressure_factor))
+            self._base_steps.append((float(t.value), self._pressures(b)))
             b.lib.EN_nextH(b.handle, ctypes.byref(step))
             if step.value <= 0:
                 self._base_t = float("inf")
