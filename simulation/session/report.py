@@ -2,6 +2,18 @@
 
 Everything here reads the session's event log and the water network's
 timeline (people without water, leak flow), never another engine's internals.
+
+Three chains are told apart (``summary()["chains"]``, each present when its
+trigger happened): the **main break** (:data:`CHAIN`), the **fire**
+(:data:`FIRE_CHAIN`: smoke alarm -> verification call -> micro fire station
+and fire station on scene, with the 1-3-5 verdicts of :data:`PATTERN_1_3_5`)
+and the **gas leak** (:data:`GAS_CHAIN`: leak -> methane alarm with its
+gas-vs-biogas context -> gas crew and fire engine -> leak shut off).
+``summary()["chain"]`` is the lead chain of the run (the main break when a
+pipe broke, else the fire, else the gas leak); in its rows
+``minutes_after_break`` counts from the chain's first step (the break, the
+first smoke alarm, the leak), the name the run command reads.  The 1-3-5
+verdicts are also listed with the scenario's targets.
 """
 
 from __future__ import annotations
@@ -30,6 +42,54 @@ CHAIN = [
 ]
 
 
+#: The micro fire stations' 1-3-5 minute pattern, counted from the red smoke alarm: (step, kind, limit s).
+#: China's micro fire station rules (Fire Bureau of the Ministry of Public Security, micro fire station
+#: construction standards, 2015: respond within 1 min, on scene within 3, joint operations within 5), as
+#: issue 11 reads them: verified within 1 min, micro station on scene within 3, fire station within 5.
+PATTERN_1_3_5 = [("verified", "minutes_alarm_to_verified", 60.0),
+                 ("micro fire station on scene", "minutes_alarm_to_micro_on_scene", 180.0),
+                 ("fire station on scene", "minutes_alarm_to_fire_station_on_scene", 300.0)]
+
+#: The fire chain: (label, event kind, unit type or None).
+FIRE_CHAIN = [
+    ("first smoke alarm", "alarm_raised", None),
+    ("red fire alarm", "fire_alarm", None),
+    ("incident opened", "incident_opened", None),
+    ("verified by call", "alarm_acknowledged", None),
+    ("micro station sent", "unit_dispatched", "micro"),
+    ("fire station sent", "unit_dispatched", "engine"),
+    ("micro on scene", "unit_arrived", "micro"),
+    ("fire station on scene", "unit_arrived", "engine"),
+    ("units released", "unit_released", None),
+    ("incident closed", "incident_closed", None),
+]
+
+#: The gas-leak chain: (label, event kind, unit type or None).
+GAS_CHAIN = [
+    ("leak started", "leak_started", None),
+    ("first methane alarm", "alarm_raised", None),
+    ("incident opened", "incident_opened", None),
+    ("verified by call", "alarm_acknowledged", None),
+    ("gas crew sent", "unit_dispatched", "gas_crew"),
+    ("fire engine sent", "unit_dispatched", "engine"),
+    ("gas crew on scene", "unit_arrived", "gas_crew"),
+    ("fire engine on scene", "unit_arrived", "engine"),
+    ("leak shut off", "made_safe", None),
+    ("leak stopped", "leak_stopped", None),
+    ("units released", "unit_released", None),
+    ("incident closed", "incident_closed", None),
+]
+
+#: Steps that follow another than the row above them (units travel in parallel): label -> labels it follows.
+AFTER = {"fire": {"fire station on scene": ("fire station sent",),
+                  "units released": ("micro on scene", "fire station on scene")},
+         "gas_leak": {"fire engine on scene": ("fire engine sent",), "leak shut off": ("gas crew on scene",),
+                      "units released": ("leak stopped", "fire engine on scene")}}
+
+WATER_LAYERS = {"valve_closed": "water_valves", "valve_opened": "water_valves", "leak_stopped": "water_pipes",
+                "repair_done": "water_pipes", "leak_started": "water_pipes"}
+
+
 def chain(session) -> list[dict]:
     """The first event of each step of the main-break chain after the break (None when it never happened)."""
     events = session.log.events
@@ -39,12 +99,15 @@ def chain(session) -> list[dict]:
     for label, kind in CHAIN:
         after = broke.time if broke else session.start
         candidates = [e for e in events if e.kind == kind and e.time >= after]
+        if kind in WATER_LAYERS:  # not the gas crew's valve or a methane leak
+            candidates = [e for e in candidates if e.layer == WATER_LAYERS[kind]]
         if kind == "alarm_raised":  # the break's own signature: a pressure sensor on the network
             candidates = [e for e in candidates if e.get("sensor_type") == "pressure"]
         if kind in ("unit_dispatched", "unit_arrived", "valve_closed", "valve_opened", "repair_done",
                     "incident_closed") and served is not None:
             candidates = [e for e in candidates if e.feature == served or e.get("incident") == served]
         if kind == "incident_opened":
+            candidates = [e for e in candidates if e.get("type") in (None, "water_main_break")]
             # the incident the crew isolated the break for
             isolated = next((e.get("incident") for e in events if e.kind == "valve_closed"), None)
             candidates = [e for e in candidates if e.feature == isolated] or candidates
@@ -54,6 +117,98 @@ def chain(session) -> list[dict]:
                      "minutes_after_break": round((e.time - broke.time) / 60.0, 1) if e and broke else None,
                      "feature": e.feature if e else None, "message": e.message if e else ""})
     return rows
+
+
+def _row(label: str, kind: str, e, t0) -> dict:
+    return {"step": label, "kind": kind, "time": iso(e.time) if e else None, "time_s": e.time if e else None,
+            "minutes_after_break": round((e.time - t0) / 60.0, 2) if e is not None and t0 is not None else None,
+            "feature": e.feature if e else None, "message": e.message if e else ""}
+
+
+def _incident_chain(session, itype: str) -> dict | None:
+    """The first incident of ``itype``: its chain rows, in order, and what it was about."""
+    events = session.log.events
+    opened = next((e for e in events if e.kind == "incident_opened" and e.get("type") == itype), None)
+    if opened is None:
+        return None
+    inc = opened.feature
+    sensor = opened.get("sensor")
+    mine = [e for e in events if e.feature == inc or e.get("incident") == inc]
+    spec = FIRE_CHAIN if itype == "fire" else GAS_CHAIN
+    sensor_type = "smoke" if itype == "fire" else "methane"
+    made_safe = next((e for e in mine if e.kind in ("valve_closed", "repair_done") and e.source == "emergency"
+                      and e.layer in ("gas_mains", "septic_tanks")), None)
+    leak = None
+    if itype == "gas_leak":
+        ref = made_safe.feature if made_safe else None
+        leaks = [e for e in events if e.kind == "leak_started" and e.layer in ("gas_mains", "septic_tanks")]
+        leak = next((e for e in leaks if e.feature == ref), leaks[0] if leaks else None)
+    first_alarm = next((e for e in events if e.kind == "alarm_raised" and e.get("sensor_type") == sensor_type
+                        and (leak is None or e.time >= leak.time)
+                        and (itype != "fire" or e.feature == opened.get("ref", "").split("/")[-1])), None)
+    t0 = leak.time if leak is not None else (first_alarm.time if first_alarm else opened.time)
+    rows, found = [], {}
+    for label, kind, utype in spec:
+        if kind == "fire_alarm":
+            e = next((x for x in events if x.kind in ("alarm_raised", "alarm_escalated") and x.time <= opened.time
+                      and x.get("sensor") == sensor and x.get("level") == "red"), None)
+        elif kind == "alarm_raised":
+            e = first_alarm
+        elif kind == "leak_started":
+            e = leak
+        elif kind == "leak_stopped":
+            e = next((x for x in events if x.kind == "leak_stopped" and leak is not None and x.feature == leak.feature
+                      and x.layer == leak.layer), None)
+        elif kind == "made_safe":
+            e = made_safe
+        elif kind == "incident_opened":
+            e = opened
+        else:
+            e = next((x for x in mine if x.kind == kind and (utype is None or x.get("unit_type") == utype)), None)
+        found[label] = e
+        shown = e.kind if e is not None and kind in ("fire_alarm", "made_safe") else \
+            {"fire_alarm": "alarm_escalated", "made_safe": "valve_closed"}.get(kind, kind)
+        rows.append(_row(label, shown, e, t0))
+    at = {r["step"]: r["time_s"] for r in rows}
+    in_order = True
+    for k, r in enumerate(rows[1:], start=1):
+        before = [at[p] for p in AFTER[itype].get(r["step"], (rows[k - 1]["step"],)) if at[p] is not None]
+        if r["time_s"] is not None and before and r["time_s"] < max(before):
+            in_order = False
+    out = {"incident": inc, "type": itype, "where": opened.get("ref"), "steps": rows,
+           "complete": all(r["time"] for r in rows), "in_order": in_order}
+    if itype == "fire":
+        red = rows[1]["time_s"] if rows[1]["time_s"] is not None else opened.time
+        by = {r["step"]: r["time_s"] for r in rows}
+        reached = {"verified": by["verified by call"], "micro fire station on scene": by["micro on scene"],
+                   "fire station on scene": by["fire station on scene"]}
+        out["pattern_1_3_5"] = [{"step": step, "kpi": kpi, "limit_min": limit / 60.0,
+                                 "minutes": None if reached[step] is None else round((reached[step] - red) / 60.0, 2),
+                                 "met": reached[step] is not None and reached[step] - red <= limit + 1e-6}
+                                for step, kpi, limit in PATTERN_1_3_5]
+        out["pattern_met"] = all(v["met"] for v in out["pattern_1_3_5"])
+    else:
+        out["context"] = opened.get("context")
+        out["reason"] = opened.get("reason")
+        out["alarm_level"] = opened.get("alarm_level")
+        stopped = found["leak stopped"]
+        out["volume_released_m3"] = None if stopped is None else round(float(stopped.value), 2)
+    return out
+
+
+def chains(session) -> dict:
+    """Every chain that happened in the run: ``main_break``, ``fire``, ``gas_leak``."""
+    out = {}
+    if session.log.of("pipe_broken"):
+        steps = chain(session)
+        done = [r["time"] for r in steps if r["time"]]
+        out["main_break"] = {"steps": steps, "complete": all(r["time"] for r in steps),
+                             "in_order": done == sorted(done)}
+    for itype in ("fire", "gas_leak"):
+        c = _incident_chain(session, itype)
+        if c is not None:
+            out[itype] = c
+    return out
 
 
 def summary(session, scenario=None) -> dict:
@@ -83,10 +238,19 @@ def summary(session, scenario=None) -> dict:
                 value = kpis[key]
                 targets.append({"kpi": key, "target": target, "value": value,
                                 "met": value is not None and value <= target})
-    in_order = [r["time"] for r in steps if r["time"]]
+    every = chains(session)
+    lead = "main_break" if "main_break" in every else next(iter(every), "main_break")
+    complete = all(r["time"] for r in steps)
+    in_order = [r["time"] for r in steps if r["time"]] == sorted(r["time"] for r in steps if r["time"])
+    if lead != "main_break":
+        steps = [{k: v for k, v in r.items() if k != "time_s"} for r in every[lead]["steps"]]
+        complete, in_order = every[lead]["complete"], every[lead]["in_order"]
+    if "fire" in every:
+        for v in every["fire"]["pattern_1_3_5"]:
+            targets.append({"kpi": v["kpi"], "target": v["limit_min"], "value": v["minutes"], "met": v["met"]})
     return {"name": scenario.name if scenario else "session", "start": iso(session.start), "end": iso(session.end),
-            "seed": session.seed, "events": len(session.log.events), "chain": steps,
-            "chain_complete": all(r["time"] for r in steps), "chain_in_order": in_order == sorted(in_order),
+            "seed": session.seed, "events": len(session.log.events), "lead_chain": lead, "chain": steps,
+            "chain_complete": complete, "chain_in_order": in_order, "chains": every,
             "kpis": kpis, "targets": targets}
 
 
@@ -119,9 +283,32 @@ def _plot(session) -> str:
 def html_report(session, doc: dict) -> str:
     """One self-contained HTML page (inline CSS and PNG; no network access needed to view it)."""
     esc = html.escape
-    rows = "".join(f"<tr><td>{esc(r['step'])}</td><td>{esc(r['time'] or 'never')}</td>"
-                   f"<td>{'' if r['minutes_after_break'] is None else r['minutes_after_break']}</td>"
-                   f"<td>{esc(r['message'])}</td></tr>" for r in doc["chain"])
+    def table(steps) -> str:
+        rows = "".join(f"<tr><td>{esc(r['step'])}</td><td>{esc(r['time'] or 'never')}</td>"
+                       f"<td>{'' if r['minutes_after_break'] is None else r['minutes_after_break']}</td>"
+                       f"<td>{esc(r['message'])}</td></tr>" for r in steps)
+        return ("<table><tr><th>step</th><th>time (UTC)</th><th>minutes after the first step</th><th>what</th></tr>"
+                f"{rows}</table>")
+
+    titles = {"main_break": "The main-break chain", "fire": "The fire chain: smoke alarm, micro fire station, "
+              "fire station", "gas_leak": "The gas-leak chain: methane alarm, gas crew, fire engine"}
+    sections = []
+    for name, c in (doc.get("chains") or {"main_break": {"steps": doc["chain"], "complete": doc["chain_complete"],
+                                                         "in_order": doc["chain_in_order"]}}).items():
+        part = (f"<h2>{esc(titles[name])}</h2><p>Complete: <b>{'yes' if c['complete'] else 'no'}</b>; in order: "
+                f"<b>{'yes' if c['in_order'] else 'no'}</b>.</p>{table(c['steps'])}")
+        if name == "fire":
+            part += ("<h3>The 1-3-5 minute pattern (from the red fire alarm)</h3><table><tr><th>step</th>"
+                     "<th>limit, min</th><th>minutes</th><th></th></tr>" + "".join(
+                         f"<tr class='{'met' if v['met'] else 'missed'}'><td>{esc(v['step'])}</td>"
+                         f"<td>{v['limit_min']:g}</td><td>{'never' if v['minutes'] is None else v['minutes']}</td>"
+                         f"<td>{'met' if v['met'] else 'missed'}</td></tr>" for v in c["pattern_1_3_5"]) + "</table>")
+        if name == "gas_leak":
+            part += (f"<p>Methane source: <b>{esc(str(c.get('context') or 'not attributed'))}</b> "
+                     f"({esc(str(c.get('reason') or ''))}); alarm level that opened the incident: "
+                     f"{esc(str(c.get('alarm_level')))}; methane released: {c.get('volume_released_m3')} m³.</p>")
+        sections.append(part)
+    chains_html = "\n".join(sections)
     kpis = "".join(f"<tr><td>{esc(k.replace('_', ' '))}</td><td>{v}</td></tr>" for k, v in doc["kpis"].items())
     targets = "".join(f"<tr class='{'met' if t['met'] else 'missed'}'><td>{esc(t['kpi'].replace('_', ' '))}</td>"
                       f"<td>{t['target']}</td><td>{t['value']}</td><td>{'met' if t['met'] else 'missed'}</td></tr>"
@@ -138,7 +325,7 @@ tr.met td{{background:#e6f4e6}}tr.missed td{{background:#fbe3e3}}</style></head>
 <h1>{esc(doc['name'])}</h1>
 <p>Run {esc(doc['start'])} to {esc(doc['end'])}, seed {doc['seed']}, {doc['events']} events.
 Chain complete: <b>{'yes' if doc['chain_complete'] else 'no'}</b>; in order: <b>{'yes' if doc['chain_in_order'] else 'no'}</b>.</p>
-<h2>The chain</h2><table><tr><th>step</th><th>time (UTC)</th><th>minutes after the break</th><th>what</th></tr>{rows}</table>
+{chains_html}
 <h2>Key figures</h2><table><tr><th>KPI</th><th>value</th></tr>{kpis}</table>
 <h2>Against the targets</h2><table><tr><th>KPI</th><th>target</th><th>value</th><th></th></tr>{targets}</table>
 <h2>People without water</h2><img alt="people without water and leak flow over the run" src="data:image/png;base64,{_plot(session)}">

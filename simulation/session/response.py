@@ -24,6 +24,39 @@ break: the crew finds the broken pipe nearest the incident, closes the
 valves of its segment (:mod:`simulation.hydraulics.segments`) after
 ``isolate_s`` — each a ``valve_closed`` event the water network applies —
 repairs it in ``repair_s`` (``repair_done``), reopens the valves and leaves.
+
+Fires and gas leaks (chains of issue 11, item 6) send several units at once:
+
+* a **red smoke alarm** (``high`` kind) opens a ``fire`` incident: the
+  platform calls the site back (``fire_verify_s``, default 60 s; the end of
+  the call is an ``alarm_acknowledged`` event), the dispatcher takes
+  ``fire_dispatch_s`` (default 20 s, the median of the emergency scenario's
+  dispatch time), then the nearest free ``micro`` unit (a micro fire
+  station's crew: the fleet folds every micro station unit, ``micro_engine``
+  in the demo, to the type ``micro``) **and** the nearest free ``engine``
+  (a fire station) are dispatched together, each from its station over the
+  road graph; each arrives ``turnout + travel`` later (``turnout_by_unit``,
+  defaults the medians of ``scenarios/emergency-default.yaml``: micro 40 s,
+  engine 65 s, gas crew 300 s; travel ``RoadTravel.out_times`` from the
+  unit's station).  The first unit of the list (the micro crew) starts the
+  attack on arrival; the fire is handled ``fire_handle_s`` (default 40 min,
+  that scenario's median for a structure fire), and the units are released
+  once it is over and all of them are on scene;
+* an **orange or red methane alarm** (``high`` or ``rate``) opens a
+  ``gas_leak`` incident carrying the alarm's gas-main-vs-biogas context
+  (:mod:`simulation.sensors.methane`, read from the alarm engine's log):
+  verification call, dispatch, then the nearest free ``gas_crew`` (the
+  fleet's gas emergency depot) and the nearest free ``engine``.  The gas crew
+  finds the active leak nearest the incident (``session.state["gas_leaks"]``)
+  and makes it safe ``gas_make_safe_s`` (default 15 min) after arriving: a
+  gas main is shut off (``valve_closed`` on ``gas_mains``; the twin has no
+  gas valves, so the event names the main), a septic tank is ventilated
+  (``repair_done`` on ``septic_tanks``).  The sources engine stops the leak
+  on that event.
+
+A unit type the fleet lacks is replaced by its fallback in the emergency
+scenario (gas crew -> engine), noted on the incident.  Unit shifts (the gas
+crew's 07:00-22:00 day shift) are not modelled here: every unit is on duty.
 """
 
 from __future__ import annotations
@@ -52,8 +85,35 @@ class ResponsePlan:
     merge_m: float = 5000.0         # alarms this close to an incident of the same type...
     merge_s: float = 2 * 3600.0     # ...opened this recently join it (a pressure drop spreads over the zone)
     confirm_deficit_m: float = 10.0  # verified when an alarmed junction is this far below the model's pressure
-    incident_types: dict = field(default_factory=lambda: {"pressure": "water_main_break"})
-    unit_types: dict = field(default_factory=lambda: {"water_main_break": "water_crew"})
+    incident_types: dict = field(default_factory=lambda: {"pressure": "water_main_break", "smoke": "fire",
+                                                          "methane": "gas_leak"})
+    #: incident type -> one unit type (the water chain) or a tuple sent together, the first leading
+    unit_types: dict = field(default_factory=lambda: {"water_main_break": "water_crew",
+                                                      "fire": ("micro", "engine"),
+                                                      "gas_leak": ("gas_crew", "engine")})
+    #: sensor type -> (levels, alarm kinds) that open an incident, overriding open_on / open_on_kinds
+    open_rules: dict = field(default_factory=lambda: {"smoke": (("red",), ("high",)),
+                                                      "methane": (("orange", "red"), ("high", "rate"))})
+    merge_m_by_type: dict = field(default_factory=lambda: {"fire": 100.0, "gas_leak": 300.0})
+    fire_verify_s: float = 60.0     # the platform calls the building back (1 of the 1-3-5 pattern)
+    fire_dispatch_s: float = 20.0   # median dispatch, scenarios/emergency-default.yaml
+    fire_handle_s: float = 2400.0   # median structure fire, scenarios/emergency-default.yaml
+    gas_verify_s: float = 60.0
+    gas_dispatch_s: float = 20.0
+    gas_make_safe_s: float = 900.0  # the gas crew on scene until the main is shut off / the tank ventilated
+    #: turnout per unit type (s); medians of scenarios/emergency-default.yaml; others take turnout_s
+    turnout_by_unit: dict = field(default_factory=lambda: {"micro": 40.0, "engine": 65.0, "gas_crew": 300.0})
+
+    def turnout(self, unit_type: str) -> float:
+        return float(self.turnout_by_unit.get(unit_type, self.turnout_s))
+
+    def timing(self, itype: str) -> tuple[float, float]:
+        """(verify, dispatch) seconds for an incident type."""
+        if itype == "fire":
+            return self.fire_verify_s, self.fire_dispatch_s
+        if itype == "gas_leak":
+            return self.gas_verify_s, self.gas_dispatch_s
+        return self.verify_s, self.dispatch_s
 
 
 class Response:
@@ -61,7 +121,7 @@ class Response:
 
     name = SOURCE
 
-    def __init__(self, twin, system, plan: ResponsePlan | None = None, model=None, water=None):
+    def __init__(self, twin, system, plan: ResponsePlan | None = None, model=None, water=None, alarms=None):
         from simulation.emergency.config import load_scenario
         from simulation.emergency.model import EmergencyModel
 
@@ -74,6 +134,7 @@ class Response:
         self.free = {u.index: True for u in self.fleet.units}
         self._segments = None
         self.water = water
+        self.alarms = alarms  # the AlarmEngine, to read a methane alarm's context
 
     def attach(self, session) -> None:
         self.session = session
@@ -84,32 +145,57 @@ class Response:
 
     # ---------------------------------------------------------------- opening incidents
     def _on_alarm(self, event) -> None:
-        if event.get("level") not in self.plan.open_on or event.get("alarm_kind") not in self.plan.open_on_kinds:
+        levels, kinds = self.plan.open_rules.get(event.get("sensor_type"), (self.plan.open_on, self.plan.open_on_kinds))
+        if event.get("level") not in levels or event.get("alarm_kind") not in kinds:
             return
         itype = self.plan.incident_types.get(event.get("sensor_type"))
         if itype is None or event.get("x") is None:
             return
         xy = np.array([float(event.get("x")), float(event.get("y"))])
+        merge_m = self.plan.merge_m_by_type.get(itype, self.plan.merge_m)
         for inc in self.incidents:
             if inc["type"] == itype and event.time - inc["opened"] <= self.plan.merge_s \
-                    and np.hypot(*(inc["xy"] - xy)) <= self.plan.merge_m:
+                    and np.hypot(*(inc["xy"] - xy)) <= merge_m:
                 inc["alarms"].append((event.get("sensor"), event.layer, event.feature))
                 return
-        inc = self.report(event.time, itype, xy, f"{event.layer}/{event.feature}", f"alarm {event.get('sensor')}")
+        extra = {}
+        if event.get("sensor_type") == "methane":
+            context, reason = self._context(event)
+            extra = {"context": context, "reason": reason}
+        inc = self.report(event.time, itype, xy, f"{event.layer}/{event.feature}", f"alarm {event.get('sensor')}",
+                          alarm=event, **extra)
         inc["alarms"].append((event.get("sensor"), event.layer, event.feature))
 
-    def report(self, time: float, itype: str, xy, ref: str, cause: str, priority: int = 1) -> dict:
+    def _context(self, event) -> tuple[str | None, str | None]:
+        """The methane alarm's source attribution, as the alarm engine tagged it."""
+        if self.alarms is None:
+            return None, None
+        for a in reversed(self.alarms.log):
+            if a.sensor_id == event.get("sensor") and a.time == event.time and a.kind == event.get("alarm_kind"):
+                return a.context, a.reason
+        return None, None
+
+    def report(self, time: float, itype: str, xy, ref: str, cause: str, priority: int = 1, alarm=None,
+               context: str | None = None, reason: str | None = None) -> dict:
         """Open an incident of ``itype`` at ``xy`` at clock time ``time`` (not before the engine's now)."""
         session = self.session
         inc = {"id": f"INC-{len(self.incidents) + 1:03d}", "type": itype, "xy": np.asarray(xy, float), "ref": ref,
-               "opened": float(time), "closed": False, "alarms": [], "priority": priority}
+               "opened": float(time), "closed": False, "alarms": [], "priority": priority, "notes": []}
+        extra = {}
+        if alarm is not None:
+            extra = {"sensor": alarm.get("sensor"), "alarm_level": alarm.get("level")}
+        if context is not None:
+            inc["context"], inc["reason"] = context, reason
+            extra.update(context=context, reason=reason)
+            cause = f"{cause}; {context}"
         self.incidents.append(inc)
         session.state["incidents"][inc["id"]] = {"type": itype, "state": "open", "ref": ref}
         session.publish(time, "incident_opened", SOURCE, "incidents", inc["id"], priority,
                         f"{itype.replace('_', ' ')} reported at {ref} ({cause})", type=itype, ref=ref,
-                        x=round(float(inc["xy"][0]), 2), y=round(float(inc["xy"][1]), 2))
+                        x=round(float(inc["xy"][0]), 2), y=round(float(inc["xy"][1]), 2), **extra)
         delay = max(0.0, (time - session.start) - self.env.now)
-        self.env.process(self._life(inc, delay))
+        multi = not isinstance(self.plan.unit_types.get(itype, "water_crew"), str)
+        self.env.process(self._life_multi(inc, delay) if multi else self._life(inc, delay))
         return inc
 
     # ---------------------------------------------------------------- life cycle
@@ -168,6 +254,120 @@ class Response:
         session.state["incidents"][inc["id"]]["state"] = "closed"
         session.publish(self._clock(), "incident_closed", SOURCE, "incidents", inc["id"], self._clock() - inc["opened"],
                         f"{inc['id']} closed", served=True)
+
+    def _life_multi(self, inc: dict, delay: float):
+        """Verify, then send several units together; the first leads the work on scene."""
+        env, plan, session = self.env, self.plan, self.session
+        if delay:
+            yield env.timeout(delay)
+        verify_s, dispatch_s = plan.timing(inc["type"])
+        yield env.timeout(verify_s)
+        inc["verified"] = self._clock()
+        sensor, layer, feature = (inc["alarms"][0] if inc["alarms"] else (None, "incidents", inc["id"]))
+        session.publish(self._clock(), "alarm_acknowledged", SOURCE, layer, feature, None,
+                        f"{inc['id']}: the call to the site confirms the alarm", incident=inc["id"], sensor=sensor,
+                        verified=True, verify_s=verify_s)
+        yield env.timeout(dispatch_s)
+        sites = self.travel.locate(inc["xy"].reshape(1, 2))
+        out = self.travel.out_times(sites, 0)
+        inc["units"] = []
+        procs = [env.process(self._send(inc, utype, sites, out)) for utype in self._unit_types(inc)]
+        if not procs:
+            inc["closed"] = True
+            session.state["incidents"][inc["id"]]["state"] = "closed"
+            session.publish(self._clock(), "incident_closed", SOURCE, "incidents", inc["id"],
+                            self._clock() - inc["opened"], f"{inc['id']}: no unit in the fleet can serve it",
+                            served=False)
+            return
+        yield procs[0]
+        if inc["type"] == "fire":
+            yield env.timeout(plan.fire_handle_s)
+        elif inc["type"] == "gas_leak":
+            yield from self._make_safe(inc)
+        sent = yield env.all_of(procs)
+        for result in sent.values():
+            if result is None:
+                continue
+            unit, t_sent = result
+            session.state["units"][unit.name].update(status="returning", incident=None)
+            session.publish(self._clock(), "unit_released", SOURCE, "incidents", inc["id"], self._clock() - t_sent,
+                            f"{unit.name} released from {inc['id']}", unit=unit.name, unit_type=unit.type)
+            env.process(self._back_home(unit, self.travel.back_time(sites, 0, unit.station)))
+        yield env.timeout(plan.feedback_s)
+        inc["closed"] = True
+        session.state["incidents"][inc["id"]]["state"] = "closed"
+        session.publish(self._clock(), "incident_closed", SOURCE, "incidents", inc["id"], self._clock() - inc["opened"],
+                        f"{inc['id']} closed", served=True)
+
+    def _unit_types(self, inc: dict) -> list[str]:
+        """The unit types to send, each replaced by its fallback when the fleet has none (noted)."""
+        wanted = self.plan.unit_types.get(inc["type"], ())
+        wanted = (wanted,) if isinstance(wanted, str) else tuple(wanted)
+        have = self.fleet.types()
+        config = getattr(self.model, "scenario", None)
+        out = []
+        for utype in wanted:
+            chosen, seen = utype, set()
+            while chosen is not None and chosen not in have and chosen not in seen:
+                seen.add(chosen)
+                ut = config.unit_types.get(chosen) if config is not None else None
+                chosen = ut.fallback if ut is not None else None
+            if chosen is None or chosen not in have:
+                inc["notes"].append(f"no {utype} in the fleet and no fallback: sent without it")
+                continue
+            if chosen != utype:
+                inc["notes"].append(f"no {utype} in the fleet: sent {chosen} instead")
+            out.append(chosen)
+        return out
+
+    def _send(self, inc: dict, unit_type: str, sites, out):
+        """Dispatch the nearest free unit of ``unit_type``; returns (unit, dispatch time) once on scene."""
+        env, plan, session = self.env, self.plan, self.session
+        while True:
+            free = [u for u in self.fleet.units if u.type == unit_type and self.free[u.index]]
+            if free:
+                break
+            yield env.timeout(60.0)  # wait for a unit to come free
+        unit = min(free, key=lambda u: (out[u.station], u.index))
+        self.free[unit.index] = False
+        travel = float(out[unit.station])
+        turnout = plan.turnout(unit.type)
+        station = self.fleet.stations[unit.station]
+        inc["units"].append(unit.name)
+        session.state["units"][unit.name].update(status="dispatched", incident=inc["id"])
+        session.publish(self._clock(), "unit_dispatched", SOURCE, "fire_stations", station.id, travel,
+                        f"{unit.name} ({unit.type}, {station.name}) sent to {inc['id']}: turnout {turnout:g} s, "
+                        f"travel {travel:.0f} s", unit=unit.name, unit_type=unit.type, incident=inc["id"],
+                        station_kind=station.kind, turnout_s=turnout, travel_s=round(travel, 3))
+        sent = self._clock()
+        yield env.timeout(turnout + travel)
+        session.state["units"][unit.name].update(status="on_scene", x=float(inc["xy"][0]), y=float(inc["xy"][1]))
+        session.publish(self._clock(), "unit_arrived", SOURCE, "incidents", inc["id"], self._clock() - sent,
+                        f"{unit.name} on scene of {inc['id']}", unit=unit.name, unit_type=unit.type,
+                        station_kind=station.kind)
+        inc.setdefault("on_scene", self._clock())
+        return unit, sent
+
+    def _make_safe(self, inc: dict):
+        """The gas crew finds the leak nearest the incident and shuts the main off / ventilates the tank."""
+        env, session = self.env, self.session
+        yield env.timeout(self.plan.gas_make_safe_s)
+        leaks = [v for v in session.state.get("gas_leaks", {}).values() if v.get("active") and not v.get("incident")]
+        if not leaks:
+            inc["finding"] = "no leak found (or one already being handled)"
+            return
+        leak = min(leaks, key=lambda v: float(np.hypot(v["x"] - inc["xy"][0], v["y"] - inc["xy"][1])))
+        leak["incident"] = inc["id"]
+        inc["leak"] = f"{leak['layer']}/{leak['feature']}"
+        if leak["layer"] == "gas_mains":
+            session.publish(self._clock(), "valve_closed", SOURCE, "gas_mains", leak["feature"], None,
+                            f"gas main {leak['feature']} shut off by the gas crew", main=leak["feature"],
+                            incident=inc["id"])
+        else:
+            session.publish(self._clock(), "repair_done", SOURCE, leak["layer"], leak["feature"],
+                            self.plan.gas_make_safe_s, f"{leak['feature']} ventilated by the gas crew",
+                            incident=inc["id"])
+        inc["made_safe"] = self._clock()
 
     def _verified(self, inc: dict) -> bool:
         """The twin checks the alarm against its model: a junction well below the pressure it should have."""

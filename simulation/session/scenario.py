@@ -6,8 +6,10 @@ breaks at clock times), the response plan and the targets the report checks.
 It is read with ``yaml.safe_load`` and validated with pydantic: unknown keys
 are refused, and every error names the file, the line and the field path.
 :func:`build_session` turns it into a :class:`~simulation.session.Session`
-(hydraulics, then virtual sensors and alarms, then the emergency response,
-advanced in that order) that can re-run itself to seek back.
+(hydraulics, then virtual sensors and alarms, then the scripted smoke and
+methane sources of :mod:`simulation.session.sources` when the scenario has
+``smoke`` or ``gas_leak`` events, then the emergency response, advanced in
+that order) that can re-run itself to seek back.
 """
 
 from __future__ import annotations
@@ -43,6 +45,38 @@ class PipeBreak(_Strict):
     hole_mm: float = Field(100.0, gt=0, le=2000, description="equivalent round hole, mm")
 
 
+class SmokeEvent(_Strict):
+    at: str = Field(description="clock time HH:MM on the first day of the run, or ISO 8601 UTC")
+    building: str = Field(description="id of a building with a smoke sensor on it")
+    peak_obs_m: float = Field(6.0, gt=0, le=100, description="obscuration the smoke reaches, %obs/m")
+    ramp_s: float = Field(120.0, gt=0, le=3600, description="seconds from 0 to the peak (and back)")
+    duration_min: float = Field(30.0, gt=0, le=1440, description="minutes at the peak until the fire is out")
+
+
+class GasLeakEvent(_Strict):
+    at: str = Field(description="clock time HH:MM on the first day of the run, or ISO 8601 UTC")
+    near: str = Field(description="id of the leaking gas main or of the septic tank giving off biogas")
+    along: float = Field(0.5, ge=0, le=1, description="where on the gas main, as a fraction of its length")
+    flow_lps: float = Field(50.0, gt=0, le=10000, description="methane released, L/s")
+    dispersion_m2s: float = Field(0.02, gt=0, le=10, description="effective dispersion coefficient, m²/s")
+
+
+class FireSpec(_Strict):
+    verify_s: float = Field(60.0, ge=0, le=86400, description="the call back to the building")
+    dispatch_s: float = Field(20.0, ge=0, le=86400)
+    handle_min: float = Field(40.0, ge=0, le=1440, description="from the first unit on scene to the fire out")
+
+
+class GasSpec(_Strict):
+    verify_s: float = Field(60.0, ge=0, le=86400)
+    dispatch_s: float = Field(20.0, ge=0, le=86400)
+    make_safe_min: float = Field(15.0, ge=0, le=1440, description="gas crew on scene until the leak is shut off")
+
+
+def _turnouts():
+    return {"micro": 40.0, "engine": 65.0, "gas_crew": 300.0}
+
+
 class ResponseSpec(_Strict):
     verify_s: float = Field(60.0, ge=0, le=86400)
     dispatch_s: float = Field(60.0, ge=0, le=86400)
@@ -51,6 +85,18 @@ class ResponseSpec(_Strict):
     repair_h: float = Field(4.0, ge=0, le=168)
     feedback_s: float = Field(300.0, ge=0, le=86400)
     confirm_deficit_m: float = Field(10.0, gt=0, le=500)
+    fire: FireSpec = Field(default_factory=FireSpec)
+    gas_leak: GasSpec = Field(default_factory=GasSpec)
+    turnout_by_unit: dict[str, float] = Field(default_factory=_turnouts,
+                                              description="turnout (s) per unit type; others take turnout_s")
+
+    @field_validator("turnout_by_unit")
+    @classmethod
+    def turnouts(cls, v: dict) -> dict:
+        bad = [k for k, x in v.items() if not 0 <= x <= 86400]
+        if bad:
+            raise ValueError(f"turnout of {bad[0]!r} must be between 0 and 86400 s")
+        return {**_turnouts(), **v}
 
 
 class Targets(_Strict):
@@ -69,6 +115,13 @@ class Scenario(_Strict):
     seed: int = Field(1, ge=0)
     service_pressure_m: float = Field(14.0, ge=0, le=300)
     breaks: list[PipeBreak] = Field(default_factory=list)
+    smoke: list[SmokeEvent] = Field(default_factory=list, description="scripted smoke in buildings")
+    gas_leak: list[GasLeakEvent] = Field(default_factory=list, description="scripted methane leaks")
+
+    @field_validator("smoke", "gas_leak", mode="before")
+    @classmethod
+    def one_or_many(cls, v):
+        return [v] if isinstance(v, dict) else v
     response: ResponseSpec = Field(default_factory=ResponseSpec)
     targets: Targets = Field(default_factory=Targets)
 
@@ -82,13 +135,26 @@ class Scenario(_Strict):
         return _parse_time(self.start)
 
     def break_time(self, b: PipeBreak) -> float:
-        if ":" in b.at and len(b.at) <= 5:
-            hh, mm = b.at.split(":")
+        return self.clock_time(b.at, f"break of {b.pipe}")
+
+    def timed_events(self) -> list[tuple[str, str, str, float]]:
+        """(section, what, at as written, clock time) of every scripted event."""
+        out = [("breaks", f"pipe {b.pipe}", b.at, self.break_time(b)) for b in self.breaks]
+        out += [("smoke", f"building {e.building}", e.at, self.clock_time(e.at, f"smoke in {e.building}"))
+                for e in self.smoke]
+        out += [("gas_leak", f"near {e.near}", e.at, self.clock_time(e.at, f"gas leak near {e.near}"))
+                for e in self.gas_leak]
+        return out
+
+    def clock_time(self, at: str, what: str) -> float:
+        """``HH:MM`` on the first day of the run, or an ISO 8601 time, as UTC POSIX seconds."""
+        if ":" in at and len(at) <= 5:
+            hh, mm = at.split(":")
             if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
-                raise ValueError(f"break of {b.pipe}: at {b.at!r} is not HH:MM")
+                raise ValueError(f"{what}: at {at!r} is not HH:MM")
             midnight = self.start_s() - self.start_s() % 86400.0  # the first day of the run, UTC
             return midnight + int(hh) * 3600 + int(mm) * 60
-        return _parse_time(b.at)
+        return _parse_time(at)
 
 
 def _parse_time(text: str) -> float:
@@ -134,10 +200,9 @@ def load_scenario(path) -> tuple[Scenario, Path]:
         raise SourceError(f"{path}: a scenario is a YAML mapping (name, twin, start, ...)")
     try:
         scenario = Scenario.model_validate(data)
-        for b in scenario.breaks:
-            t = scenario.break_time(b)
+        for section, what, at, t in scenario.timed_events():
             if not scenario.start_s() <= t < scenario.start_s() + scenario.duration_h * 3600:
-                raise SourceError(f"{path}: breaks: pipe {b.pipe} at {b.at!r} falls outside the run")
+                raise SourceError(f"{path}: {section}: {what} at {at!r} falls outside the run")
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
@@ -176,11 +241,35 @@ def build_session(scenario: Scenario, folder: Path, twin=None):
     session.attach(water)
     for b in scenario.breaks:
         water.break_pipe(b.pipe, scenario.break_time(b), b.hole_mm)
-    session.attach(VirtualSensors(twin, water))
+    sensors = VirtualSensors(twin, water)
+    session.attach(sensors)
+    if scenario.smoke or scenario.gas_leak:
+        session.attach(_sources(scenario, twin, sensors))
     r = scenario.response
     plan = ResponsePlan(verify_s=r.verify_s, dispatch_s=r.dispatch_s, turnout_s=r.turnout_s,
                         isolate_s=r.isolate_min * 60.0, repair_s=r.repair_h * 3600.0, feedback_s=r.feedback_s,
-                        confirm_deficit_m=r.confirm_deficit_m)
-    session.attach(Response(twin, system, plan, water=water))
+                        confirm_deficit_m=r.confirm_deficit_m,
+                        fire_verify_s=r.fire.verify_s, fire_dispatch_s=r.fire.dispatch_s,
+                        fire_handle_s=r.fire.handle_min * 60.0, gas_verify_s=r.gas_leak.verify_s,
+                        gas_dispatch_s=r.gas_leak.dispatch_s, gas_make_safe_s=r.gas_leak.make_safe_min * 60.0,
+                        turnout_by_unit=dict(r.turnout_by_unit))
+    session.attach(Response(twin, system, plan, water=water, alarms=sensors.alarms))
     session.water = water
     return session
+
+
+def _sources(scenario: Scenario, twin, sensors):
+    """The scripted smoke and methane sources, feeding the virtual sensors' alarm engine."""
+    from simulation.sensors.methane import MethaneContext
+    from simulation.session.sources import GasLeak, SmokeSource, Sources, leak_point
+
+    smoke = [SmokeSource(e.building, scenario.clock_time(e.at, f"smoke in {e.building}"), e.peak_obs_m, e.ramp_s,
+                         e.duration_min * 60.0) for e in scenario.smoke]
+    leaks = []
+    for e in scenario.gas_leak:
+        layer, xy = leak_point(twin, e.near, e.along)
+        leaks.append(GasLeak(layer, e.near, xy, scenario.clock_time(e.at, f"gas leak near {e.near}"), e.flow_lps,
+                             e.dispersion_m2s))
+    if leaks and sensors.alarms.context is None:
+        sensors.alarms.context = MethaneContext(twin, sensors.registry)
+    return Sources(twin, sensors.alarms, smoke=smoke, leaks=leaks)

@@ -95,4 +95,5 @@ class VirtualSensors:
             state.pop(alarm.sensor_id, None)
         self.session.publish(alarm.time, kind, SOURCE, alarm.layer, alarm.feature_id, alarm.value, alarm.message,
                              sensor=alarm.sensor_id, level=alarm.level, alarm_kind=alarm.kind,
-                             sensor_type=alarm.sensor_type, x=alarm.x, y=alarm.y)
+                             sensor_type=alarm.sensor_type, x=alarm.x, y=alarm.y, context=alarm.context,
+                             reason=alarm.reason)
