@@ -50,13 +50,24 @@ def cmd_run(args) -> int:
 def _ensemble(args, scenario, folder) -> int:
     from simulation.session import ensemble
 
-    table, meta = ensemble.ensemble(scenario, folder, args.replications, workers=args.workers,
-                                    scheduler=args.scheduler, progress=True)
+    import pandas as pd
+
+    tables = []
+    meta = {}
+    for plan in [None, *scenario.retrofit_plans]:
+        table, meta = ensemble.ensemble(scenario, folder, args.replications, workers=args.workers,
+                                        scheduler=args.scheduler, progress=True, plan=plan)
+        tables.append(table)
+    table = pd.concat(tables, ignore_index=True)
+    meta = {**meta, "failed": int((table["error"] != "").sum()),
+            "networks": ["as is", *scenario.retrofit_plans]}
     paths = ensemble.write(table, meta, scenario, Path(args.out))
     print(f"{scenario.name}: {meta['replications']} replications, {meta['failed']} failed, {meta['seconds']:.1f} s "
           f"on {meta['workers']} worker(s)")
-    for key, d in ensemble.distribution(table).items():
-        print(f"  {key.replace('_', ' ')}: median {d['p50']:g}, p10 {d['p10']:g}, p90 {d['p90']:g}")
+    for network in meta["networks"]:
+        print(f"  {network}:")
+        for key, d in ensemble.distribution(table[table["network"] == network]).items():
+            print(f"    {key.replace('_', ' ')}: median {d['p50']:g}, p10 {d['p10']:g}, p90 {d['p90']:g}")
     for r in table[table["error"] != ""].head(5).itertuples():
         print(f"  failed: replication {r.replication}: {r.error}")
     print(f"wrote {len(paths)} file(s) to {args.out}")

@@ -10,7 +10,12 @@ seeded with (scenario seed, k):
   of real bursts spread over a factor of about two);
 * the repair time, times a uniform factor in [0.75, 1.5] (crews, parts, ground).
 
-Replication 0 is the scenario as written.  Each replication runs a full
+Replication 0 is the scenario as written.  With ``plan`` (a retrofit plan,
+:func:`simulation.hydraulics.retrofit.read_plan`), every replication runs on
+the network with the plan applied, so the same seeded breaks compare the
+network as it is with the plan by the emergency's own measures (break to
+isolation, people-hours without water, volume lost), not only hydraulics.
+Each replication runs a full
 session (:func:`~simulation.session.scenario.build_session`) and reports its
 KPIs (:func:`~simulation.session.report.summary`).  Runs go through
 :func:`simulation.hydraulics.sweep.sweep`: in this process, on a local cluster
@@ -57,27 +62,41 @@ def vary(scenario, k: int, jitter_min: float = 30.0):
 class ReplicationStudy(Study):
     """One scenario's replications: each worker builds the twin once, then runs sessions."""
 
-    def __init__(self, scenario, folder):
+    def __init__(self, scenario, folder, plan: str | None = None):
         super().__init__()
         self.scenario = scenario
         self.folder = str(folder)
+        self.plan = plan
 
     def prepare(self):
+        from simulation.hydraulics.system import from_twin
+
         s = self.scenario
         if s.twin.project:
             from twin.project import load
 
-            return load(Path(self.folder) / s.twin.project)
-        from twin.demo import build_demo
+            twin = load(Path(self.folder) / s.twin.project)
+        else:
+            from twin.demo import build_demo
 
-        return build_demo(seed=s.twin.demo_seed)
+            twin = build_demo(seed=s.twin.demo_seed)
+        system = from_twin(twin)
+        if self.plan:
+            import datetime
 
-    def evaluate(self, twin, k: int) -> dict:
+            from simulation.hydraulics.retrofit import apply_plan, read_plan
+
+            plan = read_plan(Path(self.folder) / self.plan, system)
+            system = apply_plan(system, plan, int(plan.year or datetime.date.today().year))
+        return twin, system
+
+    def evaluate(self, state, k: int) -> dict:
         from simulation.session import report
         from simulation.session.scenario import build_session
 
+        twin, system = state
         variant = vary(self.scenario, int(k))
-        session = build_session(variant, Path(self.folder), twin=twin).run()
+        session = build_session(variant, Path(self.folder), twin=twin, system=system).run()
         doc = report.summary(session, variant)
         out = {key: doc["kpis"][key] for key in KPIS}
         out["break_at"] = ";".join(b.at for b in variant.breaks)
@@ -86,15 +105,16 @@ class ReplicationStudy(Study):
 
 
 def ensemble(scenario, folder, replications: int, *, workers: int = 0, scheduler: str | None = None,
-             progress: bool = False) -> tuple[pd.DataFrame, dict]:
-    """(one row per replication, the sweep's bookkeeping)."""
+             progress: bool = False, plan: str | None = None) -> tuple[pd.DataFrame, dict]:
+    """(one row per replication, the sweep's bookkeeping); ``plan``: run on the network with that plan."""
     if replications < 1:
         raise ValueError(f"replications must be at least 1, not {replications}")
-    report = sweep(ReplicationStudy(scenario, folder), list(range(replications)), workers=workers,
-                   scheduler=scheduler, progress=progress, desc="replications", batch_size=1)
+    report = sweep(ReplicationStudy(scenario, folder, plan), list(range(replications)), workers=workers,
+                   scheduler=scheduler, progress=progress, desc=f"replications ({plan or 'as is'})", batch_size=1)
     rows = []
     for o in report.outcomes:
-        row = {"replication": o.scenario, "seconds": round(o.seconds, 3), "error": o.error or ""}
+        row = {"network": plan or "as is", "replication": o.scenario, "seconds": round(o.seconds, 3),
+               "error": o.error or ""}
         row.update(o.value or {})
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -103,6 +123,7 @@ def ensemble(scenario, folder, replications: int, *, workers: int = 0, scheduler
 
 
 def distribution(table: pd.DataFrame) -> dict:
+    """KPI -> n, mean, p10, p50, p90 over the replications that ran (one network's table)."""
     ok = table[table["error"] == ""]
     out = {}
     for key in KPIS:
@@ -117,8 +138,11 @@ def write(table: pd.DataFrame, meta: dict, scenario, out) -> list:
     from twin import atomic
 
     out = Path(out)
-    dist = distribution(table)
+    networks = list(dict.fromkeys(table["network"])) if "network" in table else ["as is"]
+    dist = distribution(table[table["network"] == networks[0]]) if "network" in table else distribution(table)
     doc = {"scenario": scenario.name, **meta, "distribution": dist}
+    if len(networks) > 1:
+        doc["compared"] = {n: distribution(table[table["network"] == n]) for n in networks}
     paths = [atomic.write(out / "ensemble.csv", table.to_csv(index=False, float_format="%.3f")),
              atomic.write(out / "ensemble.json", json.dumps(doc, indent=1)),
              atomic.write(out / "ensemble.html", _page(table, doc))]
@@ -132,29 +156,35 @@ def _page(table: pd.DataFrame, doc: dict) -> str:
     import matplotlib.pyplot as plt
 
     ok = table[table["error"] == ""]
+    groups = list(dict.fromkeys(ok["network"])) if "network" in ok else [None]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
     for ax, (key, label) in zip(axes, (("minutes_break_to_isolation", "break to isolation, min"),
                                        ("people_hours_without_water", "people-hours without water"),
                                        ("volume_lost_m3", "volume lost, m³"))):
-        v = pd.to_numeric(ok.get(key, pd.Series(dtype=float)), errors="coerce").dropna()
-        ax.hist(v, bins=min(20, max(3, len(v) // 2)), color="tab:blue")
+        for g in groups:
+            part = ok if g is None else ok[ok["network"] == g]
+            v = pd.to_numeric(part.get(key, pd.Series(dtype=float)), errors="coerce").dropna()
+            ax.hist(v, bins=min(20, max(3, len(v) // 2)), alpha=0.6, label=g or "as is")
         ax.set_xlabel(label)
         ax.set_ylabel("replications")
+    axes[0].legend(fontsize=7)
     fig.suptitle(f"{doc['scenario']}: {len(ok)} of {doc['replications']} replications")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     esc = html.escape
-    rows = "".join(f"<tr><td>{esc(k.replace('_', ' '))}</td><td>{d['n']}</td><td>{d['mean']}</td><td>{d['p10']}</td>"
-                   f"<td>{d['p50']}</td><td>{d['p90']}</td></tr>" for k, d in doc["distribution"].items())
+    compared = doc.get("compared", {"as is": doc["distribution"]})
+    rows = "".join(f"<tr><td>{esc(n)}</td><td>{esc(k.replace('_', ' '))}</td><td>{d['n']}</td><td>{d['mean']}</td>"
+                   f"<td>{d['p10']}</td><td>{d['p50']}</td><td>{d['p90']}</td></tr>"
+                   for n, dist in compared.items() for k, d in dist.items())
     failed = "".join(f"<li>replication {r.replication}: {esc(r.error)}</li>"
                      for r in table[table["error"] != ""].itertuples()) or "<li>none</li>"
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(doc['scenario'])} ensemble</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:4px 8px}}table{{border-collapse:collapse}}</style>
 </head><body><h1>{esc(doc['scenario'])}: {doc['replications']} replications</h1>
 <p>{doc['failed']} failed; {doc['seconds']} s on {doc['workers']} worker(s).</p>
-<table><tr><th>KPI</th><th>n</th><th>mean</th><th>p10</th><th>p50</th><th>p90</th></tr>{rows}</table>
+<table><tr><th>network</th><th>KPI</th><th>n</th><th>mean</th><th>p10</th><th>p50</th><th>p90</th></tr>{rows}</table>
 <img alt="distributions" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">
 <h2>Failed replications</h2><ul>{failed}</ul></body></html>
 """

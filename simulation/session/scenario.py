@@ -118,12 +118,16 @@ class Scenario(_Strict):
     smoke: list[SmokeEvent] = Field(default_factory=list, description="scripted smoke in buildings")
     gas_leak: list[GasLeakEvent] = Field(default_factory=list, description="scripted methane leaks")
 
+    response: ResponseSpec = Field(default_factory=ResponseSpec)
+    targets: Targets = Field(default_factory=Targets)
+    retrofit_plans: list[str] = Field(default_factory=list, description=(
+        "retrofit plans (CSV or YAML, relative to the scenario file) to compare with the network as it is, "
+        "each under the same replications (lifeline-twin run --replications N)"))
+
     @field_validator("smoke", "gas_leak", mode="before")
     @classmethod
     def one_or_many(cls, v):
         return [v] if isinstance(v, dict) else v
-    response: ResponseSpec = Field(default_factory=ResponseSpec)
-    targets: Targets = Field(default_factory=Targets)
 
     @field_validator("start")
     @classmethod
@@ -215,8 +219,11 @@ def load_scenario(path) -> tuple[Scenario, Path]:
     return scenario, path.parent
 
 
-def build_session(scenario: Scenario, folder: Path, twin=None):
-    """The session of ``scenario``: water network, virtual sensors and alarms, emergency response."""
+def build_session(scenario: Scenario, folder: Path, twin=None, system=None):
+    """The session of ``scenario``: water network, virtual sensors and alarms, emergency response.
+
+    ``system`` replaces the twin's water system (a retrofit plan applied to it).
+    """
     from simulation.hydraulics.results import DemandModel
     from simulation.hydraulics.system import from_twin
     from simulation.session.response import Response, ResponsePlan
@@ -233,10 +240,10 @@ def build_session(scenario: Scenario, folder: Path, twin=None):
             from twin.demo import build_demo
 
             twin = build_demo(seed=scenario.twin.demo_seed)
-    system = from_twin(twin)
+    system = system if system is not None else from_twin(twin)
     start = scenario.start_s()
     session = Session(twin, start, start + scenario.duration_h * 3600, seed=scenario.seed,
-                      step_s=scenario.step_s, rebuild=lambda: build_session(scenario, folder, twin))
+                      step_s=scenario.step_s, rebuild=lambda: build_session(scenario, folder, twin, system))
     water = WaterNetwork(system, demand_model=DemandModel(pdd=True), service_pressure=scenario.service_pressure_m)
     session.attach(water)
     for b in scenario.breaks:
