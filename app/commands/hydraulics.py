@@ -286,10 +286,20 @@ def cmd_retrofit(args) -> int:
 
     system = _system(args)
     plan = read_plan(args.plan, system)
+    t0 = time.perf_counter()
+
+    def stage(text: str) -> None:
+        # one line per stage on stderr, even where no progress bar is drawn (a log, a pipe):
+        # a week of a large network is tens of minutes, most of them in the pipe closures
+        elapsed = int(time.perf_counter() - t0)
+        print(f"retrofit {text} ({elapsed // 60}:{elapsed % 60:02d} elapsed)", file=sys.stderr, flush=True)
+
     res = evaluate_plan(system, plan, year=args.year, sample=args.sample, seed=args.seed,
-                        duration_h=args.duration, **_sweep_kw(args))
-    lines = [f"{system.name}: plan {plan.name!r} ({len(plan.pipes)} pipe(s), cost {res.cost:,.0f})",
-             res.table.to_string(index=False)]
+                        duration_h=args.duration, stages=None if args.no_progress else stage, **_sweep_kw(args))
+    # plain decimals (a change of -5.5e-10 m is 0.0000 m), each metric with its unit
+    table = res.comparison_table().to_string(index=False, float_format=lambda v: f"{round(v, 4) + 0.0:,.4f}")
+    lines = [f"{system.name}: plan {plan.name!r} ({len(plan.pipes)} pipe(s), cost {res.cost:,.0f} {plan.currency}; "
+             f"{time.perf_counter() - t0:.0f} s)", table]
     return _emit(args, res.to_json(), lines, res.write)
 
 

@@ -376,8 +376,14 @@ def _pressure_metrics(system, duration_h):
 def evaluate_plan(system, plan: Plan, *, year: int | None = None, sample: int | None = None, seed: int = 0,
                   duration_h: float | None = None, fire_sample: int = 100, workers: int = 0,
                   scheduler: str | None = None, progress: bool = False,
-                  cluster_threshold_s: float | None = None) -> RetrofitResult:
-    """Baseline against plan: pressure, deficit hours, fire flow, expected people-hours without water, Todini, cost."""
+                  cluster_threshold_s: float | None = None, stages=None) -> RetrofitResult:
+    """Baseline against plan: pressure, deficit hours, fire flow, expected people-hours without water, Todini, cost.
+
+    ``stages``: called with a line of text as each of the six stages starts (the
+    baseline's and the plan's pressures, fire flow and pipe closures), so a long
+    evaluation (a week of L-Town is tens of minutes) says what it is doing even
+    where no progress bar can be drawn.
+    """
     from simulation.hydraulics.criticality import criticality
     from simulation.hydraulics.fire_flow import fire_flow, hydrant_nodes
 
@@ -398,9 +404,21 @@ def evaluate_plan(system, plan: Plan, *, year: int | None = None, sample: int | 
         crit_pipes = sorted(set(rng.choice(wn.pipe_name_list, size=sample, replace=False).tolist())
                             | set(plan.pipes["id"]))
     metrics, per_pipe = {}, {}
+    hours = duration_h if duration_h is not None else wn.options.time.duration / 3600.0
+    n_fire = len(dict.fromkeys(fire_nodes))
+    n_crit = len(crit_pipes) if crit_pipes is not None else len(wn.pipe_name_list)
+    stage = iter(range(1, 7))
+
+    def say(text: str) -> None:
+        if stages is not None:
+            stages(f"[{next(stage)}/6] {text}")
+
     for label, sysm in (("baseline", system), ("plan", planned)):
+        say(f"{label}: pressures over {hours:g} h")
         pm = _pressure_metrics(sysm, duration_h)
+        say(f"{label}: fire flow at {n_fire} node(s)")
         ff = fire_flow(sysm, nodes=list(dict.fromkeys(fire_nodes)), available=False, **kw)
+        say(f"{label}: {n_crit} pipe closure(s), {hours:g} h each")
         cr = criticality(sysm, pipes=crit_pipes, duration_h=duration_h, **kw)
         rates = break_rates(sysm, year)
         people = cr.table.set_index("id")["population_without_service"]

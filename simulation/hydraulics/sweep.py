@@ -178,11 +178,24 @@ def _sweep_dask(study, scenarios, workers, scheduler, bar, batch_size, t0) -> Sw
             except (OSError, TimeoutError) as exc:  # refused, unknown host, timed out: the user's address
                 raise SchedulerUnreachable(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
         else:
+            # No dashboard, and the scheduler's small HTTP server (health checks) on a free
+            # loopback port: with dashboard_address=None alone it still takes 8787 and warns
+            # "Port 8787 is already in use" whenever another cluster or a notebook holds it.
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=50)
-            client = Client(cluster)
-            # every worker registered before preparing, or a late one prepares inside the timed sweep
-            client.wait_for_workers(workers, timeout=120)
+                                   dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                   silence_logs=50)
+            client = None
+            try:
+                client = Client(cluster)
+                # every worker registered before preparing, or a late one prepares inside the timed sweep
+                client.wait_for_workers(workers, timeout=120)
+            except BaseException:
+                # a cluster left open leaks its worker processes and their semaphores
+                # ("resource_tracker: ... leaked semaphore objects" at exit)
+                if client is not None:
+                    client.close()
+                cluster.close()
+                raise
     futures = []
     try:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})) or workers or 1)
