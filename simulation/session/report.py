@@ -3,16 +3,18 @@
 Everything here reads the session's event log and the water network's
 timeline (people without water, leak flow), never another engine's internals.
 
-Three chains are told apart (``summary()["chains"]``, each present when its
+Four chains are told apart (``summary()["chains"]``, each present when its
 trigger happened): the **main break** (:data:`CHAIN`), the **fire**
 (:data:`FIRE_CHAIN`: smoke alarm -> verification call -> micro fire station
 and fire station on scene, with the 1-3-5 verdicts of :data:`PATTERN_1_3_5`)
 and the **gas leak** (:data:`GAS_CHAIN`: leak -> methane alarm with its
-gas-vs-biogas context -> gas crew and fire engine -> leak shut off).
+gas-vs-biogas context -> gas crew and fire engine -> leak shut off) and the **drone conflict**
+(:data:`DRONE_CHAIN`: airspace alert -> verification -> a unit to the entry
+point -> drone out of the zones -> incident closed).
 ``summary()["chain"]`` is the lead chain of the run (the main break when a
-pipe broke, else the fire, else the gas leak); in its rows
+pipe broke, else the fire, else the gas leak, else the drone); in its rows
 ``minutes_after_break`` counts from the chain's first step (the break, the
-first smoke alarm, the leak), the name the run command reads.  The 1-3-5
+first smoke alarm, the leak, the drone's alert), the name the run command reads.  The 1-3-5
 verdicts are also listed with the scenario's targets.
 """
 
@@ -80,11 +82,25 @@ GAS_CHAIN = [
     ("incident closed", "incident_closed", None),
 ]
 
+#: The drone chain (airspace): (label, event kind).
+DRONE_CHAIN = [
+    ("drone entered zone", "alarm_raised"),
+    ("incident opened", "incident_opened"),
+    ("verified by call", "alarm_acknowledged"),
+    ("unit sent", "unit_dispatched"),
+    ("unit on scene", "unit_arrived"),
+    ("drone left zone", "alarm_cleared"),
+    ("unit released", "unit_released"),
+    ("incident closed", "incident_closed"),
+]
+
 #: Steps that follow another than the row above them (units travel in parallel): label -> labels it follows.
 AFTER = {"fire": {"fire station on scene": ("fire station sent",),
                   "units released": ("micro on scene", "fire station on scene")},
          "gas_leak": {"fire engine on scene": ("fire engine sent",), "leak shut off": ("gas crew on scene",),
-                      "units released": ("leak stopped", "fire engine on scene")}}
+                      "units released": ("leak stopped", "fire engine on scene")},
+         "drone_conflict": {"drone left zone": ("drone entered zone",),
+                            "unit released": ("unit on scene",)}}
 
 WATER_LAYERS = {"valve_closed": "water_valves", "valve_opened": "water_valves", "leak_stopped": "water_pipes",
                 "repair_done": "water_pipes", "leak_started": "water_pipes"}
@@ -196,8 +212,67 @@ def _incident_chain(session, itype: str) -> dict | None:
     return out
 
 
+def _drone_chain(session) -> dict | None:
+    """The first drone-conflict incident: alert -> verification -> unit on scene -> drone out -> closed.
+
+    "drone left zone" is the first time after the opening alert the drone's
+    track is out of every red zone it was seen in (from the airspace alerts).
+    """
+    events = session.log.events
+    opened = next((e for e in events if e.kind == "incident_opened" and e.get("type") == "drone_conflict"), None)
+    if opened is None:
+        return None
+    inc, track = opened.feature, opened.get("track")
+    alert = next((e for e in events if e.kind == "alarm_raised" and e.source == "airspace"
+                  and e.get("track") == track and e.time == opened.time and e.get("level") == "red"), None)
+    inside, left = set(), None
+    for e in events:
+        if e.source != "airspace" or e.get("track") != track or e.time < opened.time or e.get("level") != "red":
+            continue
+        if e.kind == "alarm_raised":
+            inside.add(e.feature)
+        elif e.kind == "alarm_cleared" and e.feature in inside:
+            inside.discard(e.feature)
+            if not inside:
+                left = e
+                break
+    mine = [e for e in events if e.feature == inc or e.get("incident") == inc]
+    t0 = alert.time if alert is not None else opened.time
+    rows, found = [], {}
+    for label, kind in DRONE_CHAIN:
+        if label == "drone entered zone":
+            e = alert
+        elif label == "drone left zone":
+            e = left
+        elif kind == "incident_opened":
+            e = opened
+        else:
+            e = next((x for x in mine if x.kind == kind), None)
+        found[label] = e
+        rows.append(_row(label, kind, e, t0))
+    at = {r["step"]: r["time_s"] for r in rows}
+    in_order = True
+    for k, r in enumerate(rows[1:], start=1):
+        before = [at[p] for p in AFTER["drone_conflict"].get(r["step"], (rows[k - 1]["step"],)) if at[p] is not None]
+        if r["time_s"] is not None and before and r["time_s"] < max(before):
+            in_order = False
+    closed = found["incident closed"]
+    needed = [t for t in (at["unit on scene"], at["drone left zone"] if closed is not None and closed.get("drone_left")
+                          else None) if t is not None]
+    if closed is not None and needed and closed.time < max(needed):
+        in_order = False  # closed before the unit was there (or, when it says so, before the drone was out)
+    on_scene, sent = found["unit on scene"], found["unit sent"]
+    return {"incident": inc, "type": "drone_conflict", "where": opened.get("ref"), "steps": rows,
+            "complete": all(r["time"] for r in rows), "in_order": in_order, "track": track,
+            "zone": alert.feature if alert is not None else None, "zone_kind": opened.get("zone_kind"),
+            "unit_type": sent.get("unit_type") if sent is not None else None,
+            "minutes_alert_to_on_scene": None if on_scene is None else round((on_scene.time - t0) / 60.0, 2),
+            "minutes_in_zones": None if left is None else round((left.time - t0) / 60.0, 2),
+            "drone_left_before_close": bool(closed.get("drone_left")) if closed is not None else None}
+
+
 def chains(session) -> dict:
-    """Every chain that happened in the run: ``main_break``, ``fire``, ``gas_leak``."""
+    """Every chain that happened in the run: ``main_break``, ``fire``, ``gas_leak``, ``drone_conflict``."""
     out = {}
     if session.log.of("pipe_broken"):
         steps = chain(session)
@@ -208,6 +283,9 @@ def chains(session) -> dict:
         c = _incident_chain(session, itype)
         if c is not None:
             out[itype] = c
+    c = _drone_chain(session)
+    if c is not None:
+        out["drone_conflict"] = c
     return out
 
 
@@ -291,7 +369,8 @@ def html_report(session, doc: dict) -> str:
                 f"{rows}</table>")
 
     titles = {"main_break": "The main-break chain", "fire": "The fire chain: smoke alarm, micro fire station, "
-              "fire station", "gas_leak": "The gas-leak chain: methane alarm, gas crew, fire engine"}
+              "fire station", "gas_leak": "The gas-leak chain: methane alarm, gas crew, fire engine",
+              "drone_conflict": "The drone chain: airspace alert, verification, unit to the entry point"}
     sections = []
     for name, c in (doc.get("chains") or {"main_break": {"steps": doc["chain"], "complete": doc["chain_complete"],
                                                          "in_order": doc["chain_in_order"]}}).items():
@@ -307,6 +386,11 @@ def html_report(session, doc: dict) -> str:
             part += (f"<p>Methane source: <b>{esc(str(c.get('context') or 'not attributed'))}</b> "
                      f"({esc(str(c.get('reason') or ''))}); alarm level that opened the incident: "
                      f"{esc(str(c.get('alarm_level')))}; methane released: {c.get('volume_released_m3')} m³.</p>")
+        if name == "drone_conflict":
+            part += (f"<p>Drone <b>{esc(str(c.get('track')))}</b> entered {esc(str(c.get('zone_kind') or ''))} "
+                     f"{esc(str(c.get('zone')))}; unit sent: {esc(str(c.get('unit_type')))}, on scene "
+                     f"{c.get('minutes_alert_to_on_scene')} min after the alert; out of the red zones "
+                     f"{c.get('minutes_in_zones')} min after it.</p>")
         sections.append(part)
     chains_html = "\n".join(sections)
     kpis = "".join(f"<tr><td>{esc(k.replace('_', ' '))}</td><td>{v}</td></tr>" for k, v in doc["kpis"].items())

@@ -54,6 +54,26 @@ Fires and gas leaks (chains of issue 11, item 6) send several units at once:
   (``repair_done`` on ``septic_tanks``).  The sources engine stops the leak
   on that event.
 
+Drones (the airspace chain of issue 11, item 6): a **red airspace alert**
+(``alarm_raised`` from :mod:`simulation.session.airspace`: a drone in a
+no-fly zone or an airport obstacle limitation surface) opens a
+``drone_conflict`` incident at the entry point; further red alerts of the
+same track join it while it is open.  The platform checks the track against
+the registered flights and calls the operator (``drone_verify_s``, default
+60 s; an ``alarm_acknowledged`` event), the dispatcher takes
+``drone_dispatch_s`` (default 20 s, as for fires), then the nearest free unit
+of the first type of ``drone_unit_types`` the fleet has — a ``police`` or
+``patrol`` unit (the fleet has one only with an emergency scenario that
+defines that unit type), otherwise an ``engine``, the demo city's only
+ground responder that patrols — goes to the entry point over the road graph
+and arrives ``turnout + travel`` later (``turnout_by_unit``; a police unit
+takes ``turnout_s`` unless listed).  The unit stays on scene (finding the
+pilot, watching the drone) until the drone has left every red zone of the
+incident (its ``alarm_cleared``) or ``drone_hold_s`` (default 30 min) after
+arriving, whichever comes first; then it is released and the incident closes
+at once (no feedback delay: the platform has been on the case since the
+alert).  Orange (restricted) and yellow alerts open nothing.
+
 A unit type the fleet lacks is replaced by its fallback in the emergency
 scenario (gas crew -> engine), noted on the incident.  Unit shifts (the gas
 crew's 07:00-22:00 day shift) are not modelled here: every unit is on duty.
@@ -68,6 +88,7 @@ import shapely
 import simpy
 
 SOURCE = "emergency"
+AIRSPACE = "airspace"  # the source of drone alerts (simulation.session.airspace)
 
 
 @dataclass(frozen=True)
@@ -103,6 +124,12 @@ class ResponsePlan:
     gas_make_safe_s: float = 900.0  # the gas crew on scene until the main is shut off / the tank ventilated
     #: turnout per unit type (s); medians of scenarios/emergency-default.yaml; others take turnout_s
     turnout_by_unit: dict = field(default_factory=lambda: {"micro": 40.0, "engine": 65.0, "gas_crew": 300.0})
+    drone_verify_s: float = 60.0    # the track checked against the registered flights, the operator called
+    drone_dispatch_s: float = 20.0  # median dispatch, scenarios/emergency-default.yaml
+    drone_open_on: tuple = ("red",)  # airspace alert levels that open a drone_conflict incident
+    #: the first of these the fleet has is sent to a drone conflict (the demo city has engines only)
+    drone_unit_types: tuple = ("police", "patrol", "engine")
+    drone_hold_s: float = 1800.0    # on scene at most this long waiting for the drone to leave its zones
 
     def turnout(self, unit_type: str) -> float:
         return float(self.turnout_by_unit.get(unit_type, self.turnout_s))
@@ -113,6 +140,8 @@ class ResponsePlan:
             return self.fire_verify_s, self.fire_dispatch_s
         if itype == "gas_leak":
             return self.gas_verify_s, self.gas_dispatch_s
+        if itype == "drone_conflict":
+            return self.drone_verify_s, self.drone_dispatch_s
         return self.verify_s, self.dispatch_s
 
 
@@ -139,12 +168,15 @@ class Response:
     def attach(self, session) -> None:
         self.session = session
         session.subscribe(self._on_alarm, kinds=("alarm_raised", "alarm_escalated"))
+        session.subscribe(self._on_airspace, kinds=("alarm_raised", "alarm_cleared"))
         for u in self.fleet.units:
             st = self.fleet.stations[u.station]
             session.state["units"][u.name] = {"status": "at_station", "x": st.x, "y": st.y, "incident": None}
 
     # ---------------------------------------------------------------- opening incidents
     def _on_alarm(self, event) -> None:
+        if event.source == AIRSPACE:
+            return  # drone alerts: _on_airspace
         levels, kinds = self.plan.open_rules.get(event.get("sensor_type"), (self.plan.open_on, self.plan.open_on_kinds))
         if event.get("level") not in levels or event.get("alarm_kind") not in kinds:
             return
@@ -166,6 +198,47 @@ class Response:
                           alarm=event, **extra)
         inc["alarms"].append((event.get("sensor"), event.layer, event.feature))
 
+    def _on_airspace(self, event) -> None:
+        """A drone entering (opens or joins its track's incident) or leaving a zone."""
+        if event.source != AIRSPACE:
+            return
+        track = event.get("track")
+        mine = next((inc for inc in self.incidents if inc["type"] == "drone_conflict" and not inc["closed"]
+                     and inc.get("track") == track), None)
+        if event.kind == "alarm_cleared":
+            if mine is not None and event.feature in mine["zones"]:
+                self.env.process(self._drone_mark(mine, event.feature, False, event.time))
+            return
+        if event.get("level") not in self.plan.drone_open_on:
+            return
+        if mine is not None:
+            mine["alarms"].append((track, event.layer, event.feature))
+            mine["zones"].add(event.feature)
+            self.env.process(self._drone_mark(mine, event.feature, True, event.time))
+            return
+        xy = np.array([float(event.get("x")), float(event.get("y"))])
+        inc = self.report(event.time, "drone_conflict", xy, f"{event.layer}/{event.feature}",
+                          f"drone {track} in {event.get('zone_kind', 'zone').replace('_', ' ')}", alarm=event,
+                          track=track)
+        inc["alarms"].append((track, event.layer, event.feature))
+        inc["zones"].add(event.feature)
+        inc["inside"].add(event.feature)
+
+    def _drone_mark(self, inc: dict, zone: str, entered: bool, time: float):
+        """At clock time ``time``: the drone of ``inc`` entered / left ``zone``."""
+        delay = (time - self.session.start) - self.env.now
+        if delay > 0:
+            yield self.env.timeout(delay)
+        if entered:
+            inc["inside"].add(zone)
+            if inc["left"].triggered:
+                inc["left"] = self.env.event()  # back in: wait again
+        else:
+            inc["inside"].discard(zone)
+            if not inc["inside"] and not inc["left"].triggered:
+                inc["left_at"] = self._clock()
+                inc["left"].succeed()
+
     def _context(self, event) -> tuple[str | None, str | None]:
         """The methane alarm's source attribution, as the alarm engine tagged it."""
         if self.alarms is None:
@@ -176,7 +249,7 @@ class Response:
         return None, None
 
     def report(self, time: float, itype: str, xy, ref: str, cause: str, priority: int = 1, alarm=None,
-               context: str | None = None, reason: str | None = None) -> dict:
+               context: str | None = None, reason: str | None = None, track: str | None = None) -> dict:
         """Open an incident of ``itype`` at ``xy`` at clock time ``time`` (not before the engine's now)."""
         session = self.session
         inc = {"id": f"INC-{len(self.incidents) + 1:03d}", "type": itype, "xy": np.asarray(xy, float), "ref": ref,
@@ -184,6 +257,10 @@ class Response:
         extra = {}
         if alarm is not None:
             extra = {"sensor": alarm.get("sensor"), "alarm_level": alarm.get("level")}
+        if itype == "drone_conflict":
+            inc.update(track=track, zones=set(), inside=set(), left=self.env.event())
+            extra = {"track": track, "zone_kind": alarm.get("zone_kind") if alarm is not None else None,
+                     "alarm_level": alarm.get("level") if alarm is not None else None}
         if context is not None:
             inc["context"], inc["reason"] = context, reason
             extra.update(context=context, reason=reason)
@@ -195,7 +272,10 @@ class Response:
                         x=round(float(inc["xy"][0]), 2), y=round(float(inc["xy"][1]), 2), **extra)
         delay = max(0.0, (time - session.start) - self.env.now)
         multi = not isinstance(self.plan.unit_types.get(itype, "water_crew"), str)
-        self.env.process(self._life_multi(inc, delay) if multi else self._life(inc, delay))
+        if itype == "drone_conflict":
+            self.env.process(self._life_drone(inc, delay))
+        else:
+            self.env.process(self._life_multi(inc, delay) if multi else self._life(inc, delay))
         return inc
 
     # ---------------------------------------------------------------- life cycle
@@ -298,6 +378,51 @@ class Response:
         session.state["incidents"][inc["id"]]["state"] = "closed"
         session.publish(self._clock(), "incident_closed", SOURCE, "incidents", inc["id"], self._clock() - inc["opened"],
                         f"{inc['id']} closed", served=True)
+
+    def _life_drone(self, inc: dict, delay: float):
+        """Verify, send one unit to the entry point, close once it is there and the drone has left."""
+        env, plan, session = self.env, self.plan, self.session
+        if delay:
+            yield env.timeout(delay)
+        verify_s, dispatch_s = plan.timing(inc["type"])
+        yield env.timeout(verify_s)
+        inc["verified"] = self._clock()
+        track, layer, zone = inc["alarms"][0] if inc["alarms"] else (inc.get("track"), "incidents", inc["id"])
+        session.publish(self._clock(), "alarm_acknowledged", SOURCE, layer, zone, None,
+                        f"{inc['id']}: drone {track} not on a registered flight; operator called",
+                        incident=inc["id"], track=track, verified=True, verify_s=verify_s)
+        yield env.timeout(dispatch_s)
+        have = self.fleet.types()
+        unit_type = next((u for u in plan.drone_unit_types if u in have), None)
+        if unit_type is None:
+            inc["closed"] = True
+            session.state["incidents"][inc["id"]]["state"] = "closed"
+            session.publish(self._clock(), "incident_closed", SOURCE, "incidents", inc["id"],
+                            self._clock() - inc["opened"], f"{inc['id']}: no unit of type "
+                            f"{', '.join(plan.drone_unit_types)} in the fleet", served=False)
+            return
+        if unit_type != plan.drone_unit_types[0]:
+            inc["notes"].append(f"no {plan.drone_unit_types[0]} unit in the fleet: sent {unit_type}")
+        sites = self.travel.locate(inc["xy"].reshape(1, 2))
+        out = self.travel.out_times(sites, 0)
+        inc["units"] = []
+        unit, t_sent = yield env.process(self._send(inc, unit_type, sites, out))
+        deadline = env.now + plan.drone_hold_s
+        while inc["inside"] and env.now < deadline:
+            yield env.any_of([inc["left"], env.timeout(deadline - env.now)])
+        left = not inc["inside"]
+        session.state["units"][unit.name].update(status="returning", incident=None)
+        session.publish(self._clock(), "unit_released", SOURCE, "incidents", inc["id"], self._clock() - t_sent,
+                        f"{unit.name} released from {inc['id']}" + ("" if left else
+                                                                     " (drone still in the zone: hold time over)"),
+                        unit=unit.name, unit_type=unit.type, drone_left=left)
+        env.process(self._back_home(unit, self.travel.back_time(sites, 0, unit.station)))
+        inc["closed"] = True
+        session.state["incidents"][inc["id"]]["state"] = "closed"
+        session.publish(self._clock(), "incident_closed", SOURCE, "incidents", inc["id"], self._clock() - inc["opened"],
+                        f"{inc['id']} closed: " + ("the drone has left the zone" if left else
+                                                  f"hold of {plan.drone_hold_s / 60:g} min over, drone still in"),
+                        served=True, drone_left=left, track=inc.get("track"))
 
     def _unit_types(self, inc: dict) -> list[str]:
         """The unit types to send, each replaced by its fallback when the fleet has none (noted)."""

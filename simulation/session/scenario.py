@@ -8,8 +8,9 @@ are refused, and every error names the file, the line and the field path.
 :func:`build_session` turns it into a :class:`~simulation.session.Session`
 (hydraulics, then virtual sensors and alarms, then the scripted smoke and
 methane sources of :mod:`simulation.session.sources` when the scenario has
-``smoke`` or ``gas_leak`` events, then the emergency response, advanced in
-that order) that can re-run itself to seek back.
+``smoke`` or ``gas_leak`` events, then the drone flights of
+:mod:`simulation.session.airspace` when it has ``drones``, then the emergency
+response, advanced in that order) that can re-run itself to seek back.
 """
 
 from __future__ import annotations
@@ -59,6 +60,33 @@ class GasLeakEvent(_Strict):
     along: float = Field(0.5, ge=0, le=1, description="where on the gas main, as a fraction of its length")
     flow_lps: float = Field(50.0, gt=0, le=10000, description="methane released, L/s")
     dispersion_m2s: float = Field(0.02, gt=0, le=10, description="effective dispersion coefficient, m²/s")
+
+
+class DroneFlight(_Strict):
+    """A drone in the air: a recorded track of the twin shifted to ``at``, or a scripted straight flight."""
+
+    at: str = Field(description="clock time the flight starts, HH:MM on the first day of the run, or ISO 8601 UTC")
+    track: str | None = Field(None, description="track_id of the twin's drone_tracks, its first point at `at`")
+    from_: str | tuple[float, float] | None = Field(
+        None, alias="from", description="take-off: [x, y] in the twin's CRS or a feature id of any layer")
+    to: str | tuple[float, float] | None = Field(None, description="where it flies: [x, y] or a feature id")
+    agl_m: float = Field(90.0, gt=0, le=1000, description="height above the ground (DEM), m")
+    speed_m_s: float = Field(15.0, gt=0, le=100, description="ground speed, m/s")
+    hover_min: float = Field(0.0, ge=0, le=1440, description="minutes hovering at `to`")
+    back: bool = Field(False, description="fly back to `from` (after hovering) instead of landing at `to`")
+    sample_s: float = Field(5.0, gt=0, le=600, description="seconds between position samples tested against zones")
+    drone: str | None = Field(None, description="the drone's id in the events (default: the track id, or UAV-n)")
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def one_kind(self):
+        scripted = {"from_", "to", "agl_m", "speed_m_s", "hover_min", "back"} & self.model_fields_set
+        if self.track is not None and scripted:
+            raise ValueError(f"a recorded track takes no {', '.join(sorted(scripted)).replace('from_', 'from')}")
+        if self.track is None and (self.from_ is None or self.to is None):
+            raise ValueError("give a track id, or from and to")
+        return self
 
 
 class FireSpec(_Strict):
@@ -117,6 +145,8 @@ class Scenario(_Strict):
     breaks: list[PipeBreak] = Field(default_factory=list)
     smoke: list[SmokeEvent] = Field(default_factory=list, description="scripted smoke in buildings")
     gas_leak: list[GasLeakEvent] = Field(default_factory=list, description="scripted methane leaks")
+    drones: list[DroneFlight] = Field(default_factory=list, description="drone flights tested against the "
+                                      "airspace zones (simulation/session/airspace.py)")
 
     response: ResponseSpec = Field(default_factory=ResponseSpec)
     targets: Targets = Field(default_factory=Targets)
@@ -124,7 +154,7 @@ class Scenario(_Strict):
         "retrofit plans (CSV or YAML, relative to the scenario file) to compare with the network as it is, "
         "each under the same replications (lifeline-twin run --replications N)"))
 
-    @field_validator("smoke", "gas_leak", mode="before")
+    @field_validator("smoke", "gas_leak", "drones", mode="before")
     @classmethod
     def one_or_many(cls, v):
         return [v] if isinstance(v, dict) else v
@@ -148,7 +178,14 @@ class Scenario(_Strict):
                 for e in self.smoke]
         out += [("gas_leak", f"near {e.near}", e.at, self.clock_time(e.at, f"gas leak near {e.near}"))
                 for e in self.gas_leak]
+        out += [("drones", f"flight {self.drone_id(k)}", e.at, self.clock_time(e.at, f"flight {self.drone_id(k)}"))
+                for k, e in enumerate(self.drones)]
         return out
+
+    def drone_id(self, k: int) -> str:
+        """The id of the drone of flight ``k`` in the events."""
+        e = self.drones[k]
+        return e.drone or e.track or f"UAV-{k + 1}"
 
     def clock_time(self, at: str, what: str) -> float:
         """``HH:MM`` on the first day of the run, or an ISO 8601 time, as UTC POSIX seconds."""
@@ -252,6 +289,8 @@ def build_session(scenario: Scenario, folder: Path, twin=None, system=None):
     session.attach(sensors)
     if scenario.smoke or scenario.gas_leak:
         session.attach(_sources(scenario, twin, sensors))
+    if scenario.drones:
+        session.attach(_airspace(scenario, twin))
     r = scenario.response
     plan = ResponsePlan(verify_s=r.verify_s, dispatch_s=r.dispatch_s, turnout_s=r.turnout_s,
                         isolate_s=r.isolate_min * 60.0, repair_s=r.repair_h * 3600.0, feedback_s=r.feedback_s,
@@ -263,6 +302,26 @@ def build_session(scenario: Scenario, folder: Path, twin=None, system=None):
     session.attach(Response(twin, system, plan, water=water, alarms=sensors.alarms))
     session.water = water
     return session
+
+
+def _airspace(scenario: Scenario, twin):
+    """The drone flights of the scenario, tested against the twin's airspace zones."""
+    from simulation.session.airspace import Airspace, feature_point, recorded_flight, straight_flight
+
+    flights = []
+    for k, e in enumerate(scenario.drones):
+        drone = scenario.drone_id(k)
+        start = scenario.clock_time(e.at, f"flight {drone}")
+        try:
+            if e.track is not None:
+                flights.append(recorded_flight(twin, e.track, start, drone, e.sample_s))
+                continue
+            a, b = feature_point(twin, e.from_), feature_point(twin, e.to)
+        except SourceError as exc:
+            raise SourceError(f"drones: flight {drone}: {exc}") from None
+        flights.append(straight_flight(drone, start, a, b, speed=e.speed_m_s, agl=e.agl_m, back=e.back,
+                                       hover_s=e.hover_min * 60.0, sample_s=e.sample_s))
+    return Airspace(twin, flights)
 
 
 def _sources(scenario: Scenario, twin, sensors):
