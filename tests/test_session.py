@@ -149,3 +149,13 @@ def test_scenario_errors_name_the_file_line_and_field(scenario_file, tmp_path, c
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(bad) in err[0] and says in err[0], err
     assert not (tmp_path / "o").exists()
+
+
+def test_the_published_json_schema_is_the_scenario_model():
+    """docs/scenario.schema.json is what the validator enforces (regenerate: python -m simulation.session.scenario)."""
+    from simulation.session.scenario import SCHEMA_PATH, json_schema
+
+    assert json.loads(SCHEMA_PATH.read_text()) == json.loads(json.dumps(json_schema()))
+    schema = json_schema()
+    assert schema["additionalProperties"] is False  # unknown keys are refused
+    assert {"name", "twin", "start"} <= set(schema["required"])

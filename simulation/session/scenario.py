@@ -5,6 +5,7 @@ the time window and step, the hydraulic options, the scripted events (pipe
 breaks at clock times), the response plan and the targets the report checks.
 It is read with ``yaml.safe_load`` and validated with pydantic: unknown keys
 are refused, and every error names the file, the line and the field path.
+Its JSON Schema is ``docs/scenario.schema.json`` (:func:`json_schema`).
 :func:`build_session` turns it into a :class:`~simulation.session.Session`
 (hydraulics, then virtual sensors and alarms, then the scripted smoke and
 methane sources of :mod:`simulation.session.sources` when the scenario has
@@ -339,3 +340,22 @@ def _sources(scenario: Scenario, twin, sensors):
     if leaks and sensors.alarms.context is None:
         sensors.alarms.context = MethaneContext(twin, sensors.registry)
     return Sources(twin, sensors.alarms, smoke=smoke, leaks=leaks)
+
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "scenario.schema.json"
+
+
+def json_schema() -> dict:
+    """The JSON Schema of scenario files (``docs/scenario.schema.json`` holds it; a test keeps them equal)."""
+    schema = Scenario.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Lifeline Twin scenario"
+    return schema
+
+
+if __name__ == "__main__":  # python -m simulation.session.scenario > docs/scenario.schema.json
+    import json
+    import sys
+
+    json.dump(json_schema(), sys.stdout, indent=1, sort_keys=True)
+    sys.stdout.write("\n")
