@@ -233,3 +233,34 @@ def test_a_building_without_a_smoke_sensor_is_refused(demo_twin, tmp_path):
     late.write_text(text.replace('at: "14:20"', 'at: "18:20"'))
     with pytest.raises(SourceError, match="smoke: building B00001 at '18:20' falls outside the run"):
         load_scenario(late)
+
+
+def test_a_unit_on_its_way_home_is_sent_from_where_it_is(demo_twin):
+    """Re-dispatch while returning: the released crew is free at once, and sent from the road."""
+    import numpy as np
+
+    from simulation.hydraulics.system import from_twin
+    from simulation.session.response import Response
+    from simulation.session.session import Session
+
+    start = 1_780_272_000.0
+    session = Session(demo_twin, start, start + 3 * 3600, step_s=60)
+    response = Response(demo_twin, from_twin(demo_twin))
+    session.attach(response)
+    crew = next(u for u in response.fleet.units if u.type == "water_crew")
+    station = response.fleet.stations[crew.station]
+    # the crew was released 600 s ago from a job 3 km east of its station, with a 1,200 s drive home
+    session.state["units"][crew.name].update(x=station.x + 3000.0, y=station.y)
+    response.env.process(response._back_home(crew, 1200.0))
+    response.env.run(until=600.0)
+    here = response._position(crew)
+    assert here == pytest.approx((station.x + 1500.0, station.y))
+    sites = response.travel.locate(np.array([[station.x + 1500.0, station.y + 50.0]]))
+    out = response.travel.out_times(sites, 0)
+    others = [u for u in response.fleet.units if u.type == "water_crew" and u is not crew]
+    unit, travel, en_route = response._pick([crew, *others], sites, out)
+    assert unit is crew and en_route
+    assert travel == pytest.approx(response.travel.from_point(np.array(here), sites, 0))
+    assert travel < out[crew.station]  # closer than from its station
+    response.env.run(until=1300.0)  # its old trip home ends, but it was sent elsewhere: not back at station
+    assert session.state["units"][crew.name]["x"] != station.x

@@ -17,9 +17,11 @@ incident is opened at run time:
 
 The life cycle (report -> verify -> dispatch -> travel -> handle -> feedback
 -> close) is one generator.  The crew is the free unit of the plan's type
-whose station is the fewest seconds away over the road graph (the emergency
-engine's :class:`~simulation.emergency.travel.RoadTravel`); it returns to its
-station after the job and is free again when back.  Handling a water main
+that reaches the site first over the road graph (the emergency engine's
+:class:`~simulation.emergency.travel.RoadTravel`): from its station, or,
+for a unit released from another job and driving home, from where it is on
+the way (no turnout: it is already rolling) — units are re-dispatched while
+returning.  Handling a water main
 break: the crew finds the broken pipe nearest the incident, closes the
 valves of its segment (:mod:`simulation.hydraulics.segments`) after
 ``isolate_s`` — each a ``valve_closed`` event the water network applies —
@@ -161,6 +163,7 @@ class Response:
         self.env = simpy.Environment()
         self.incidents: list[dict] = []
         self.free = {u.index: True for u in self.fleet.units}
+        self.returning: dict[int, tuple] = {}  # unit index -> (released at, drive home s, from x, y)
         self._segments = None
         self.water = water
         self.alarms = alarms  # the AlarmEngine, to read a methane alarm's context
@@ -309,16 +312,16 @@ class Response:
                 inc["closed"] = True
                 return
             yield env.timeout(60.0)  # wait for a crew to come free
-        unit = min(free, key=lambda u: (out[u.station], u.index))
-        self.free[unit.index] = False
-        travel = float(out[unit.station])
+        unit, travel, en_route = self._pick(free, sites, out)
         inc["unit"] = unit.name
         session.state["units"][unit.name].update(status="dispatched", incident=inc["id"])
         session.publish(self._clock(), "unit_dispatched", SOURCE, "fire_stations",
                         self.fleet.stations[unit.station].id, travel,
-                        f"{unit.name} ({unit.type}) sent to {inc['id']}", unit=unit.name, incident=inc["id"])
+                        f"{unit.name} ({unit.type}) sent to {inc['id']}"
+                        f"{' on its way back from another job' if en_route else ''}", unit=unit.name,
+                        incident=inc["id"], en_route=en_route)
         sent = self._clock()
-        yield env.timeout(plan.turnout_s + travel)
+        yield env.timeout((0.0 if en_route else plan.turnout_s) + travel)
         session.state["units"][unit.name].update(status="on_scene", x=float(inc["xy"][0]), y=float(inc["xy"][1]))
         session.publish(self._clock(), "unit_arrived", SOURCE, "incidents", inc["id"], self._clock() - sent,
                         f"{unit.name} on scene of {inc['id']}", unit=unit.name)
@@ -453,10 +456,8 @@ class Response:
             if free:
                 break
             yield env.timeout(60.0)  # wait for a unit to come free
-        unit = min(free, key=lambda u: (out[u.station], u.index))
-        self.free[unit.index] = False
-        travel = float(out[unit.station])
-        turnout = plan.turnout(unit.type)
+        unit, travel, en_route = self._pick(free, sites, out)
+        turnout = 0.0 if en_route else plan.turnout(unit.type)
         station = self.fleet.stations[unit.station]
         inc["units"].append(unit.name)
         session.state["units"][unit.name].update(status="dispatched", incident=inc["id"])
@@ -509,10 +510,39 @@ class Response:
         return False
 
     def _back_home(self, unit, seconds: float):
-        yield self.env.timeout(seconds)
-        st = self.fleet.stations[unit.station]
-        self.session.state["units"][unit.name].update(status="at_station", x=st.x, y=st.y)
+        """The unit drives home and may be sent again on the way (it is free from its release)."""
+        state = self.session.state["units"][unit.name]
+        trip = (self.env.now, float(seconds), (float(state["x"]), float(state["y"])))
+        self.returning[unit.index] = trip
         self.free[unit.index] = True
+        yield self.env.timeout(seconds)
+        if self.returning.get(unit.index) is trip:  # not sent elsewhere on the way
+            del self.returning[unit.index]
+            st = self.fleet.stations[unit.station]
+            state.update(status="at_station", x=st.x, y=st.y)
+
+    def _position(self, unit) -> tuple[float, float]:
+        """Where a returning unit is now: along the straight line from its last job to its station, in
+        proportion to the time driven (an estimate: the road it takes is not tracked)."""
+        t0, seconds, (x0, y0) = self.returning[unit.index]
+        st = self.fleet.stations[unit.station]
+        f = min(1.0, (self.env.now - t0) / seconds) if seconds > 0 else 1.0
+        return x0 + (st.x - x0) * f, y0 + (st.y - y0) * f
+
+    def _pick(self, free, sites, out):
+        """The free unit that reaches the site first: from its station, or from the road on its way back
+        (no turnout then: the crew is already rolling).  Returns (unit, travel s, on its way back)."""
+        def reach(u):
+            if u.index in self.returning:
+                return float(self.travel.from_point(np.array(self._position(u)), sites, 0))
+            return float(out[u.station])
+
+        unit = min(free, key=lambda u: (reach(u), u.index))
+        travel = reach(unit)
+        en_route = unit.index in self.returning
+        self.returning.pop(unit.index, None)
+        self.free[unit.index] = False
+        return unit, travel, en_route
 
     def _isolate_and_repair(self, inc: dict):
         env, plan, session = self.env, self.plan, self.session
