@@ -51,40 +51,48 @@ class VirtualSensors:
         known_nodes, known_links = set(solver.node_ids), set(solver.link_ids)
         self.sensors = [s for s in self.sensors
                         if (s.feature_id in known_links if s.sensor_type == "flow" else s.feature_id in known_nodes)]
-        self.next_at = {s.id: session.start for s in self.sensors}
+        self.next_at = np.full(len(self.sensors), session.start)
+        self.period = np.array([self._period(x) for x in self.sensors], dtype=float)
+        self.is_flow = np.array([x.sensor_type == "flow" for x in self.sensors], dtype=bool)
+        self.index = np.array([solver.link_index[x.feature_id] if x.sensor_type == "flow"
+                               else solver.node_index[x.feature_id] for x in self.sensors], dtype=np.int64)
+        kinds = [NOISE[x.sensor_type] for x in self.sensors]
+        self.sd = np.array([sd for _, sd in kinds], dtype=float)
+        self.relative = np.array([how == "rel" for how, _ in kinds], dtype=bool)
         self.alarms.subscribe(self._on_alarm)
 
     def _period(self, sensor) -> float:
         return float(self.period_override or sensor.period_s or DEFAULT_PERIOD_S)
 
     def advance_to(self, t: float) -> None:
+        """Sample every sensor due up to ``t`` (one vector read per solution time) and feed the alarms."""
         count = 0
-        for s in self.sensors:
-            times, values = [], []
-            while self.next_at[s.id] <= t:
-                at = self.next_at[s.id]
-                values.append(self._read(s, at))
-                times.append(at)
-                self.next_at[s.id] = at + self._period(s)
-            if times:
-                count += len(times)
-                self.readings.extend((s.id, a, v) for a, v in zip(times, values))
-                self.alarms.feed(s.id, np.asarray(times), np.asarray(values))
+        ids = [x.id for x in self.sensors]
+        while len(self.next_at) and self.next_at.min() <= t:
+            at = float(self.next_at.min())
+            due = np.flatnonzero(self.next_at == at)
+            values = self._read(due, at)
+            for k, v in zip(due.tolist(), values.tolist()):
+                self.readings.append((ids[k], at, v))
+                self.alarms.feed(ids[k], at, v)
+            self.next_at[due] += self.period[due]
+            count += len(due)
         if count:
             self.session.publish(t, "readings_arrived", SOURCE, "sensors", None, count,
                                  f"{count} virtual reading(s)")
 
-    def _read(self, sensor, at: float) -> float:
-        if sensor.sensor_type == "flow":
-            true = abs(self.water.link_flow(sensor.feature_id, at)) * 3600.0
-        elif sensor.sensor_type == "level":
-            w = self.water
-            true = w.node_value(sensor.feature_id, at) * 1.0  # a tank's pressure is its water depth, m
-        else:
-            true = self.water.node_value(sensor.feature_id, at)
-        how, sd = NOISE[sensor.sensor_type]
-        noise = self.rng.normal(0.0, sd * (abs(true) if how == "rel" else 1.0))
-        return float(true + noise)
+    def _read(self, due: np.ndarray, at: float) -> np.ndarray:
+        """Values of the sensors ``due`` at clock time ``at``: the solution EPANET holds then, plus noise.
+
+        Pressure sensors read the junction's pressure (m); level sensors a tank's pressure, which is its
+        water depth (m); flow sensors the pipe's flow in m³/h, unsigned.
+        """
+        _, p, q = self.water._at(at)
+        idx = self.index[due]
+        flow = self.is_flow[due]
+        true = np.where(flow, np.abs(q[np.where(flow, idx, 0)]) * 3600.0, p[np.where(flow, 0, idx)])
+        scale = np.where(self.relative[due], np.abs(true), 1.0) * self.sd[due]
+        return true + self.rng.normal(0.0, 1.0, len(due)) * scale
 
     def _on_alarm(self, alarm) -> None:
         kind = f"alarm_{alarm.state}"
