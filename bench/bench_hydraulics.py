@@ -208,7 +208,7 @@ def main() -> int:
     print("\n".join(out), flush=True)
     only = set(args.only.split(",")) if args.only else None
     from simulation.hydraulics.criticality import DEFAULT_DEMAND_MODEL
-    from simulation.hydraulics.results import DemandModel
+    from simulation.hydraulics.demand import DemandModel
 
     models = {"pdd": [DEFAULT_DEMAND_MODEL], "dda": [DemandModel()],
               "both": [DEFAULT_DEMAND_MODEL, DemandModel()]}[args.models]

@@ -32,7 +32,8 @@ def main() -> int:
     import rasterio
 
     from twin.importers.osm import import_osm
-    from twin.importers.vector import import_raster, import_vector
+    from twin.importers.raster import import_raster
+    from twin.importers.vector import import_vector
 
     osm = DATA / "osm-helsinki" / "Helsinki.osm.pbf"
     junctions = DATA / "ky4" / "ky4_junctions.geojson"

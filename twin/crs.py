@@ -1,4 +1,9 @@
-"""Coordinate reference systems: the twin is always in one CRS whose unit is the metre."""
+"""Coordinate reference systems: the twin is always in one CRS whose unit is the metre.
+
+:func:`parse_crs` is the one reader of a CRS a user types (``--crs``,
+``--to-crs``): ``EPSG:3547``, a WKT or PROJ string, or ``local:ft`` for
+coordinates with no place on the earth.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from functools import lru_cache
 from pyproj import CRS
 from pyproj.database import query_crs_info
 from pyproj.enums import PJType
+from pyproj.exceptions import CRSError
 
 from twin.errors import SourceError
 
@@ -31,6 +37,37 @@ def local_metric_crs(name: str) -> CRS:
         f'ENGCRS["{safe}",EDATUM["{safe} local datum"],CS[Cartesian,2],'
         'AXIS["easting (X)",east,ORDER[1],LENGTHUNIT["metre",1]],'
         'AXIS["northing (Y)",north,ORDER[2],LENGTHUNIT["metre",1]]]')
+
+
+#: ``--crs local:<unit>``: metres per unit of a local (engineering) frame.
+LOCAL_UNITS = {"m": ("metre", 1.0), "ft": ("foot", 0.3048), "ftus": ("US survey foot", 1200 / 3937)}
+
+
+def local_crs(unit: str, flag: str = "--crs") -> CRS:
+    """A local engineering frame in ``unit`` (``m``, ``ft`` or ``ftUS``); ``flag`` names the option given."""
+    key = unit.strip().lower()
+    if key not in LOCAL_UNITS:
+        raise SourceError(f"{flag} local:{unit}: unknown unit (use local:m, local:ft or local:ftUS)")
+    name, factor = LOCAL_UNITS[key]
+    return CRS.from_wkt(
+        f'ENGCRS["local frame ({name})",EDATUM["local datum"],CS[Cartesian,2],'
+        f'AXIS["easting (X)",east,ORDER[1],LENGTHUNIT["{name}",{factor!r}]],'
+        f'AXIS["northing (Y)",north,ORDER[2],LENGTHUNIT["{name}",{factor!r}]]]')
+
+
+def parse_crs(text, flag: str = "--crs") -> CRS:
+    """A CRS from what a user types: ``EPSG:3547``, a WKT or PROJ string, or ``local:ft``.
+
+    ``flag`` is the option the text came with; a refusal names it.
+    """
+    text = str(text).strip()
+    if text.lower().startswith("local:"):
+        return local_crs(text.split(":", 1)[1], flag)
+    try:
+        return CRS.from_user_input(text)
+    except CRSError as exc:
+        raise SourceError(f"{flag} {text!r}: not a coordinate reference system "
+                          f"(use e.g. EPSG:3547, or local:ft for local coordinates in feet) ({exc})") from None
 
 
 def metric_crs_for(crs: CRS, lon_lat=None) -> CRS:

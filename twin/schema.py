@@ -24,9 +24,12 @@ from twin.errors import LayerError
 
 DOMAINS = ("underground", "ground", "low_altitude")
 
-#: The four warning levels, most severe first.  Colours are the conventional ones;
-#: the scene may use another palette but never another order.
+#: The four warning levels, most severe first: site risk, sensor alarms and the
+#: alarm levels that open incidents all take their names from here.
 RISK_LEVELS = ("red", "orange", "yellow", "blue")
+
+#: The one colour of each warning level, for every drawing (plan, plots, 3D scene).
+RISK_COLOURS = {"red": "#d7191c", "orange": "#fd8d3c", "yellow": "#ffd92f", "blue": "#2c7bb6"}
 
 #: LEC (Graham–Kinney) bands: D = L × E × C.  D > 320 extremely dangerous (red),
 #: 160–320 highly dangerous (orange), 70–160 significant (yellow), below 70 blue.
@@ -395,10 +398,10 @@ def lec_risk_level(d: float, bands: dict[str, float] | None = None) -> str:
     bands = bands or DEFAULT_LEC_BANDS
     if d is None or pd.isna(d):
         return ""
-    for level in ("red", "orange", "yellow"):
+    for level in RISK_LEVELS[:-1]:
         if d > bands[level]:
             return level
-    return "blue"
+    return RISK_LEVELS[-1]
 
 
 def derive_site_risk(sites: gpd.GeoDataFrame, bands: dict[str, float] | None = None) -> gpd.GeoDataFrame:

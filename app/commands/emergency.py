@@ -5,8 +5,8 @@
     lifeline-twin emergency site-stations city.gpkg --add 2 --minutes 5
     lifeline-twin emergency history calls.csv --stations stations.csv --calibrate-on 2020-04-07:2020-04-13 --json
 
-Also the showcase step of ``lifeline-twin start`` (``showcase``): a year of
-incidents on the demo city, KPIs JSON and plots.
+Parsing and printing only: the runs, reports and plots are made in
+:mod:`simulation.emergency` (the report of a run in :mod:`simulation.emergency.report`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
-from twin import atomic
 
 
 def register(sub) -> None:
@@ -104,75 +102,24 @@ def _fmt(v, unit="s") -> str:
 
 
 # ---------------------------------------------------------------------- run
-def simulate_to(model, days: float, replications: int, out: Path | None, seed=None, incidents=None) -> dict:
-    """Run the replications; write the tables, KPIs and plots into ``out``; return the report."""
-    from simulation.emergency import plots
-    from simulation.emergency.results import combine, summarise, utilisation
-
-    if days <= 0:
-        raise ValueError(f"--days must be positive, got {days}")
-    runs = model.simulate(days, replications, seed=seed, incidents=incidents)
-    summaries = [summarise(r, model.scenario) for r in runs]
-    report = {"project": model.twin.name, "days": days, "replications": replications,
-              "fleet": model.fleet.describe(),
-              "road_graph": model.graph.describe() if model.graph is not None else None,
-              "events": sum(r.events for r in runs),
-              "kpis": combine(summaries), "notes": runs[0].notes}
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        from simulation.emergency import results as tables
-
-        # what a planner reads: day and clock time, minutes, units in every header, no scientific notation
-        atomic.write(out / "incidents.csv", tables.to_csv(tables.incident_table(runs[0])))
-        atomic.write(out / "crews.csv", tables.to_csv(tables.crew_table(runs[0])))
-        util = utilisation(runs[0])
-        for r in runs[1:]:
-            util["utilisation"] += utilisation(r)["utilisation"].to_numpy()
-        util["utilisation"] /= len(runs)
-        limits = sorted({st.limit_s for st in model.scenario.standards if st.measure == "report_to_scene"}
-                        | {300.0, 480.0})
-        files = [plots.response_ecdf(runs[0].incidents, out / "response_ecdf.png", limits,
-                                     f"{model.twin.name}: response time, {days:g} days"),
-                 plots.utilisation_chart(util, out / "utilisation.png",
-                                         f"{model.twin.name}: unit utilisation (mean of {replications} replications)")]
-        cov = model.coverage(5.0)
-        files.append(plots.coverage_map(model, cov, out / "coverage.png"))
-        report["coverage_5min"] = cov.as_dict()
-        atomic.write(out / "kpis.json", json.dumps(report, indent=1))
-        report["files"] = [str(p) for p in [out / "kpis.json", out / "incidents.csv", out / "crews.csv", *files]]
-    return report
-
-
 def _run(args) -> int:
+    from simulation.emergency.incidents import read_alarm_log, read_history
+    from simulation.emergency.report import simulate_to
+
     model = _model(args)
     incidents = None
     if args.incidents:
-        import pandas as pd
-
-        from simulation.emergency.incidents import from_table
-
-        path = Path(args.incidents)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file")
-        from twin.errors import SourceError, reading_problem
-
-        try:
-            table = pd.read_csv(path)
-        except (UnicodeDecodeError, OSError, pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
-            raise SourceError(f"{path}: cannot read the incidents table: {reading_problem(exc)}") from None
-        if table.empty:
-            raise SourceError(f"{path}: the incidents table has a header and no incidents")
-        incidents = from_table(table, model.scenario, str(path))
+        incidents = read_history(args.incidents, model.scenario)
         last_day = float(incidents.time.max(initial=0.0)) / 86400.0
         if last_day >= args.days:  # they would be served, but outside the window utilisation is measured on
-            raise ValueError(f"{path}: incidents run to day {last_day:.2f}, beyond --days {args.days:g}: "
-                             f"give --days {int(np.floor(last_day)) + 1} or more")
+            raise ValueError(f"{Path(args.incidents)}: incidents run to day {last_day:.2f}, beyond --days "
+                             f"{args.days:g}: give --days {int(np.floor(last_day)) + 1} or more")
     days = args.days
     if args.alarms:
         if incidents is not None:
             raise ValueError("give --incidents or --alarms, not both")
-        incidents = alarm_incidents(model, Path(args.alarms))
-        days = max(1.0, float(np.ceil((incidents.time.max(initial=0.0) + 1.0) / 86400.0)))
+        incidents = read_alarm_log(args.alarms, model.twin, model.scenario)
+        days = incidents.whole_days()
     report = simulate_to(model, days, args.replications, Path(args.out) if args.out else None,
                          args.seed, incidents)
     if args.json:
@@ -217,52 +164,6 @@ def _run(args) -> int:
     for f in report.get("files", []):
         print(f"wrote {f}")
     return 0
-
-
-def alarm_incidents(model, path: Path):
-    """Incidents from an alarm log written as JSON (a list, or an object with an 'alarms' list)."""
-    from types import SimpleNamespace
-
-    from simulation.emergency.incidents import from_alarms
-    from twin.errors import SourceError
-
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    from twin.errors import reading_problem
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise SourceError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
-    except (UnicodeDecodeError, OSError, RecursionError) as exc:
-        raise SourceError(f"{path}: cannot read the alarm log: {reading_problem(exc)}") from None
-    items = data.get("alarms") if isinstance(data, dict) else data
-    if not isinstance(items, list) or not all(isinstance(a, dict) for a in items):
-        raise SourceError(f"{path}: expected a list of alarm objects (or {{'alarms': [...]}})")
-    alarms = []
-    for n, a in enumerate(items, 1):
-        # checked here so the message names the file and the JSON field, not the reader's internals
-        missing = [k for k in ("time", "level") if a.get(k) is None]
-        if a.get("sensor") is None and a.get("sensor_id") is None:
-            missing.append("sensor_id")
-        if missing:
-            raise SourceError(f"{path}: alarm #{n}: missing field(s) {', '.join(repr(k) for k in missing)} "
-                              "(an alarm needs time, level and sensor_id)")
-        for k in ("x", "y"):
-            if a.get(k) is not None and (isinstance(a[k], bool) or not isinstance(a[k], (int, float))):
-                raise SourceError(f"{path}: alarm #{n}: field {k!r} is not a number: {a[k]!r}")
-        feature = a.get("feature") or (f"{a['layer']}/{a['feature_id']}" if a.get("layer") and a.get("feature_id")
-                                       else None)
-        alarms.append(SimpleNamespace(**{**a, "feature": feature},
-                                      opens_incident=a.get("state", "raised") in ("raised", "escalated")))
-    try:
-        incidents = from_alarms(alarms, model.twin, model.scenario)
-    except SourceError as exc:
-        raise SourceError(f"{path}: {exc}") from None
-    if len(incidents) == 0:
-        raise SourceError(f"{path}: none of the {len(items)} alarms opens an incident "
-                          f"(levels {', '.join(model.scenario.alarm_levels)}, raised or escalated)")
-    return incidents
 
 
 # ---------------------------------------------------------------------- coverage
@@ -380,44 +281,3 @@ def _history(args) -> int:
     if args.out:
         print(f"wrote {Path(args.out) / 'validation.png'}")
     return 0
-
-
-# ---------------------------------------------------------------------- start
-def showcase(twin, project_path, out_dir) -> list[Path]:
-    """``lifeline-twin start`` step: a year of incidents on the demo city, KPIs and plots."""
-    from simulation.emergency.config import load_scenario
-    from simulation.emergency.model import EmergencyModel
-
-    model = EmergencyModel.from_twin(twin, load_scenario())
-    out = Path(out_dir) / "emergency"
-    report = simulate_to(model, 365.0, 3, out)
-    files = [Path(f) for f in report["files"] if not f.endswith(".csv")]
-    alarms = Path(out_dir) / "sensor_alarms.json"  # the sensors drill's alarm log, when that step ran
-    if alarms.exists():
-        files.append(drill_response(model, alarms, out / "drill_response.json"))
-    return files
-
-
-def drill_response(model, alarms_path: Path, path: Path) -> Path:
-    """Who answers the drill day's alarms, and when: one row per alarm-raised incident."""
-    from simulation.emergency.results import incident_times
-
-    incidents = alarm_incidents(model, alarms_path)
-    run = model.simulate(1.0 + float(np.floor(incidents.time.max() / 86400.0)), 1, incidents=incidents)[0]
-    inc = incident_times(run)
-    crews = run.crews[run.crews["arrived"]].sort_values("on_scene").drop_duplicates("incident")
-    first = crews.set_index("incident")
-    rows = []
-    for r in inc.itertuples():
-        unit = first.loc[r.incident] if r.incident in first.index else None
-        rows.append({"alarm": r.ref, "type": r.type, "priority": int(r.priority),
-                     "reported_s": float(r.report),
-                     "false_alarm": bool(r.false_alarm),
-                     "first_unit": None if unit is None else unit["unit_name"],
-                     "first_unit_station_kind": None if unit is None else unit["station_kind"],
-                     "response_s": None if np.isnan(r.response_s) else round(float(r.response_s), 1),
-                     "call_processing_s": None if np.isnan(r.call_processing_s) else round(float(r.call_processing_s), 1),
-                     "turnout_s": None if np.isnan(r.turnout_s) else round(float(r.turnout_s), 1),
-                     "travel_s": None if np.isnan(r.travel_s) else round(float(r.travel_s), 1)})
-    atomic.write(path, json.dumps({"source": str(alarms_path), "incidents": rows, "notes": run.notes}, indent=1))
-    return path

@@ -104,7 +104,7 @@ def run(args) -> int:
                                      id_column=args.id_column, crs=args.crs, to_crs=args.to_crs)
         out = args.project
     else:
-        from twin.importers.vector import import_raster
+        from twin.importers.raster import import_raster
         twin, report = import_raster(args.source, project=args.project, crs=args.crs, z_factor=args.z_factor)
         out = args.project
     save(twin, out)

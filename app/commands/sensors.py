@@ -1,5 +1,9 @@
 """``lifeline-twin sensors``: import recordings, record a live MQTT feed, replay with alarms, find leaks.
 
+Parsing and printing only: recording, replay and alarms are wired in
+:mod:`simulation.sensors` (:class:`~simulation.sensors.live.Recording`,
+:meth:`~simulation.sensors.replay.Replay.of_recording`).
+
 Examples::
 
     lifeline-twin sensors import battledim ../shared/data/ltown/2019_Flows.csv --project ltown.gpkg
@@ -158,7 +162,7 @@ def _expand(kind: str, paths: list[str]) -> list[Path]:
 
 def run_record(args) -> int:
     from simulation.sensors.alarms import AlarmEngine
-    from simulation.sensors.live import MqttFeed, Recorder
+    from simulation.sensors.live import Recording
 
     host, _, port = args.mqtt.rpartition(":")
     if not host or not port.isdigit():
@@ -167,18 +171,9 @@ def run_record(args) -> int:
     _, registry = _registry(args.project)
     engine = AlarmEngine(registry)
     engine.subscribe(lambda a: print(a.line(), flush=True))
-
-    def alarms(batch):
-        by_sensor: dict[str, list] = {}
-        for sid, t, v, q in zip(batch.sensor, batch.phenomenon_ms, batch.value, batch.quality):
-            by_sensor.setdefault(sid, []).append((t / 1000.0, v, q))
-        for sid, rows in by_sensor.items():
-            rows.sort()
-            engine.feed(sid, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
-
-    recorder = Recorder(store, flush_s=args.flush_s, max_batch=args.max_batch, on_flush=alarms).start()
-    feed = MqttFeed(host, int(port), args.topic, recorder.add, qos=args.qos, client_id=args.client_id,
-                    session=bool(args.client_id)).start()
+    recording = Recording(store, engine, host, int(port), args.topic, qos=args.qos, client_id=args.client_id,
+                          flush_s=args.flush_s, max_batch=args.max_batch).start()
+    feed = recording.feed
     print(f"recording {args.topic} from {host}:{port} into {store.root} "
           f"(flush every {args.flush_s:g} s or {args.max_batch} readings; Ctrl-C stops)", file=sys.stderr)
     started = time.monotonic()
@@ -192,10 +187,10 @@ def run_record(args) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        feed.stop()
-        recorder.stop()
+        recording.stop()
     bad = ", ".join(f"{k}: {v}" for k, v in feed.malformed.items())
-    print(f"{feed.received:,} messages, {feed.observations:,} observations, {recorder.stored:,} readings stored, "
+    stored = recording.recorder.stored
+    print(f"{feed.received:,} messages, {feed.observations:,} observations, {stored:,} readings stored, "
           f"{feed.malformed_total:,} malformed{f' ({bad})' if bad else ''}, "
           f"{max(0, feed.connects - 1)} reconnect(s)")
     return 0
@@ -206,19 +201,13 @@ def run_info(args) -> int:
     _, registry = _registry(args.project)
     from simulation.sensors.importers import iso_ms
 
-    rows = store.sql("select sensor_id, count(*) as n, epoch_ms(min(phenomenon_time)) as first, "
-                     "epoch_ms(max(phenomenon_time)) as last, "
-                     "sum(case when quality = 1 then 1 else 0 end) as uncertain, "
-                     "sum(case when quality = 2 then 1 else 0 end) as bad "
-                     "from readings group by sensor_id order by sensor_id").fetchall()
-    moving = {r[0]: r[1] for r in store.sql("select sensor_id, count(*) from positions group by 1").fetchall()}
     sensors = []
-    for sid, n, first, last, uncertain, bad in rows:
-        s = registry.get(sid)
-        sensors.append({"sensor": sid, "type": s.sensor_type if s else None, "unit": s.unit if s else None,
-                        "feature": s.feature if s else None, "readings": int(n),
-                        "first": iso_ms(first / 1000), "last": iso_ms(last / 1000), "uncertain": int(uncertain),
-                        "bad": int(bad), "positions": int(moving.get(sid, 0))})
+    for row in store.per_sensor():
+        s = registry.get(row["sensor"])
+        sensors.append({"sensor": row["sensor"], "type": s.sensor_type if s else None, "unit": s.unit if s else None,
+                        "feature": s.feature if s else None, "readings": row["readings"],
+                        "first": iso_ms(row["first_ms"] / 1000), "last": iso_ms(row["last_ms"] / 1000),
+                        "uncertain": row["uncertain"], "bad": row["bad"], "positions": row["positions"]})
     days = store.days()
     if args.json:
         print(json.dumps({"store": str(store.root), "days": len(days), "sensors": sensors}, indent=1))
@@ -236,10 +225,9 @@ def run_info(args) -> int:
 
 
 def run_replay(args) -> int:
-    from simulation.clock import Clock, ManualTimeSource, to_seconds
-    from simulation.sensors.alarms import AlarmEngine, write_alarm_log
-    from simulation.sensors.methane import MethaneContext
-    from simulation.sensors.replay import Replay, SensorTimeline
+    from simulation.clock import to_seconds
+    from simulation.sensors.alarms import raised_by_level, write_alarm_log
+    from simulation.sensors.replay import Replay
 
     store = _store(args.project)
     twin, registry = _registry(args.project)
@@ -249,27 +237,24 @@ def run_replay(args) -> int:
     if not args.fps > 0:  # the clock would say 'frame_rate', which is not the option the user typed
         raise ValueError(f"--fps must be positive, got {args.fps:g}")
     sensors = args.sensors.split(",") if args.sensors else None
-    timeline = SensorTimeline.load(store, t0, t1, sensors, registry)
+    replay = Replay.of_recording(store, twin, registry, t0, t1, sensors=sensors, speed=args.speed,
+                                 frame_rate=args.fps, instant=args.instant)
+    timeline, engine = replay.timeline, replay.engine
     # a mistyped --sensors id must say so, not read as an empty recording
-    absent = [s for s in sensors or [] if s not in set(timeline.sensor_ids)]
+    absent = timeline.without_readings(sensors or [])
     if not len(timeline):
         which = f" of sensor(s) {', '.join(absent[:8])}" if absent else ""
         raise ValueError(f"no readings{which} in {store.root} between {args.t0} and {args.t1}")
     if absent:
         print(f"note: no readings of sensor(s) {', '.join(absent[:8])}{' ...' if len(absent) > 8 else ''} "
               f"between {args.t0} and {args.t1}", file=sys.stderr)
-    engine = AlarmEngine(registry, context=MethaneContext(twin, registry))
     engine.subscribe(lambda a: print(json.dumps(a.as_dict()) if args.json else a.line(), flush=True))
-    source = ManualTimeSource() if args.instant else None
-    clock = Clock(t0, end=t1, speed=args.speed, frame_rate=args.fps, source=source)
-    replay = Replay(timeline, engine, clock)
     started = time.perf_counter()
-    frames = clock.run(sleep=source.advance if source else time.sleep)
+    frames = replay.run()
     elapsed = time.perf_counter() - started
     if args.log:
         write_alarm_log(engine.log, Path(args.log))
-    counts = {lvl: sum(1 for a in engine.log if a.opens_incident and a.level == lvl)
-              for lvl in ("red", "orange", "yellow", "blue")}
+    counts = raised_by_level(engine.log)
     unknown = f"; {len(engine.unknown)} sensor(s) not in the project ignored" if engine.unknown else ""
     print(f"replayed {replay.readings_fed:,} readings of {len(timeline.sensor_ids)} sensors in {frames} frames "
           f"({elapsed:.1f} s): {len(engine.log)} alarm events, raised/escalated "

@@ -12,7 +12,8 @@ travel comes from the road graph (``roads``, ``travel``).  ``history`` reads
 real dispatch records (San Francisco format) to calibrate and validate,
 with turnout by hour of day (``turnout``), travel speed by hour of day and
 the observed travel spread (``travel``), and units sent from the road on
-their way home (``dispatch``).
+their way home (``dispatch``).  ``report`` runs the replications and writes
+what a planner reads: KPIs, tables and plots (``results``, ``plots``).
 No Qt here.
 """
 

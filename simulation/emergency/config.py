@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from twin.errors import SourceError
+from twin.schema import RISK_LEVELS
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "emergency-default.yaml"
 
@@ -276,6 +277,9 @@ class Scenario(_Strict):
         for sensor, t in self.alarm_types.items():
             if t not in self.incident_types:
                 raise ValueError(f"alarm_types: sensor type {sensor!r} maps to unknown incident type {t!r}")
+        for level in self.alarm_levels:
+            if level not in RISK_LEVELS:  # an alarm at an unknown level never comes: it would open nothing
+                raise ValueError(f"alarm_levels: {level!r} is not a warning level ({', '.join(RISK_LEVELS)})")
         return self
 
     def unit_type(self, name: str) -> str | None:

@@ -13,11 +13,16 @@
   sensors engine's Alarm stream): alarms at the scenario's levels become
   incidents at the sensor's position, typed by the sensor type; repeats of the
   same sensor within ``merge_s`` are one incident.
+* ``read_history`` and ``read_alarm_log``: the same from files (a history CSV,
+  an alarm log written as JSON), every refusal naming the file.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -25,7 +30,7 @@ import shapely
 
 from simulation.clock import to_seconds
 from simulation.emergency.config import IncidentType, Scenario
-from twin.errors import LayerError, SourceError
+from twin.errors import LayerError, SourceError, reading_problem
 
 
 @dataclass
@@ -47,6 +52,10 @@ class Incidents:
         order = np.argsort(self.time, kind="stable")
         return Incidents(self.time[order], self.kind[order], self.type_names, self.priority[order],
                          self.xy[order], self.ref[order], self.notes)
+
+    def whole_days(self) -> float:
+        """Whole days from time 0 to past the last incident (at least one): a run that serves them all."""
+        return max(1.0, float(np.ceil((self.time.max(initial=0.0) + 1.0) / 86400.0)))
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame({"time_s": self.time, "type": np.asarray(self.type_names, dtype=object)[self.kind],
@@ -311,3 +320,63 @@ def from_alarms(alarms, twin, scenario: Scenario, merge_s: float = 1800.0) -> In
     t = t - np.floor(t.min() / 86400.0) * 86400.0
     return Incidents(t, np.array(k, np.int64), names, np.array(pr, np.int64),
                      np.column_stack([x, y]), np.array(ref, dtype=object), notes).sorted()
+
+
+# ---------------------------------------------------------------------- files
+def read_history(path: Path | str, scenario: Scenario) -> Incidents:
+    """Incidents from a history CSV (columns time, type, x, y[, priority]); see :func:`from_table`."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        table = pd.read_csv(path)
+    except (UnicodeDecodeError, OSError, pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+        raise SourceError(f"{path}: cannot read the incidents table: {reading_problem(exc)}") from None
+    if table.empty:
+        raise SourceError(f"{path}: the incidents table has a header and no incidents")
+    return from_table(table, scenario, str(path))
+
+
+def read_alarm_log(path: Path | str, twin, scenario: Scenario) -> Incidents:
+    """Incidents from an alarm log written as JSON (a list, or an object with an 'alarms' list).
+
+    An alarm's ``state`` (raised, escalated, lowered, cleared; raised when
+    absent) says whether it opens an incident; see :func:`from_alarms`.  A log
+    none of whose alarms opens an incident is refused, naming the levels that would.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    except (UnicodeDecodeError, OSError, RecursionError) as exc:
+        raise SourceError(f"{path}: cannot read the alarm log: {reading_problem(exc)}") from None
+    items = data.get("alarms") if isinstance(data, dict) else data
+    if not isinstance(items, list) or not all(isinstance(a, dict) for a in items):
+        raise SourceError(f"{path}: expected a list of alarm objects (or {{'alarms': [...]}})")
+    alarms = []
+    for n, a in enumerate(items, 1):
+        # checked here so the message names the file and the JSON field, not the reader's internals
+        missing = [k for k in ("time", "level") if a.get(k) is None]
+        if a.get("sensor") is None and a.get("sensor_id") is None:
+            missing.append("sensor_id")
+        if missing:
+            raise SourceError(f"{path}: alarm #{n}: missing field(s) {', '.join(repr(k) for k in missing)} "
+                              "(an alarm needs time, level and sensor_id)")
+        for k in ("x", "y"):
+            if a.get(k) is not None and (isinstance(a[k], bool) or not isinstance(a[k], (int, float))):
+                raise SourceError(f"{path}: alarm #{n}: field {k!r} is not a number: {a[k]!r}")
+        feature = a.get("feature") or (f"{a['layer']}/{a['feature_id']}" if a.get("layer") and a.get("feature_id")
+                                       else None)
+        alarms.append(SimpleNamespace(**{**a, "feature": feature},
+                                      opens_incident=a.get("state", "raised") in ("raised", "escalated")))
+    try:
+        incidents = from_alarms(alarms, twin, scenario)
+    except SourceError as exc:
+        raise SourceError(f"{path}: {exc}") from None
+    if len(incidents) == 0:
+        raise SourceError(f"{path}: none of the {len(items)} alarms opens an incident "
+                          f"(levels {', '.join(scenario.alarm_levels)}, raised or escalated)")
+    return incidents

@@ -3,6 +3,7 @@
 Modules, one per question a water engineer asks:
 
 * :mod:`.solver` — one network open in EPANET, modified, solved and restored per scenario;
+* :mod:`.demand` — how junctions take their demand: demand-driven or pressure-driven;
 * :mod:`.system` — the network with its population, hydrants and isolation valves (project or .inp);
 * :mod:`.results` — ``simulate()``: one run as time × junction / time × pipe tables;
 * :mod:`.sweep` — many scenarios over Dask worker processes, failures recorded, progress, Ctrl-C;
@@ -16,7 +17,8 @@ Modules, one per question a water engineer asks:
 Nothing here imports Qt: everything runs headless.
 """
 
-from simulation.hydraulics.results import SERVICE_PRESSURE, DemandModel, Results, simulate
+from simulation.hydraulics.demand import DemandModel
+from simulation.hydraulics.results import SERVICE_PRESSURE, Results, simulate
 from simulation.hydraulics.solver import Solver, SolverError
 from simulation.hydraulics.system import WaterSystem, load_system
 

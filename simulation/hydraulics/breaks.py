@@ -9,7 +9,7 @@ It opens at ``at_h`` through a timer control, so EPANET steps exactly there.
 With ``isolate_after_h``, the crew closes the valves of the break's segment (see
 :mod:`simulation.hydraulics.segments`) that long after the break: each closed
 valve closes its pipe, and the leak stops (the segment is dry).  The run is
-pressure-driven (default thresholds of :class:`~simulation.hydraulics.results.DemandModel`)
+pressure-driven (default thresholds of :class:`~simulation.hydraulics.demand.DemandModel`)
 because demand-driven hydraulics would deliver full demand at negative pressure.
 
 Results: a timeline at every report step — leak flow, cumulative volume lost
@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulation.hydraulics.results import SERVICE_PRESSURE, DemandModel, write_atomic
+from simulation.hydraulics.demand import DemandModel
+from simulation.hydraulics.results import SERVICE_PRESSURE, write_atomic
 from simulation.hydraulics.solver import DURATION, Solver, SolverError
 
 BREAK_DEMAND_MODEL = DemandModel(pdd=True)

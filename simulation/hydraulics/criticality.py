@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulation.hydraulics.results import SERVICE_PRESSURE, DemandModel, write_atomic
+from simulation.hydraulics.demand import DemandModel
+from simulation.hydraulics.results import SERVICE_PRESSURE, write_atomic
 from simulation.hydraulics.solver import DURATION, Solver, SolverError
 from simulation.hydraulics.sweep import Study, SweepReport, sweep
 

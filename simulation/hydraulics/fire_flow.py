@@ -38,7 +38,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulation.hydraulics.results import DemandModel, write_atomic
+from simulation.hydraulics.demand import DemandModel
+from simulation.hydraulics.results import write_atomic
 from simulation.hydraulics.solver import (DURATION, ELEVATION, EMITTER, INITSETTING, INITSTATUS,
                                           PATTERNSTART, PRESSURE, PUMP, SETTING, STARTTIME, STATUS, TANK,
                                           TANKLEVEL, TIMER, UNBALANCED, Solver, SolverError)

@@ -7,11 +7,8 @@ shape WNTR uses, so they feed WNTR's metrics unchanged.  ``results.layer_values`
 aligns a quantity with the rows of a twin layer (``water_junctions``,
 ``water_pipes``) so the 3D scene can colour features by it, time step by time step.
 
-Demand models: ``DemandModel()`` is demand-driven (EPANET's DDA, demands met
-whatever the pressure).  ``DemandModel(pdd=True)`` is pressure-driven (PDA): a
-junction gets nothing below ``min_pressure`` (default 0 m), its full demand
-from ``required_pressure`` (default 20 m), and in between
-``((p - pmin) / (preq - pmin)) ** exponent`` of it (exponent 0.5, orifice-like).
+How junctions take their demand (DDA or PDD) is a
+:class:`~simulation.hydraulics.demand.DemandModel`, also importable from here.
 """
 
 from __future__ import annotations
@@ -23,38 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from simulation.hydraulics.demand import DemandModel
 from simulation.hydraulics.solver import PUMP, TANK, VALVE_TYPES, Solver, SolverError
 
 #: Pressure below which a junction counts as without adequate service (criticality, breaks), m.
 SERVICE_PRESSURE = 14.0
-
-
-@dataclass(frozen=True)
-class DemandModel:
-    """Demand-driven (default) or pressure-driven with documented thresholds (metres)."""
-
-    pdd: bool = False
-    min_pressure: float = 0.0
-    required_pressure: float = 20.0
-    exponent: float = 0.5
-
-    def __post_init__(self):
-        # EPANET's own refusal is 'Error 208: illegal PDA pressure limits', which names neither value
-        if self.pdd and self.min_pressure < 0:
-            raise ValueError(f"pressure-driven demand: minimum pressure must be >= 0 m, not {self.min_pressure:g}")
-        if self.pdd and not self.required_pressure > self.min_pressure:
-            raise ValueError(f"pressure-driven demand: required pressure ({self.required_pressure:g} m) must be "
-                             f"above the minimum pressure ({self.min_pressure:g} m)")
-
-    def apply(self, solver: Solver) -> None:
-        solver.set_demand_model(self.pdd, self.min_pressure, self.required_pressure, self.exponent)
-
-    def describe(self) -> str:
-        if not self.pdd:
-            return "demand-driven (DDA)"
-        return (f"pressure-driven (PDA: nothing below {self.min_pressure:g} m, full demand from "
-                f"{self.required_pressure:g} m, exponent {self.exponent:g})")
-
 
 NODE_QUANTITIES = ("pressure", "head", "demand")
 LINK_QUANTITIES = ("flow", "velocity", "headloss", "status")

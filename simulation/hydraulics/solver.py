@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from simulation.hydraulics.demand import DemandModel
 from twin.epanet import library  # the one loader of EPANET's library
 from twin.errors import SourceError
 
@@ -504,8 +505,6 @@ class Solver:
 
     def demand_model(self):
         """The network's own demand model (from its .inp options), thresholds in metres."""
-        from simulation.hydraulics.results import DemandModel
-
         kind, pmin, preq, pexp = ctypes.c_int(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
         self._check(self._lib.EN_getdemandmodel(self._ph, ctypes.byref(kind), ctypes.byref(pmin),
                                                 ctypes.byref(preq), ctypes.byref(pexp)), "read the demand model")

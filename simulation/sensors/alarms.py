@@ -67,8 +67,9 @@ from simulation.sensors.registry import Sensor, SensorRegistry
 from simulation.sensors.store import BAD
 from twin import atomic
 from twin.errors import LayerError
+from twin.schema import RISK_LEVELS
 
-LEVELS = ("blue", "yellow", "orange", "red")  # mildest first; index + 1 = severity
+LEVELS = RISK_LEVELS[::-1]  # mildest first; index + 1 = severity
 SEVERITY = {lvl: i + 1 for i, lvl in enumerate(LEVELS)}
 STATES = ("raised", "escalated", "lowered", "cleared")
 
@@ -573,6 +574,11 @@ class AlarmEngine:
 
 def _fmt(v: float) -> str:
     return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+
+
+def raised_by_level(alarms) -> dict[str, int]:
+    """How many alarms opened or escalated an incident, per warning level, most severe first."""
+    return {lvl: sum(1 for a in alarms if a.opens_incident and a.level == lvl) for lvl in RISK_LEVELS}
 
 
 def write_alarm_log(alarms, path) -> Path:

@@ -36,6 +36,7 @@ from simulation.clock import to_seconds
 from simulation.sensors.registry import SensorRegistry
 from simulation.sensors.store import ReadingStore, readings_table
 from twin import atomic
+from twin.schema import RISK_LEVELS
 
 DAY_S = 86_400
 
@@ -56,7 +57,7 @@ class DrillIncident:
 
 def _levels(sensor) -> dict:
     t = dict(sensor.thresholds or {})
-    return {k: float(v) for k, v in t.items() if k in ("blue", "yellow", "orange", "red")}
+    return {k: float(v) for k, v in t.items() if k in RISK_LEVELS}
 
 
 def _demand_shape(h: np.ndarray) -> np.ndarray:
@@ -200,10 +201,8 @@ def drill_day(twin, *, seed: int = 7, day: str = "2024-05-01") -> tuple[pa.Table
 
 def drill_showcase(twin, project_path, out_dir) -> list[Path]:
     """``lifeline-twin start`` step: record the drill day, replay it at x10,000, write the alarm log."""
-    from simulation.clock import Clock, ManualTimeSource
-    from simulation.sensors.alarms import AlarmEngine, write_alarm_log
-    from simulation.sensors.methane import MethaneContext
-    from simulation.sensors.replay import Replay, SensorTimeline
+    from simulation.sensors.alarms import raised_by_level, write_alarm_log
+    from simulation.sensors.replay import Replay
 
     out_dir = Path(out_dir)
     day = "2024-05-01"
@@ -211,19 +210,16 @@ def drill_showcase(twin, project_path, out_dir) -> list[Path]:
     store = ReadingStore.for_project(project_path)
     store.append(table, part=f"drill-{day}", durable=False)
     registry = SensorRegistry.from_twin(twin)
-    engine = AlarmEngine(registry, context=MethaneContext(twin, registry))
     t0 = to_seconds(f"{day}T00:00:00Z")
-    source = ManualTimeSource()
-    clock = Clock(t0, duration=DAY_S, speed=10_000, frame_rate=30, source=source)
-    replay = Replay(SensorTimeline.load(store, t0, t0 + DAY_S, registry=registry), engine, clock)
-    frames = clock.run(sleep=source.advance)
+    replay = Replay.of_recording(store, twin, registry, t0, t0 + DAY_S, speed=10_000, frame_rate=30, instant=True)
+    engine = replay.engine
+    frames = replay.run()
     csv_path = write_alarm_log(engine.log, out_dir / "sensor_alarms.csv")
     json_path = out_dir / "sensor_alarms.json"
     summary = {
         "day": day, "readings": replay.readings_fed, "sensors": len(registry), "frames": frames,
-        "speed": clock.speed, "incidents": [i.as_dict() for i in incidents],
-        "raised": {lvl: sum(1 for a in engine.log if a.opens_incident and a.level == lvl)
-                   for lvl in ("red", "orange", "yellow", "blue")},
+        "speed": replay.clock.speed, "incidents": [i.as_dict() for i in incidents],
+        "raised": raised_by_level(engine.log),
         "alarms": [a.as_dict() for a in engine.log],
     }
     atomic.write(json_path, json.dumps(summary, indent=1))

@@ -38,6 +38,10 @@ Parts are merged every ``compact_s`` seconds (default 600 s) and on stop.
 :class:`MqttFeed` subscribes with paho-mqtt; connection losses are retried with
 exponential backoff from ``backoff[0]`` to ``backoff[1]`` seconds, and the first
 connection is retried the same way when the broker is not up yet.
+
+:class:`Recording` is the two together with an alarm engine: every batch the
+recorder writes is fed to the engine, so alarms fire as the feed is recorded
+(``lifeline-twin sensors record``).
 """
 
 from __future__ import annotations
@@ -579,3 +583,33 @@ class MqttFeed:
                 self.drain()
             except Exception:  # the consumer failed on one batch: keep handing on the next ones
                 log.exception("mqtt %s: handing observations on failed; recording goes on", self.topic)
+
+
+class Recording:
+    """A live MQTT feed recorded into a store, each written batch fed to an alarm engine."""
+
+    def __init__(self, store: ReadingStore, engine, host: str, port: int, topic: str, *, qos: int = 1,
+                 client_id: str | None = None, flush_s: float = 1.0, max_batch: int = 5000):
+        self.engine = engine  # an AlarmEngine (anything with .feed(sensor_id, times, values, quality))
+        self.recorder = Recorder(store, flush_s=flush_s, max_batch=max_batch, on_flush=self._alarms)
+        # with a client id the broker keeps a session, so QoS 1 messages sent while away are redelivered
+        self.feed = MqttFeed(host, port, topic, self.recorder.add, qos=qos, client_id=client_id,
+                             session=bool(client_id))
+
+    def start(self) -> "Recording":
+        self.recorder.start()
+        self.feed.start()
+        return self
+
+    def stop(self) -> None:
+        self.feed.stop()
+        self.recorder.stop()
+
+    def _alarms(self, batch: Observations) -> None:
+        """The engine takes one sensor's readings in time order: group the batch by sensor and sort."""
+        by_sensor: dict[str, list] = {}
+        for sid, t, v, q in zip(batch.sensor, batch.phenomenon_ms, batch.value, batch.quality):
+            by_sensor.setdefault(sid, []).append((t / 1000.0, v, q))
+        for sid, rows in by_sensor.items():
+            rows.sort()
+            self.engine.feed(sid, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])

@@ -12,16 +12,21 @@ sensor's first reading the value is NaN.
 every frame it feeds the readings between the previous frame and now to the
 :class:`AlarmEngine` (so at x10,000 nothing is skipped however far one frame
 jumps), checks for missing data, and on a backward seek restarts the alarm
-state from the beginning of the range.
+state from the beginning of the range.  :meth:`Replay.of_recording` sets up a
+whole replay of a store's time range (timeline, methane-aware alarm engine,
+clock), as ``lifeline-twin sensors replay`` and the drill day run it.
 """
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyarrow as pa
 
-from simulation.clock import Clock, to_seconds
+from simulation.clock import Clock, ManualTimeSource, to_seconds
 from simulation.sensors.alarms import AlarmEngine
+from simulation.sensors.methane import MethaneContext
 from simulation.sensors.registry import SensorRegistry
 from simulation.sensors.store import ReadingStore
 
@@ -91,6 +96,11 @@ class SensorTimeline:
     def sensor_ids(self) -> list[str]:
         return list(self.times)
 
+    def without_readings(self, sensor_ids) -> list[str]:
+        """Those of ``sensor_ids`` with no reading here, in the order given (a mistyped id reads as one)."""
+        held = set(self.times)
+        return [s for s in sensor_ids if s not in held]
+
     @property
     def span(self) -> tuple[float, float] | None:
         if not self.times:
@@ -158,6 +168,27 @@ class Replay:
                 self._hot[sid] = np.concatenate([[0], np.cumsum(~calm[0])])
                 self._run_start[sid] = calm[1]
         self._subscription = clock.subscribe(self.on_frame) if clock is not None else None
+
+    @classmethod
+    def of_recording(cls, store: ReadingStore, twin, registry: SensorRegistry, t0: float, t1: float, *,
+                     sensors=None, speed: float = 1000.0, frame_rate: float = 30.0,
+                     instant: bool = False) -> "Replay":
+        """A replay of ``store``'s readings from ``t0`` to ``t1`` (clock seconds) on its own clock.
+
+        Alarms come from an :class:`AlarmEngine` that tells gas-main leaks from
+        biogas (:class:`MethaneContext`); subscribe to ``replay.engine`` before
+        :meth:`run`.  ``instant`` runs the clock on a virtual time source: the
+        same frames, without waiting in wall time.
+        """
+        timeline = SensorTimeline.load(store, t0, t1, sensors, registry)
+        engine = AlarmEngine(registry, context=MethaneContext(twin, registry))
+        source = ManualTimeSource() if instant else None
+        return cls(timeline, engine, Clock(t0, end=t1, speed=speed, frame_rate=frame_rate, source=source))
+
+    def run(self) -> int:
+        """Run the clock to its end, at once when its time source is virtual; the number of frames."""
+        source = self.clock.source
+        return self.clock.run(sleep=source.advance if isinstance(source, ManualTimeSource) else time.sleep)
 
     def detach(self) -> None:
         if self._subscription is not None:

@@ -244,6 +244,19 @@ class ReadingStore:
                 con.execute(f"CREATE VIEW {kind} AS SELECT {cols} WHERE false")
         return con.sql(query)
 
+    def per_sensor(self) -> list[dict]:
+        """What the store holds of each sensor, by id: readings, first and last time (UTC POSIX ms),
+        uncertain and bad readings, and positions of a moving sensor."""
+        rows = self.sql("select sensor_id, count(*) as n, epoch_ms(min(phenomenon_time)) as first, "
+                        "epoch_ms(max(phenomenon_time)) as last, "
+                        "sum(case when quality = 1 then 1 else 0 end) as uncertain, "
+                        "sum(case when quality = 2 then 1 else 0 end) as bad "
+                        "from readings group by sensor_id order by sensor_id").fetchall()
+        moving = {r[0]: r[1] for r in self.sql("select sensor_id, count(*) from positions group by 1").fetchall()}
+        return [{"sensor": sid, "readings": int(n), "first_ms": first, "last_ms": last, "uncertain": int(uncertain),
+                 "bad": int(bad), "positions": int(moving.get(sid, 0))}
+                for sid, n, first, last, uncertain, bad in rows]
+
     # --------------------------------------------------------- maintenance
     def compact(self, prefix: str = "live-", kind: str = "readings") -> int:
         """Merge each day's parts whose name starts with ``prefix`` into one file; returns files merged."""

@@ -27,7 +27,7 @@ def test_demo_fleet_and_roads(demo):
 
 
 def test_showcase_year_writes_kpis_and_plots(demo, tmp_path):
-    from app.commands.emergency import showcase
+    from simulation.emergency.report import showcase
 
     # as the sensors drill step leaves it: the alarm log of the drill day (here one smoke alarm)
     smoke = demo["sensors"][demo["sensors"]["sensor_type"] == "smoke"]["id"].iloc[0]

@@ -52,6 +52,14 @@ def test_scenario_numbers_must_be_finite(tmp_path):
         load_scenario(bad)
 
 
+def test_scenario_alarm_levels_are_the_schema_warning_levels(tmp_path):
+    src = open(load_scenario.__globals__["DEFAULT_SCENARIO"], encoding="utf-8").read()
+    bad = tmp_path / "levels.yaml"
+    bad.write_text(src.replace("alarm_levels: [red, orange]", "alarm_levels: [red, amber]", 1))
+    with pytest.raises(SourceError, match=r"alarm_levels: 'amber' is not a warning level \(red, orange, yellow, blue\)"):
+        load_scenario(bad)
+
+
 def test_retrofit_plan_refuses_misspelt_unit_costs(tmp_path):
     y = tmp_path / "plan.yaml"
     y.write_text("name: x\nunit_cost: {300: 400}\npipes:\n  - {id: '1', diameter_mm: 300}\n")

@@ -15,8 +15,10 @@ from pyproj import CRS
 from shapely.geometry import LineString
 
 from app.cli import main
+from twin.crs import local_crs, parse_crs
 from twin.errors import LayerError, SourceError
-from twin.importers.vector import import_raster, import_vector, local_crs, parse_crs
+from twin.importers.raster import import_raster
+from twin.importers.vector import import_vector
 from twin.project import load, save
 
 US_FOOT = 1200 / 3937
@@ -207,6 +209,11 @@ def test_parse_crs_and_local_frames():
     assert parse_crs("local:ftUS").axis_info[0].unit_conversion_factor == pytest.approx(US_FOOT)
     with pytest.raises(SourceError, match="unknown unit"):
         parse_crs("local:cubits")
+    # every importer reads a typed CRS through this one function, and the refusal names the option given
+    with pytest.raises(SourceError, match=r"^--to-crs local:cubits: unknown unit"):
+        parse_crs("local:cubits", "--to-crs")
+    with pytest.raises(SourceError, match=r"^--crs 'EPSG:99999999': not a coordinate reference system"):
+        parse_crs("EPSG:99999999")
 
 
 # ---------------------------------------------------------------- rasters

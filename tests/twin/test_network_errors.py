@@ -60,7 +60,7 @@ def test_missing_network_file(tmp_path):
 
 
 def test_unknown_crs(wntr_network_path):
-    with pytest.raises(SourceError, match="--crs 'EPSG:999999': not a CRS"):
+    with pytest.raises(SourceError, match="--crs 'EPSG:999999': not a coordinate reference system"):
         import_inp(wntr_network_path("Net1.inp"), crs="EPSG:999999")
 
 

@@ -8,8 +8,9 @@ pipe its cover, and node elevations that disagree with the DEM are reported.
 The hydraulic elevations in the network are never changed: the DEM informs,
 the model stays the engineer's.
 
-The helpers here (:func:`read_inp`, :func:`parse_crs`, :func:`dem_height_factor`,
-:func:`lay_on_terrain`) are shared with the Micropolis importer.
+The helpers here (:func:`read_inp`, :func:`dem_height_factor`, :func:`lay_on_terrain`)
+are shared with the Micropolis importer; a typed CRS is read by
+:func:`twin.crs.parse_crs`, as in every importer.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ import pyogrio
 import rasterio
 import shapely
 from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError
 
-from twin.crs import axis_unit_factor, check_area_of_use, describe, is_metric, local_metric_crs, metric_crs_for
+from twin.crs import (axis_unit_factor, check_area_of_use, describe, is_metric, local_metric_crs, metric_crs_for,
+                      parse_crs)
 from twin.errors import SourceError
 from twin.importers import ImportReport
 from twin.model import Twin
@@ -153,18 +154,6 @@ def _centre(crs: CRS, xy) -> tuple[float, float] | None:
 
 
 # --------------------------------------------------------------------------- network
-
-def parse_crs(value, flag: str) -> CRS:
-    """A CRS from what a user types: ``EPSG:3547``, WKT, PROJ, or ``local:ft`` (a schematic network)."""
-    if str(value).strip().lower().startswith("local:"):
-        from twin.importers.vector import local_crs
-
-        return local_crs(str(value).strip().split(":", 1)[1])
-    try:
-        return CRS.from_user_input(value)
-    except CRSError as exc:
-        raise SourceError(f"{flag} {value!r}: not a CRS pyproj knows ({exc})") from None
-
 
 def read_inp(path: Path, report: ImportReport) -> Network:
     """Read a network (checked by EPANET 2.3); WNTR's warnings about the file go to the report."""

@@ -36,11 +36,10 @@ from pyproj import Transformer
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 
-from twin.crs import axis_unit_factor, describe, local_metric_crs, metric_crs_for
+from twin.crs import axis_unit_factor, describe, local_metric_crs, metric_crs_for, parse_crs
 from twin.errors import SourceError
 from twin.importers import ImportReport
-from twin.importers.epanet import (ELEVATION_TOLERANCE_M, dem_height_factor, lay_on_terrain, parse_crs,
-                                   read_inp)
+from twin.importers.epanet import ELEVATION_TOLERANCE_M, dem_height_factor, lay_on_terrain, read_inp
 from twin.model import Twin
 from twin.network import network_layers
 from twin.terrain import Terrain

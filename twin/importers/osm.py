@@ -42,10 +42,10 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from twin.crs import describe, metric_crs_for
+from twin.crs import describe, metric_crs_for, parse_crs
 from twin.errors import SourceError
 from twin.importers import ImportReport
-from twin.importers.vector import parse_crs, read_layer, reproject_frame
+from twin.importers.vector import read_layer, reproject_frame
 
 WGS84 = CRS.from_epsg(4326)
 FOOT = 0.3048

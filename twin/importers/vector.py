@@ -1,16 +1,20 @@
-"""Generic importers: any GDAL vector file into one twin layer, any GDAL raster as the DEM.
+"""Generic vector import: any GDAL vector file into one twin layer.
 
-These are the escape hatch for data no dedicated importer knows: a utility's
-hydrant shapefile, a GeoJSON of sensors, a county LiDAR DEM.  Everything lands
-in the twin's metric CRS; what was assumed (a column taken because its name
-matches, a height unit inferred) is written into the import report, so a
-planner can check it instead of discovering it later on a map.
+The escape hatch for data no dedicated importer knows: a utility's hydrant
+shapefile, a GeoJSON of sensors.  Everything lands in the twin's metric CRS;
+what was assumed (a column taken because its name matches, a height unit
+inferred) is written into the import report, so a planner can check it
+instead of discovering it later on a map.
 
 Local frames: data with no georeference (a shapefile without .prj in local
 feet, like Micropolis) can be declared with ``--crs local:ft`` (also
 ``local:ftUS``, ``local:m``).  Such coordinates are only scaled to metres and
 placed in the project's own local frame: a local frame has no position on the
 earth, so it cannot be mixed with a georeferenced project.
+
+The project and placement helpers here (:func:`existing_or_new`,
+:func:`twin_crs_for`, :func:`local_scale`) are shared with the DEM import in
+:mod:`twin.importers.raster`.
 """
 
 from __future__ import annotations
@@ -27,49 +31,13 @@ import pandas as pd
 import pyogrio
 import shapely
 from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError
 
-from twin.crs import axis_unit_factor, check_area_of_use, describe, local_metric_crs, metric_crs_for
+from twin.crs import axis_unit_factor, check_area_of_use, describe, local_metric_crs, metric_crs_for, parse_crs
 from twin.errors import LayerError, SourceError, reading_problem
 from twin.importers import ImportReport
 from twin.schema import LINE, POINT, SCHEMAS
-from twin.terrain import Terrain
-
-#: ``--crs local:<unit>``: metres per unit of a local (engineering) frame.
-LOCAL_UNITS = {"m": ("metre", 1.0), "ft": ("foot", 0.3048), "ftus": ("US survey foot", 1200 / 3937)}
-
-#: Band unit strings (GDAL ``GetUnitType``) and what they are in metres.
-HEIGHT_UNITS = {"m": 1.0, "metre": 1.0, "meter": 1.0, "metres": 1.0, "meters": 1.0,
-                "ft": 0.3048, "foot": 0.3048, "feet": 0.3048, "international foot": 0.3048,
-                "us survey foot": 1200 / 3937, "us_survey_foot": 1200 / 3937, "ftus": 1200 / 3937,
-                "us-ft": 1200 / 3937}
-
 
 # --------------------------------------------------------------------------- CRS
-def local_crs(unit: str) -> CRS:
-    """A local engineering frame in ``unit`` (``m``, ``ft`` or ``ftUS``)."""
-    key = unit.strip().lower()
-    if key not in LOCAL_UNITS:
-        raise SourceError(f"--crs local:{unit}: unknown unit (use local:m, local:ft or local:ftUS)")
-    name, factor = LOCAL_UNITS[key]
-    return CRS.from_wkt(
-        f'ENGCRS["local frame ({name})",EDATUM["local datum"],CS[Cartesian,2],'
-        f'AXIS["easting (X)",east,ORDER[1],LENGTHUNIT["{name}",{factor!r}]],'
-        f'AXIS["northing (Y)",north,ORDER[2],LENGTHUNIT["{name}",{factor!r}]]]')
-
-
-def parse_crs(text: str, flag: str = "--crs") -> CRS:
-    """A CRS from what a user types: ``EPSG:3547``, a WKT or PROJ string, or ``local:ft``."""
-    text = str(text).strip()
-    if text.lower().startswith("local:"):
-        return local_crs(text.split(":", 1)[1])
-    try:
-        return CRS.from_user_input(text)
-    except CRSError as exc:
-        raise SourceError(f"{flag} {text!r}: not a coordinate reference system "
-                          f"(use e.g. EPSG:3547, or local:ft for local coordinates in feet) ({exc})") from None
-
-
 def twin_crs_for(source_crs: CRS, bounds, name: str) -> CRS:
     """The metric CRS a new project gets for data in ``source_crs`` within ``bounds``."""
     if source_crs.is_engineering:
@@ -83,7 +51,7 @@ def twin_crs_for(source_crs: CRS, bounds, name: str) -> CRS:
     return metric_crs_for(source_crs, lon_lat=(lon, lat))
 
 
-def _local_scale(source: CRS, target: CRS, path) -> float | None:
+def local_scale(source: CRS, target: CRS, path) -> float | None:
     """Metres-per-unit ratio when both CRSs are local frames, None when both are georeferenced."""
     if source.is_engineering and target.is_engineering:
         return axis_unit_factor(source) / axis_unit_factor(target)
@@ -100,7 +68,7 @@ def reproject_frame(frame: gpd.GeoDataFrame, target: CRS, path) -> gpd.GeoDataFr
     source = CRS.from_user_input(frame.crs)
     if source.equals(target):
         return frame.set_crs(target, allow_override=True)
-    factor = _local_scale(source, target, path)
+    factor = local_scale(source, target, path)
     if factor is not None:
         out = frame.copy()
         out.geometry = shapely.transform(out.geometry.values, lambda xy: xy * factor)
@@ -211,7 +179,7 @@ def _layer_names(path) -> list[str]:
         raise SourceError(f"{path}: not a vector file GDAL can read ({exc})") from None
 
 
-def _existing_or_new(project: Path, crs_for_new, report: ImportReport):
+def existing_or_new(project: Path, crs_for_new, report: ImportReport):
     """The project to add to (loaded), or a new twin when the file does not exist."""
     from twin.model import Twin
     from twin.project import load
@@ -248,12 +216,12 @@ def _as_text_if_listed(values: pd.Series) -> pd.Series:
     return values.map(text)
 
 
-def _check_project_path(project: Path) -> None:
+def check_project_path(project: Path) -> None:
     if project.suffix.lower() != ".gpkg":
         raise SourceError(f"{project}: a project file must end in .gpkg")
 
 
-def _check_source(path: Path) -> None:
+def check_source(path: Path) -> None:
     """A missing file is named plainly (zipped shapefiles are read as the .zip itself)."""
     if not path.exists():
         raise SourceError(f"{path}: no such file")
@@ -288,8 +256,8 @@ def import_vector(path, layer, project, source_layer=None, mapping=None, scale=N
     if layer not in SCHEMAS:
         hint = "; the terrain is set with 'lifeline-twin import raster'" if layer == "terrain" else ""
         raise LayerError(f"{path}: unknown twin layer {layer!r} (layers: {', '.join(SCHEMAS)}){hint}")
-    _check_project_path(project)
-    _check_source(path)
+    check_project_path(project)
+    check_source(path)
     schema = SCHEMAS[layer]
     mapping = {str(k): str(v) for k, v in (mapping or {}).items()}
     scale = {str(k): _factor(k, v) for k, v in (scale or {}).items()}
@@ -424,13 +392,13 @@ def import_vector(path, layer, project, source_layer=None, mapping=None, scale=N
         raise SourceError(f"{where}: no features to import into {layer!r} (the source layer is empty)")
 
     # ---- into the project
-    twin, created = _existing_or_new(
+    twin, created = existing_or_new(
         project, lambda: _metric_target(to_crs) if to_crs else
         twin_crs_for(src_crs, gdf.total_bounds if len(gdf) else frame.total_bounds, project.stem), report)
     if not created and to_crs:
         report.warnings.append(f"--to-crs {to_crs} ignored: {project} exists and is in {describe(twin.crs)}")
     gdf = reproject_frame(gdf, twin.crs, path)
-    factor = _local_scale(src_crs, twin.crs, path)
+    factor = local_scale(src_crs, twin.crs, path)
     if factor is not None and factor != 1.0:
         report.guessed.append(f"local coordinates scaled by {factor:g} to metres; the source's origin is taken "
                               f"to be the project's ({twin.crs.name!r})")
@@ -439,7 +407,7 @@ def import_vector(path, layer, project, source_layer=None, mapping=None, scale=N
     twin.set_layer(layer, gdf, source=where)
     if previous:
         report.warnings.append(f"layer {layer!r} held {previous} features: replaced by the {len(gdf)} from {path.name}")
-    if before_extent is not None and len(gdf) and not _overlaps(before_extent, twin[layer].total_bounds):
+    if before_extent is not None and len(gdf) and not overlaps(before_extent, twin[layer].total_bounds):
         report.warnings.append(f"layer {layer!r} lies outside everything else in {project.name}: "
                                "is the source CRS right?")
     if layer.startswith("water_") and twin.network is not None:
@@ -473,7 +441,7 @@ def _id_text(value) -> str | None:
     return str(value)
 
 
-def _overlaps(a, b) -> bool:
+def overlaps(a, b) -> bool:
     return not (b[0] > a[2] or b[2] < a[0] or b[1] > a[3] or b[3] < a[1])
 
 
@@ -516,140 +484,3 @@ def _fit_geometry(gdf: gpd.GeoDataFrame, allowed: tuple[str, ...], report: Impor
     elif allowed == LINE:
         pass  # MultiLineString is allowed as is
     return gdf
-
-
-# --------------------------------------------------------------------------- raster
-def import_raster(path, project, crs=None, z_factor=None):
-    """Make any GDAL raster the DEM of ``project`` (created when absent).
-
-    The raster is warped to the twin's CRS and its heights converted to metres:
-    by ``z_factor`` when given; else by the band's declared unit; else, when the
-    project holds water junctions, tanks or reservoirs inside the raster, by
-    whichever unit (metres, or the CRS's linear unit) agrees with their
-    elevations; else by the CRS's linear unit (a guess, reported).  Ground
-    elevations stored on junctions and buildings are refreshed from the new DEM.
-    """
-    path, project = Path(path), Path(project)
-    _check_project_path(project)
-    _check_source(path)
-    src_crs = parse_crs(crs) if crs is not None else None
-    raw = Terrain.read(path, crs=src_crs)
-    if src_crs is not None:
-        minx, miny, maxx, maxy = raw.bounds
-        check_area_of_use(src_crs, [(minx, miny), (maxx, maxy), (minx, maxy), (maxx, miny)], str(path))
-    band_unit = _band_unit(path)
-    report = ImportReport(source=str(path), source_crs=describe(raw.crs))
-
-    twin, _created = _existing_or_new(project, lambda: twin_crs_for(raw.crs, raw.bounds, project.stem), report)
-    factor = _local_scale(raw.crs, twin.crs, path)
-    if factor is not None:
-        t = raw.transform
-        from affine import Affine
-        warped = Terrain(raw.heights.copy(), Affine(t.a * factor, t.b * factor, t.c * factor,
-                                                    t.d * factor, t.e * factor, t.f * factor), twin.crs)
-    else:
-        try:
-            warped = raw.reprojected(twin.crs)
-        except Exception as exc:
-            raise SourceError(f"{path}: cannot warp from {describe(raw.crs)} to {describe(twin.crs)} ({exc})") from None
-        if np.isnan(warped.heights).all():
-            raise SourceError(f"{path}: nothing left after warping to {describe(twin.crs)}; is the CRS right?")
-
-    z, how, guessed = _height_factor(raw, band_unit, z_factor, twin, warped)
-    terrain = Terrain(warped.heights * z, warped.transform, warped.crs)
-    lo, hi = np.nanmin(terrain.heights), np.nanmax(terrain.heights)
-    if guessed:
-        report.guessed.append(f"{how}: ground from {lo:.1f} to {hi:.1f} m; pass --z-factor to override")
-
-    extent = twin.extent
-    if twin.terrain is not None:
-        report.warnings.append(f"the project's DEM ({twin.terrain.shape[1]}×{twin.terrain.shape[0]} cells) "
-                               "is replaced")
-    if extent is not None and twin.terrain is None and not _overlaps(extent, terrain.bounds):
-        report.warnings.append(f"the DEM lies outside everything in {project.name}: is the raster's CRS right?")
-    twin.terrain = terrain
-    _refresh_ground(twin, report)
-    twin.metadata["terrain_source"] = {"file": str(path), "crs": describe(raw.crs), "z_factor": z}
-    report.count_layers(twin)
-    return twin, report
-
-
-def _band_unit(path) -> str:
-    import rasterio
-
-    try:
-        with rasterio.open(path) as src:
-            return (src.units[0] or "").strip() if src.units else ""
-    except Exception:
-        return ""
-
-
-def _reference_points(twin, terrain: Terrain):
-    """(x, y, elevation) of water nodes with elevations, for checking the DEM's unit."""
-    xs, ys, zs = [], [], []
-    for name in ("water_junctions", "water_tanks"):
-        frame = twin[name]
-        if len(frame) and "elevation" in frame:
-            ok = frame["elevation"].notna()
-            xs.append(frame.geometry.x[ok].to_numpy())
-            ys.append(frame.geometry.y[ok].to_numpy())
-            zs.append(frame["elevation"][ok].to_numpy(dtype=float))
-    if not xs:
-        return None
-    x, y, z = np.concatenate(xs), np.concatenate(ys), np.concatenate(zs)
-    dem = terrain.sample(x, y)
-    ok = np.isfinite(dem)
-    return (dem[ok], z[ok]) if ok.sum() >= 3 else None
-
-
-def _height_factor(raw: Terrain, band_unit: str, z_factor, twin, warped: Terrain) -> tuple[float, str, bool]:
-    """Metres per height unit, how it was decided, and whether that is a guess."""
-    if z_factor is not None:
-        if not z_factor > 0:
-            raise SourceError(f"--z-factor {z_factor}: must be a positive number of metres per unit")
-        return float(z_factor), f"heights × {z_factor:g} (--z-factor)", False
-    unit = band_unit.lower()
-    if unit in HEIGHT_UNITS:
-        return HEIGHT_UNITS[unit], f"heights in {band_unit} (the band's unit)", False
-    linear = axis_unit_factor(raw.crs) if (raw.crs.is_projected or raw.crs.is_engineering) else 1.0
-    unit_name = raw.crs.axis_info[0].unit_name if raw.crs.axis_info else "metre"
-    ref = _reference_points(twin, warped)
-    if ref is not None and abs(linear - 1.0) > 1e-9:
-        dem, elev = ref
-        err = {f: float(np.median(np.abs(dem * f - elev))) for f in (1.0, linear)}
-        best = min(err, key=err.get)
-        name = "metres" if best == 1.0 else unit_name
-        return best, (f"heights taken as {name}: they agree with {len(elev)} water node elevations "
-                      f"(median difference {err[best]:.2f} m, against {err[1.0 if best != 1.0 else linear]:.2f} m "
-                      f"if read as {'metres' if best != 1.0 else unit_name})"), True
-    if abs(linear - 1.0) > 1e-9:
-        return linear, (f"heights taken as {unit_name} like the raster's CRS (×{linear:.7g}), as the file "
-                        "does not say"), True
-    return 1.0, "heights taken as metres, as the file does not say", True
-
-
-def _refresh_ground(twin, report: ImportReport) -> None:
-    """Ground levels stored on features follow the new DEM."""
-    t = twin.terrain
-    refreshed = []
-    junctions = twin["water_junctions"]
-    if len(junctions):
-        ground = t.sample(junctions.geometry.x.to_numpy(), junctions.geometry.y.to_numpy())
-        frame = junctions.copy()
-        frame["terrain_elevation"] = ground
-        frame["burial_depth"] = ground - frame["elevation"].to_numpy(dtype=float)
-        twin.set_layer("water_junctions", frame, source=f"{twin.name}: DEM")
-        refreshed.append(f"{int(np.isfinite(ground).sum())} junction ground levels and burial depths")
-    buildings = twin["buildings"]
-    if len(buildings):
-        c = buildings.geometry.representative_point()
-        frame = buildings.copy()
-        frame["base_elevation"] = t.sample(c.x.to_numpy(), c.y.to_numpy())
-        twin.set_layer("buildings", frame, source=f"{twin.name}: DEM")
-        refreshed.append(f"{len(buildings)} building base elevations")
-    if refreshed:
-        report.notes.append("from the new DEM: " + ", ".join(refreshed))
-    pipes = twin["water_pipes"]
-    if len(pipes) and pipes["burial_depth"].notna().any():
-        report.warnings.append("pipe burial depths were computed from the previous ground levels: "
-                               "re-run the network import with --dem to refresh them")

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from twin.schema import RISK_COLOURS
+
 USE_COLOURS = {"residential": "#e8a87c", "commercial": "#4a90d9", "public": "#9b59b6", "industrial": "#7f8c8d"}
 ROAD_WIDTHS = {"motorway": 3.5, "primary": 3.0, "secondary": 2.0, "tertiary": 1.3, "residential": 0.8,
                "unclassified": 0.8, "service": 0.5}
 WELL_COLOURS = {"sewer": "#8b4513", "storm": "#008080", "gas": "#ff8c00", "water": "#000080"}
 STATION_COLOURS = {"station": "#d62728", "micro_station": "#ff9f1c", "ems": "#ffffff",
                    "water_repair": "#1f77b4", "gas_emergency": "#ffd700"}
-RISK_COLOURS = {"red": "#d62728", "orange": "#ff7f0e", "yellow": "#e6c200", "blue": "#1f77b4"}
 
 
 def draw_town_map(twin, path: Path | str, centre=None, centre_half_width: float = 900.0) -> Path:
