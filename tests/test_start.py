@@ -12,15 +12,16 @@ def test_start_headless_writes_the_demo_outputs(tmp_path, capsys, monkeypatch):
     assert main(["start", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert f"demo outputs in {out}" in printed
-    for name in ("demo.gpkg", "demo-town-map.png", "sensor_alarms.json", "emergency/kpis.json",
+    for name in ("demo.gpkg", "demo-town-map.png", "main-burst/report.html", "main-burst/events.parquet",
+                 "main-burst/summary.json", "emergency/kpis.json",
                  "scene-overview.png", "scene-underground.png", "hydraulics/criticality.json",
                  "hydraulics/fire_flow.json"):
         assert (out / name).stat().st_size > 0, name
         assert f"  {name}" in printed
     twin = load(out / "demo.gpkg")
     assert len(twin["buildings"]) > 10_000 and twin.network_problems() == []
-    alarms = json.loads((out / "sensor_alarms.json").read_text())["alarms"]
-    assert {a["level"] for a in alarms} == {"blue", "yellow", "orange", "red"}
+    burst = json.loads((out / "main-burst" / "summary.json").read_text())
+    assert burst["chain_complete"] and burst["chain_in_order"]  # the coupled chain, on the one clock
     crit = json.loads((out / "hydraulics" / "criticality.json").read_text())
     assert crit["scenarios"] == len(twin["water_pipes"]) and crit["pipes"]
 

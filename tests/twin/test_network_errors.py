@@ -209,8 +209,8 @@ def test_cli_folder_as_network_and_unwritable_output(tmp_path, capsys, net1_ky):
 def test_empty_binary_and_non_metric_target_are_named(tmp_path, net1_ky):
     empty = tmp_path / "empty.inp"
     empty.write_text("")
-    with pytest.raises(SourceError, match=r"empty\.inp: the network has no nodes \(an empty file, or not an "
-                                          r"EPANET \.inp\?\)$"):
+    with pytest.raises(SourceError, match=r"empty\.inp: holds no network \(no junctions, reservoirs or tanks\): "
+                                          r"not an EPANET \.inp file\?$"):
         import_inp(empty, crs="EPSG:3547")
     binary = tmp_path / "model.inp"
     binary.write_bytes(bytes(range(256)) * 8)
