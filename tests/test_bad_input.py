@@ -202,6 +202,13 @@ FILE_SLOTS = [
     "import osm {f} -o {d}/o2.gpkg",
     "import vector {f} --layer buildings --project {d}/city.gpkg",
     "import raster {f} --project {d}/city.gpkg",
+    "import micropolis {f} -o {d}/m.gpkg",
+    "hydraulics fire-flow {f} --sample 1",
+    "hydraulics break {f} --pipe P1",
+    "hydraulics quality {f}",
+    "emergency site-stations {f} --add 1",
+    "sensors detect-leaks {f}",
+    "run {f} --out {d}/run-out",
 ]
 KINDS = ["empty", "binary", "latin1", "header", "nan", "dupes", "truncated", "afolder", "theirs", "picture",
          "points"]
