@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from twin.schema import RISK_LEVELS
+from twin.schema import RISK_COLOURS, RISK_LEVELS  # the one risk palette, beside the schema's levels
 
 LAYER_COLOURS: dict[str, str] = {
     "terrain": "#b8a888",
@@ -38,7 +38,7 @@ LAYER_COLOURS: dict[str, str] = {
     "drone_tracks": "#222222",
 }
 
-RISK_COLOURS: dict[str, str] = {"red": "#d7191c", "orange": "#fd8d3c", "yellow": "#ffd92f", "blue": "#2c7bb6"}
+#: The warning colours are the schema's (twin.schema.RISK_COLOURS): one risk palette for the whole program.
 
 USE_COLOURS: dict[str, str] = {
     "residential": "#e8cfa4", "commercial": "#9ecae1", "industrial": "#bcbddc",
