@@ -133,6 +133,9 @@ def test_the_run_command_writes_log_summary_and_a_self_contained_report(scenario
                                                           "summary.json"]
     page = (tmp_path / "report.html").read_text()
     assert "data:image/png;base64," in page and "http://" not in page and "https://" not in page
+    # the 3D view at the break, with the valves closed and after the repair (junctions by pressure)
+    assert page.count("<figure>") == 3
+    assert "2026-06-01T07:30:00Z: pipe P-83 broken; junctions coloured by pressure (m)" in page
     assert json.loads((tmp_path / "summary.json").read_text())["chain_complete"] is True
 
 

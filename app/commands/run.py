@@ -18,6 +18,8 @@ def register(sub) -> None:
                    help="seeded variations (break time and hole, repair time; see simulation/session/ensemble.py)")
     p.add_argument("--workers", type=int, default=0, help="Dask worker processes for replications (0: here)")
     p.add_argument("--scheduler", help="tcp://HOST:PORT of an existing Dask scheduler")
+    p.add_argument("--no-pictures", action="store_true",
+                   help="leave the 3D views at key moments out of report.html (faster)")
     p.set_defaults(func=cmd_run)
 
 
@@ -31,7 +33,8 @@ def cmd_run(args) -> int:
     t0 = time.perf_counter()
     session = build_session(scenario, folder)
     session.run()
-    paths = report.write(session, scenario, Path(args.out))
+    shots = [] if args.no_pictures else pictures(session)
+    paths = report.write(session, scenario, Path(args.out), shots)
     doc = report.summary(session, scenario)
     print(f"{scenario.name}: {doc['events']} events in {time.perf_counter() - t0:.1f} s; chain complete: "
           f"{'yes' if doc['chain_complete'] else 'no'}, in order: {'yes' if doc['chain_in_order'] else 'no'}")
@@ -86,3 +89,31 @@ def demo_step(twin, project, out) -> list:
     scenario, folder = load_scenario(DEMO_SCENARIO)
     session = build_session(scenario, folder, twin=twin).run()
     return report.write(session, scenario, Path(out) / "main-burst")
+
+
+def pictures(session, size=(960, 600)) -> list[tuple[str, bytes]]:
+    """The 3D view at the water network's key moments: junctions coloured by pressure (m), plan view."""
+    water = getattr(session, "water", None)
+    if water is None or not water.snapshots or not len(session.twin["water_junctions"]):
+        return []
+    import io
+
+    from PIL import Image
+
+    from app.scene.scene import Scene
+    from simulation.clock import iso
+
+    scene = Scene(session.twin, window_size=size)
+    try:
+        scene.show("water_junctions", True)
+        scene.camera("top")
+        shots = []
+        for what, t, pressure in water.snapshots:
+            scene.set_result("water_junctions", "pressure_now", pressure)
+            scene.color_by("water_junctions", "pressure_now", cmap="RdYlBu", clim=(0.0, 60.0), unit="m")
+            buf = io.BytesIO()
+            Image.fromarray(scene.screenshot()).save(buf, format="PNG", optimize=True)
+            shots.append((f"{iso(t)}: {what}; junctions coloured by pressure (m)", buf.getvalue()))
+        return shots
+    finally:
+        scene.close()

@@ -358,8 +358,12 @@ def _plot(session) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def html_report(session, doc: dict) -> str:
-    """One self-contained HTML page (inline CSS and PNG; no network access needed to view it)."""
+def html_report(session, doc: dict, pictures=()) -> str:
+    """One self-contained HTML page (inline CSS and PNG; no network access needed to view it).
+
+    ``pictures``: (caption, PNG bytes) of the 3D view at key moments, made by the caller (the scene
+    lives in ``app/``).
+    """
     esc = html.escape
     def table(steps) -> str:
         rows = "".join(f"<tr><td>{esc(r['step'])}</td><td>{esc(r['time'] or 'never')}</td>"
@@ -413,13 +417,24 @@ Chain complete: <b>{'yes' if doc['chain_complete'] else 'no'}</b>; in order: <b>
 <h2>Key figures</h2><table><tr><th>KPI</th><th>value</th></tr>{kpis}</table>
 <h2>Against the targets</h2><table><tr><th>KPI</th><th>target</th><th>value</th><th></th></tr>{targets}</table>
 <h2>People without water</h2><img alt="people without water and leak flow over the run" src="data:image/png;base64,{_plot(session)}">
+{_pictures_html(pictures)}
 <h2>Event log</h2><p>Every event but the per-frame reading counts (first 400; the full log is events.parquet / events.csv).</p>
 <table><tr><th>time (UTC)</th><th>event</th><th>feature</th><th>what</th></tr>{events}</table>
 </body></html>
 """
 
 
-def write(session, scenario, out) -> list:
+def _pictures_html(pictures) -> str:
+    if not pictures:
+        return ""
+    figures = "".join(f"<figure><img alt=\"{html.escape(caption)}\" src=\"data:image/png;base64,"
+                      f"{base64.b64encode(png).decode()}\"><figcaption>{html.escape(caption)}</figcaption></figure>"
+                      for caption, png in pictures)
+    return f"<h2>The 3D view at key moments</h2>{figures}"
+
+
+def write(session, scenario, out, pictures=()) -> list:
+    """events.parquet, events.csv, summary.json and report.html (with ``pictures``) in ``out``."""
     from pathlib import Path
 
     from twin import atomic
@@ -428,5 +443,5 @@ def write(session, scenario, out) -> list:
     doc = summary(session, scenario)
     paths = session.log.write(out)
     paths.append(atomic.write(out / "summary.json", json.dumps(doc, indent=1)))
-    paths.append(atomic.write(out / "report.html", html_report(session, doc)))
+    paths.append(atomic.write(out / "report.html", html_report(session, doc, pictures)))
     return paths

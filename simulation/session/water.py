@@ -58,6 +58,10 @@ class WaterNetwork:
         self.timeline: list[tuple[float, float, float]] = []  # clock time, people without water, leak L/s
         self._prev_t: float | None = None
         self.finished = False
+        #: (what, clock time, junction id -> pressure m) at the key moments: the break, the valves
+        #: closed, the repair done; what the report's pictures show
+        self.snapshots: list[tuple[str, float, pd.Series]] = []
+        self._snapshot_next: str | None = None
 
     # ---------------------------------------------------------------- set-up
     def attach(self, session) -> None:
@@ -102,6 +106,10 @@ class WaterNetwork:
 
     # ---------------------------------------------------------------- events from other engines
     def _on_event(self, event) -> None:
+        if event.kind == "valve_closed" and not any(w == "valves closed" for w, _, _ in self.snapshots):
+            self._snapshot_next = "valves closed"
+        elif event.kind == "repair_done" and event.get("pipe") in self.breaks:
+            self._snapshot_next = "repair done"
         if event.kind in ("valve_closed", "valve_opened"):
             link = event.get("link")
             if link is None:
@@ -198,6 +206,7 @@ class WaterNetwork:
                 b["volume_m3"] += max(float(self.flow[b["hole"]]), 0.0) * dt
             if flow > 1e-9 and not b["open"]:
                 b["open"] = True
+                self._snapshot_next = self._snapshot_next or f"pipe {pipe} broken"
                 session.state["breaks"][pipe] = {"since": now, "hole_mm": b["hole_mm"]}
                 session.publish(now, "pipe_broken", SOURCE, "water_pipes", pipe, b["hole_mm"],
                                 f"pipe {pipe} broke ({b['hole_mm']:g} mm hole)")
@@ -229,6 +238,10 @@ class WaterNetwork:
                             f"junction {s.node_ids[i]} back above {self.service_pressure:g} m",
                             pressure_m=round(float(p[i]), 3))
         self.without = without
+        if self._snapshot_next and not first:
+            ids = [s.node_ids[i] for i in s.junctions]
+            self.snapshots.append((self._snapshot_next, now, pd.Series(p[s.junctions], index=ids)))
+            self._snapshot_next = None
         session.state["junctions_without_service"] = {s.node_ids[i] for i in np.flatnonzero(without)}
         self.people_without = float(self.people[:s.node_count][without].sum())
         self.timeline.append((now, self.people_without, leak_total * 1000.0))
