@@ -328,15 +328,9 @@ class Response:
         inc["on_scene"] = self._clock()
         if inc["type"] == "water_main_break":
             yield from self._isolate_and_repair(inc)
-        session.state["units"][unit.name].update(status="returning", incident=None)
-        session.publish(self._clock(), "unit_released", SOURCE, "incidents", inc["id"], self._clock() - sent,
-                        f"{unit.name} released from {inc['id']}", unit=unit.name)
-        env.process(self._back_home(unit, self.travel.back_time(sites, 0, unit.station)))
+        self._release(inc, unit, sent, sites)
         yield env.timeout(plan.feedback_s)
-        inc["closed"] = True
-        session.state["incidents"][inc["id"]]["state"] = "closed"
-        session.publish(self._clock(), "incident_closed", SOURCE, "incidents", inc["id"], self._clock() - inc["opened"],
-                        f"{inc['id']} closed", served=True)
+        self._close(inc)
 
     def _life_multi(self, inc: dict, delay: float):
         """Verify, then send several units together; the first leads the work on scene."""
@@ -372,15 +366,9 @@ class Response:
             if result is None:
                 continue
             unit, t_sent = result
-            session.state["units"][unit.name].update(status="returning", incident=None)
-            session.publish(self._clock(), "unit_released", SOURCE, "incidents", inc["id"], self._clock() - t_sent,
-                            f"{unit.name} released from {inc['id']}", unit=unit.name, unit_type=unit.type)
-            env.process(self._back_home(unit, self.travel.back_time(sites, 0, unit.station)))
+            self._release(inc, unit, t_sent, sites, unit_type=unit.type)
         yield env.timeout(plan.feedback_s)
-        inc["closed"] = True
-        session.state["incidents"][inc["id"]]["state"] = "closed"
-        session.publish(self._clock(), "incident_closed", SOURCE, "incidents", inc["id"], self._clock() - inc["opened"],
-                        f"{inc['id']} closed", served=True)
+        self._close(inc)
 
     def _life_drone(self, inc: dict, delay: float):
         """Verify, send one unit to the entry point, close once it is there and the drone has left."""
@@ -508,6 +496,20 @@ class Response:
         inc["finding"] = (f"false alarm: the alarmed junctions are within {worst:.1f} m of the model's pressure "
                           f"(a burst: {self.plan.confirm_deficit_m:g} m or more below)")
         return False
+
+    def _release(self, inc: dict, unit, sent: float, sites, **data) -> None:
+        """The unit leaves the scene: ``unit_released``, and it drives home (free to be sent on the way)."""
+        self.session.state["units"][unit.name].update(status="returning", incident=None)
+        self.session.publish(self._clock(), "unit_released", SOURCE, "incidents", inc["id"], self._clock() - sent,
+                             f"{unit.name} released from {inc['id']}", unit=unit.name, **data)
+        self.env.process(self._back_home(unit, self.travel.back_time(sites, 0, unit.station)))
+
+    def _close(self, inc: dict) -> None:
+        """The incident is archived: ``incident_closed`` with its report-to-close time."""
+        inc["closed"] = True
+        self.session.state["incidents"][inc["id"]]["state"] = "closed"
+        self.session.publish(self._clock(), "incident_closed", SOURCE, "incidents", inc["id"],
+                             self._clock() - inc["opened"], f"{inc['id']} closed", served=True)
 
     def _back_home(self, unit, seconds: float):
         """The unit drives home and may be sent again on the way (it is free from its release)."""
