@@ -166,7 +166,7 @@ def replacing(path: Path | str, durable: bool = True, keep_suffix: bool = False,
             tmp.unlink()
         raise
     if durable:
-        _sync_directory(path.parent)
+        sync_directory(path.parent)
 
 
 def write(path: Path | str, data: str | bytes, durable: bool = True) -> Path:
@@ -181,7 +181,7 @@ def write(path: Path | str, data: str | bytes, durable: bool = True) -> Path:
     return Path(path)
 
 
-def _sync_directory(folder: Path) -> None:
+def sync_directory(folder: Path) -> None:
     """Make a rename in ``folder`` durable (a no-op where directories cannot be opened)."""
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -323,16 +323,7 @@ def _replacing(path: Path, target: Path) -> Iterator[Path]:
         if tmp.exists():
             tmp.unlink()
         raise
-    try:
-        fd = os.open(target.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    atomic.sync_directory(target.parent)
 
 
 @dataclass
