@@ -12,7 +12,11 @@ emits ``model.events.<field>`` with its new value.
 * ``selection``: :class:`Selection` — the picked layer and feature ids;
 * ``camera``: :class:`CameraView` — the preset and the named bookmarks;
 * ``clock``: :class:`ClockView` — clock time, playing, speed, window;
-* ``results``: the result series shown per layer (layer -> result name).
+* ``results``: the result series shown per layer (layer -> result name);
+  :meth:`ViewModel.show_values` hands the values too (one per feature, by id),
+  which is how a clock animates a layer;
+* ``highlights``: named sets of features drawn over their layer in one colour
+  (the selection, a query's matches, the valves a break needs closed).
 
 :meth:`ViewModel.for_twin` makes one layer view per non-empty layer of a
 twin; :meth:`Scene.bind <app.scene.scene.Scene.bind>` makes a scene follow it.
@@ -62,6 +66,8 @@ class ClockView(_View):
     end: float = 0.0
     playing: bool = False
     speed: float = Field(1.0, ge=0.1, le=10_000)
+    loop: bool = False
+    live: bool = False      # clock time is the wall clock's (live sensors): no seek, speed or loop
 
     @field_validator("time")
     @classmethod
@@ -71,11 +77,20 @@ class ClockView(_View):
         return v
 
 
+class Highlight(_View):
+    layer: str
+    ids: tuple[str, ...]
+    colour: str = "#ff00ff"
+    label: str = ""
+
+
 class ViewModel:
     """The whole view state of one twin; every part emits what changed."""
 
     layer_added = Signal(str)
     results_changed = Signal(str, object)   # layer, result name (None: none shown)
+    values_changed = Signal(str, str, object)   # layer, result name, values by feature id (pandas Series)
+    highlight_changed = Signal(str)          # highlight name (see ``highlights``)
 
     def __init__(self, layers: list[str] = ()):
         self.layers: dict[str, LayerView] = {}
@@ -83,12 +98,18 @@ class ViewModel:
         self.camera = CameraView()
         self.clock = ClockView()
         self.results: dict[str, str | None] = {}
+        self.values: dict[str, tuple[str, object]] = {}
+        self.highlights: dict[str, Highlight] = {}
+        self.units: dict[tuple[str, str], str] = {}
+        self.columns: dict[str, tuple[str, ...]] = {}
         for name in layers:
             self.add_layer(name)
 
     @classmethod
     def for_twin(cls, twin) -> "ViewModel":
         model = cls([name for name, frame in twin.layers.items() if len(frame)])
+        model.columns = {name: tuple(c for c in frame.columns if c != "geometry")
+                         for name, frame in twin.layers.items() if len(frame)}
         model.camera.bookmarks = dict(twin.metadata.get("camera_bookmarks", {}))
         return model
 
@@ -109,6 +130,47 @@ class ViewModel:
         self.layer(layer)
         self.results[layer] = result
         self.results_changed.emit(layer, result)
+
+    def show_values(self, layer: str, result: str, values, *, unit: str = "", cmap: str | None = None,
+                    clim: tuple[float, float] | None = None) -> None:
+        """Show ``values`` (a pandas Series by feature id) of ``result`` on ``layer``; colours follow.
+
+        The first call for a result sets the layer's colour-by to it (with ``cmap``,
+        ``clim`` and ``unit``); later calls with the same result only send the
+        new values, so a playing clock rewrites colours in place.
+        """
+        view = self.layer(layer)
+        self.values[layer] = (result, values)
+        self.units[(layer, result)] = unit
+        self.values_changed.emit(layer, result, values)
+        if self.results.get(layer) != result:
+            self.results[layer] = result
+            self.results_changed.emit(layer, result)
+        if view.colour_by != result or (cmap and view.cmap != cmap) or (clim and view.clim != clim):
+            with view.events.blocked():
+                view.cmap, view.clim = cmap or view.cmap, clim
+            view.colour_by = result
+
+    def clear_values(self, layer: str) -> None:
+        """Stop showing a result on ``layer``: back to its own colouring."""
+        view = self.layer(layer)
+        self.values.pop(layer, None)
+        if self.results.get(layer) is not None:
+            self.results[layer] = None
+            self.results_changed.emit(layer, None)
+        if view.colour_by is not None and view.colour_by not in self.columns.get(layer, ()):
+            view.colour_by = None
+
+    def highlight(self, name: str, layer: str | None, ids=(), colour: str = "#ff00ff", label: str = "") -> None:
+        """Draw features ``ids`` of ``layer`` in ``colour`` as the highlight ``name`` (no ids: remove it)."""
+        ids = tuple(str(i) for i in ids)
+        if layer is None or not ids:
+            if self.highlights.pop(name, None) is not None:
+                self.highlight_changed.emit(name)
+            return
+        self.layer(layer)
+        self.highlights[name] = Highlight(layer=layer, ids=ids, colour=colour, label=label)
+        self.highlight_changed.emit(name)
 
     def select(self, layer: str | None, *feature_ids: str) -> None:
         if layer is not None:

@@ -178,6 +178,8 @@ class Scene:
         self._terrain_opacity = DEFAULT_TERRAIN_OPACITY if terrain_opacity is None else float(terrain_opacity)
         self._terrain_opacity_fixed = terrain_opacity is not None
         self._legend = True
+        self._highlights: dict[str, tuple[str, int]] = {}
+        self.model = None
         self._setup_plotter(anti_aliasing)
         self._build(layers)
         self.camera("oblique")
@@ -458,6 +460,44 @@ class Scene:
         cells.GetArray(result).Modified()
         sl.mesh.Modified()
 
+    def highlight(self, name: str, layer: str | None, ids=(), colour: str = "#ff00ff") -> None:
+        """Draw features ``ids`` of ``layer`` over it in ``colour`` as the overlay ``name`` (no layer: remove).
+
+        One actor per highlight, drawn in front of the layer's own surfaces and
+        lines (VTK's coincident-topology offset), never picked.
+        """
+        actor_name = f"highlight:{name}"
+        if layer is None or not len(ids):
+            self.plotter.remove_actor(actor_name, render=False)
+            self._highlights.pop(name, None)
+            return
+        sl = self.layer(layer)
+        wanted = np.isin(sl.ids, np.asarray([str(i) for i in ids]))
+        cells = np.flatnonzero(wanted[sl.feature_index])
+        if not len(cells):
+            self.plotter.remove_actor(actor_name, render=False)
+            self._highlights.pop(name, None)
+            return
+        part = sl.mesh.extract_cells(cells).extract_surface(pass_pointid=False, pass_cellid=False)
+        style = sl.render
+        actor = self.plotter.add_mesh(
+            part, name=actor_name, color=colour, opacity=1.0, reset_camera=False, pickable=False,
+            show_scalar_bar=False, lighting=False,
+            line_width=max(4.0, float(style.get("line_width", 2.0)) * 2.0),
+            point_size=max(12.0, float(style.get("point_size", 6.0)) * 1.8),
+            render_points_as_spheres=bool(style.get("render_points_as_spheres", False)), render=False)
+        mapper = actor.GetMapper()
+        mapper.SetResolveCoincidentTopologyToPolygonOffset()
+        mapper.SetRelativeCoincidentTopologyPolygonOffsetParameters(-2, -2)
+        mapper.SetRelativeCoincidentTopologyLineOffsetParameters(-2, -2)
+        mapper.SetRelativeCoincidentTopologyPointOffsetParameter(-2)
+        self._highlights[name] = (layer, int(wanted.sum()))
+
+    @property
+    def highlighted(self) -> dict[str, tuple[str, int]]:
+        """The highlights drawn: name -> (layer, number of features)."""
+        return dict(self._highlights)
+
     # ------------------------------------------------------------------ legend
     def legend(self, show: bool = True) -> None:
         self._legend = show
@@ -566,9 +606,26 @@ class Scene:
                 self._follow(name, view)
         model.layer_added.connect(lambda name: name in self.layers and self._follow(name, model.layer(name)))
         model.camera.events.preset.connect(self.camera)
+        model.values_changed.connect(self._on_values)
+        model.highlight_changed.connect(self._on_highlight)
+        for layer, (result, values) in model.values.items():
+            self._on_values(layer, result, values)
+        for name in model.highlights:
+            self._on_highlight(name)
         self.camera(model.camera.preset)
         self.plotter.render()
         return self
+
+    def _on_values(self, layer: str, result: str, values) -> None:
+        if layer in self.layers:
+            self.set_result(layer, result, values)
+
+    def _on_highlight(self, name: str) -> None:
+        h = self.model.highlights.get(name)
+        if h is None or h.layer not in self.layers:
+            self.highlight(name, None)
+        else:
+            self.highlight(name, h.layer, h.ids, h.colour)
 
     def _follow(self, name: str, view) -> None:
         sl = self.layers[name]
@@ -576,13 +633,16 @@ class Scene:
             self.show(name, view.visible)
         if view.opacity != sl.opacity:
             self.set_opacity(name, view.opacity)
+        def recolour(_v=None, view=view):
+            unit = self.model.units.get((name, view.colour_by)) if view.colour_by else None
+            self.color_by(name, view.colour_by, view.cmap, view.clim, unit=unit)
+
         if view.colour_by is not None:
-            self.color_by(name, view.colour_by, view.cmap, view.clim)
+            recolour()
         view.events.visible.connect(lambda v: self.show(name, v))
         view.events.opacity.connect(lambda v: self.set_opacity(name, v))
         for field in ("colour_by", "cmap", "clim"):
-            getattr(view.events, field).connect(
-                lambda _v, view=view: self.color_by(name, view.colour_by, view.cmap, view.clim))
+            getattr(view.events, field).connect(recolour)
 
     def camera(self, preset: str) -> None:
         """Go to a camera preset (``top``, ``oblique``, ``street``, ``underground``) or a bookmark."""

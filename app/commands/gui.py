@@ -1,0 +1,85 @@
+"""``lifeline-twin gui [PROJECT.gpkg] [--demo] [--screenshot PATH --quit-after SECONDS]``: the desktop window."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("gui", help="open the desktop window (on a project, or on the demo city)")
+    p.add_argument("project", nargs="?", help="project GeoPackage to open")
+    p.add_argument("--demo", action="store_true", help="open the built-in demo city")
+    p.add_argument("--seed", type=int, default=7, help="demo city seed (with --demo)")
+    p.add_argument("--scenario", help="a scenario file (scenarios/*.yaml) to open on the clock")
+    p.add_argument("--screenshot", metavar="PATH", help="save a PNG of the whole window once it is drawn")
+    p.add_argument("--quit-after", type=float, metavar="SECONDS",
+                   help="close the window this many seconds after it is drawn (with --screenshot: after saving)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    if args.project and args.demo:
+        raise ValueError("gui: give a project or --demo, not both")
+    if args.quit_after is not None and not args.quit_after >= 0:
+        raise ValueError(f"--quit-after {args.quit_after}: must be 0 or more seconds")
+    if args.seed < 0:
+        raise ValueError(f"--seed {args.seed}: the seed must be 0 or more")
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        print("lifeline-twin gui: no display (set DISPLAY, or run under xvfb-run)", file=sys.stderr)
+        return 2
+    project = Path(args.project) if args.project else None
+    if project is not None and not project.is_file():
+        raise FileNotFoundError(f"{project}: no such project file")
+    if args.screenshot:
+        from twin.atomic import check_target
+
+        check_target(args.screenshot, "png")
+    t0 = time.perf_counter()
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication
+
+    from app.window import build_window
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    window = build_window()
+    window.show()
+    code = {"value": 0}
+
+    def finish() -> None:
+        if args.screenshot:
+            window.save_screenshot(args.screenshot)
+        print(f"window drawn in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        if args.quit_after is not None:
+            window.modified = False
+            QTimer.singleShot(int(args.quit_after * 1000), window.close)
+
+    def opened(_twin) -> None:
+        if args.scenario:
+            window.panels["scenario"].open_scenario(args.scenario) if "scenario" in window.panels else None
+        QTimer.singleShot(300, finish)
+
+    def failed(text: str) -> None:
+        print(f"lifeline-twin gui: {text}", file=sys.stderr)
+        code["value"] = 1
+        if args.quit_after is not None:
+            window.modified = False
+            QTimer.singleShot(0, window.close)
+
+    window.twin_opened.connect(opened)
+    if project is not None:
+        from twin.project import load
+
+        window.work.start(f"opening {project.name}", lambda progress: load(project),
+                          on_done=lambda twin: window.open_twin(twin, project), on_failed=failed)
+    elif args.demo:
+        from twin.demo import build_demo
+
+        window.work.start("building the demo city", lambda progress: build_demo(seed=args.seed),
+                          on_done=window.open_twin, on_failed=failed)
+    else:
+        QTimer.singleShot(300, finish)
+    app.exec()
+    return code["value"]

@@ -1,0 +1,142 @@
+"""Long work off the window's thread: sweeps, replications, imports and scenario runs, with progress and Cancel.
+
+A :class:`Job` runs one function on a worker thread of Qt's global thread
+pool.  The function receives a :class:`Progress` and calls
+``progress(done, total, text)`` as it goes; that call raises
+:class:`Cancelled` once the user has pressed Cancel, so the work stops at its
+next step.  The worker never touches a widget: it reports through queued Qt
+signals (``progressed``, ``finished``, ``failed``, ``cancelled``) that the
+window's thread receives.  The event loop stays free while the job runs.
+
+:class:`WorkBar` is the status-bar widget: the running job's text, a
+progress bar and a Cancel button.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from typing import Callable
+
+from PyQt6.QtCore import QObject, QRunnable, Qt, QThreadPool, pyqtSignal
+from PyQt6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+
+
+class Cancelled(Exception):
+    """Raised inside a job's function when the user cancelled it."""
+
+
+class Progress:
+    """What a job's function calls to report progress; raises :class:`Cancelled` after Cancel."""
+
+    def __init__(self, job: "Job"):
+        self._job = job
+
+    def __call__(self, done: int, total: int, text: str = "") -> None:
+        if self._job.cancel_requested.is_set():
+            raise Cancelled(self._job.title)
+        self._job.signals.progressed.emit(int(done), int(total), str(text))
+
+    @property
+    def cancelled(self) -> bool:
+        return self._job.cancel_requested.is_set()
+
+
+class _Signals(QObject):
+    progressed = pyqtSignal(int, int, str)
+    finished = pyqtSignal(object)
+    failed = pyqtSignal(str)
+    cancelled = pyqtSignal()
+
+
+class Job(QRunnable):
+    """``fn(progress, *args)`` on a worker thread; its result or error comes back as a signal."""
+
+    def __init__(self, title: str, fn: Callable, *args, **kwargs):
+        super().__init__()
+        self.setAutoDelete(False)
+        self.title = title
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.signals = _Signals()
+        self.cancel_requested = threading.Event()
+        self.done = threading.Event()
+        self.result = None
+        self.error: str | None = None
+
+    def cancel(self) -> None:
+        self.cancel_requested.set()
+
+    def run(self) -> None:  # on the worker thread
+        try:
+            self.result = self.fn(Progress(self), *self.args, **self.kwargs)
+        except Cancelled:
+            self.done.set()
+            self.signals.cancelled.emit()
+            return
+        except Exception as exc:  # reported to the user, with the traceback in the log panel
+            self.error = f"{self.title}: {exc}"
+            self.trace = traceback.format_exc()
+            self.done.set()
+            self.signals.failed.emit(self.error)
+            return
+        self.done.set()
+        self.signals.finished.emit(self.result)
+
+
+class WorkBar(QWidget):
+    """The status bar's job display: what runs, how far, and Cancel."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.label = QLabel("")
+        self.bar = QProgressBar()
+        self.bar.setMaximumWidth(220)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancel-work")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        for w in (self.label, self.bar, self.cancel_button):
+            row.addWidget(w)
+        self.job: Job | None = None
+        self.cancel_button.clicked.connect(self._cancel)
+        self.setVisible(False)
+
+    def start(self, title: str, fn: Callable, *args, on_done: Callable | None = None,
+              on_failed: Callable | None = None, on_cancelled: Callable | None = None, **kwargs) -> Job:
+        """Run ``fn(progress, *args, **kwargs)`` off the window's thread; one job at a time."""
+        if self.job is not None and not self.job.done.is_set():
+            raise RuntimeError(f"{self.job.title} is still running; cancel it or wait")
+        job = self.job = Job(title, fn, *args, **kwargs)
+        self.label.setText(title)
+        self.bar.setRange(0, 0)  # busy until the first report
+        self.cancel_button.setEnabled(True)
+        self.setVisible(True)
+        conn = Qt.ConnectionType.QueuedConnection
+        job.signals.progressed.connect(self._progressed, conn)
+        job.signals.finished.connect(lambda result: self._end(on_done, result), conn)
+        job.signals.failed.connect(lambda text: self._end(on_failed, text), conn)
+        job.signals.cancelled.connect(lambda: self._end(on_cancelled), conn)
+        QThreadPool.globalInstance().start(job)
+        return job
+
+    @property
+    def busy(self) -> bool:
+        return self.job is not None and not self.job.done.is_set()
+
+    def _progressed(self, done: int, total: int, text: str) -> None:
+        if total > 0:
+            self.bar.setRange(0, total)
+            self.bar.setValue(done)
+        if text:
+            self.label.setText(f"{self.job.title}: {text}" if self.job else text)
+
+    def _cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.cancel_button.setEnabled(False)
+            self.label.setText(f"{self.job.title}: cancelling…")
+
+    def _end(self, callback: Callable | None, *args) -> None:
+        self.setVisible(False)
+        if callback is not None:
+            callback(*args)
