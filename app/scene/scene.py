@@ -478,7 +478,7 @@ class Scene:
             self.plotter.remove_actor(actor_name, render=False)
             self._highlights.pop(name, None)
             return
-        part = sl.mesh.extract_cells(cells).extract_surface(pass_pointid=False, pass_cellid=False)
+        part = sl.mesh.extract_cells(cells).extract_surface(pass_pointid=False, pass_cellid=False, algorithm="dataset_surface")
         style = sl.render
         actor = self.plotter.add_mesh(
             part, name=actor_name, color=colour, opacity=1.0, reset_camera=False, pickable=False,

@@ -1,0 +1,75 @@
+"""The main window as a user meets it: the demo city drawn, layers toggled, a feature picked, a screenshot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PyQt6.QtCore import Qt
+
+pytestmark = pytest.mark.qt
+
+
+def test_the_demo_city_is_drawn_with_its_layers_by_domain(window, demo_twin):
+    tree = window.panels["layers"].tree
+    domains = [tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount())]
+    assert domains == ["Under the ground", "On the ground", "Low-altitude airspace"]
+    items = window.panels["layers"].items
+    assert set(items) == set(window.scene.layers)
+    assert items["buildings"].text(1) == str(len(demo_twin["buildings"]))
+    assert window.windowTitle().startswith("Lifeline demo town (seed 7)")
+
+
+def test_unticking_a_layer_hides_it_in_the_3d_view_and_ticking_shows_it(window, qtbot):
+    item = window.panels["layers"].items["buildings"]
+    actor = window.scene.layers["buildings"].actor
+    item.setCheckState(0, Qt.CheckState.Unchecked)
+    assert window.view_model.layer("buildings").visible is False
+    assert actor.GetVisibility() == 0
+    item.setCheckState(0, Qt.CheckState.Checked)
+    assert actor.GetVisibility() == 1
+    # the model changed elsewhere: the tick follows
+    window.view_model.layer("roads").visible = False
+    assert window.panels["layers"].items["roads"].checkState(0) == Qt.CheckState.Unchecked
+    window.view_model.layer("roads").visible = True
+
+
+def test_clicking_a_building_selects_and_highlights_it(window, qtbot, demo_twin):
+    scene = window.scene
+    window.set_camera("oblique")
+    b = demo_twin["buildings"]
+    # a building with no neighbour within 60 m, so no other roof can be in front of it
+    (_, _), gaps = b.sindex.nearest(b.geometry, return_distance=True, exclusive=True)
+    target = b.iloc[int(np.argmax(gaps))]
+    assert gaps.max() > 60
+    c = target.geometry.centroid
+    roof = float(scene.frame.ground(c.x, c.y)) + target["height"]
+    x, y = scene.display_position((c.x, c.y, roof))
+    hit = window.pick_at(x, y)
+    assert hit is not None and (hit.layer, hit.feature_id) == ("buildings", target["id"])
+    assert window.view_model.selection.layer == "buildings"
+    assert window.view_model.selection.feature_ids == (target["id"],)
+    assert scene.highlighted["selection"] == ("buildings", 1)
+    window.view_model.select(None)
+    assert "selection" not in scene.highlighted
+
+
+def test_the_window_screenshot_is_a_png_of_the_whole_window(window, tmp_path):
+    from PIL import Image
+
+    path = window.save_screenshot(tmp_path / "window.png")
+    image = np.asarray(Image.open(path).convert("RGB"))
+    assert image.shape[1] >= window.width() - 2 and image.shape[0] >= window.height() - 2
+    # the 3D view is drawn, not black: many colours in the middle of the picture
+    h, w = image.shape[:2]
+    middle = image[h // 4: 3 * h // 4, w // 3: 2 * w // 3].reshape(-1, 3)
+    assert len(np.unique(middle, axis=0)) > 200
+
+
+def test_a_screenshot_is_never_written_over_a_file_that_is_not_a_picture(window, tmp_path):
+    from twin.atomic import OutputRefused
+
+    notes = tmp_path / "notes.png"
+    notes.write_text("my notes")
+    with pytest.raises(OutputRefused, match="notes.png: exists and is a text"):
+        window.save_screenshot(notes)
+    assert notes.read_text() == "my notes"
