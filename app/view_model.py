@@ -11,6 +11,7 @@ emits ``model.events.<field>`` with its new value.
   or a result), colour map and range;
 * ``selection``: :class:`Selection` — the picked layer and feature ids;
 * ``camera``: :class:`CameraView` — the preset and the named bookmarks;
+* ``ground``: :class:`GroundView` — underground mode and vertical exaggeration;
 * ``clock``: :class:`ClockView` — clock time, playing, speed, window;
 * ``results``: the result series shown per layer (layer -> result name);
   :meth:`ViewModel.show_values` hands the values too (one per feature, by id),
@@ -60,6 +61,14 @@ class CameraView(_View):
     bookmarks: dict[str, dict] = Field(default_factory=dict)
 
 
+class GroundView(_View):
+    """How the ground is shown: the underground mode (see-through ground, a window cut into it) and
+    the vertical exaggeration of the whole scene."""
+
+    underground: bool = False
+    exaggeration: float = Field(1.0, ge=1.0, le=20.0)
+
+
 class ClockView(_View):
     time: float = 0.0
     start: float = 0.0
@@ -97,6 +106,7 @@ class ViewModel:
         self.selection = Selection()
         self.camera = CameraView()
         self.clock = ClockView()
+        self.ground = GroundView()
         self.results: dict[str, str | None] = {}
         self.values: dict[str, tuple[str, object]] = {}
         self.highlights: dict[str, Highlight] = {}

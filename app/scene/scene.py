@@ -606,6 +606,9 @@ class Scene:
                 self._follow(name, view)
         model.layer_added.connect(lambda name: name in self.layers and self._follow(name, model.layer(name)))
         model.camera.events.preset.connect(self.camera)
+        model.ground.events.underground.connect(self._on_underground)
+        if model.ground.underground:
+            self._on_underground(True)
         model.values_changed.connect(self._on_values)
         model.highlight_changed.connect(self._on_highlight)
         for layer, (result, values) in model.values.items():
@@ -615,6 +618,25 @@ class Scene:
         self.camera(model.camera.preset)
         self.plotter.render()
         return self
+
+    def _on_underground(self, on: bool) -> None:
+        """Underground mode: the ground see-through with a window cut into it, what stands on it faded.
+
+        The opacities go through the model (the layer tree shows them); leaving the
+        mode puts back the opacities the layers had before it.
+        """
+        model = self.model
+        if on:
+            self._before_underground = {n: model.layers[n].opacity for n in ("terrain", "buildings", "roads", "sites")
+                                        if n in model.layers and n in self.layers}
+            for layer, opacity in (("terrain", 0.25), ("buildings", 0.2), ("roads", 0.35), ("sites", 0.4)):
+                if layer in self._before_underground:
+                    model.layers[layer].opacity = min(model.layers[layer].opacity, opacity)
+            self.underground_window("auto")
+        else:
+            for layer, opacity in getattr(self, "_before_underground", {}).items():
+                model.layers[layer].opacity = opacity
+            self.underground_window(None)
 
     def _on_values(self, layer: str, result: str, values) -> None:
         if layer in self.layers:

@@ -11,8 +11,8 @@ scenario hiding a layer) follows too.
 from __future__ import annotations
 
 from PyQt6.QtCore import Qt
-from PyQt6.QtWidgets import (QComboBox, QFormLayout, QLabel, QSlider, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
-                             QWidget)
+from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QPushButton,
+                             QSlider, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from twin.schema import DOMAINS, LAYER_DOMAINS
 
@@ -37,9 +37,29 @@ class LayerTree(QWidget):
         self.colour_by.setObjectName("layer-colour-by")
         self.legend = QLabel("")
         self.legend.setWordWrap(True)
+        self.underground = QCheckBox("Underground mode")
+        self.underground.setObjectName("underground")
+        self.exaggeration = QDoubleSpinBox()
+        self.exaggeration.setObjectName("exaggeration")
+        self.exaggeration.setRange(1.0, 20.0)
+        self.exaggeration.setSingleStep(0.5)
+        self.exaggeration.setPrefix("x")
+        self.exaggeration.setKeyboardTracking(False)
+        cameras = QHBoxLayout()
+        from app.scene.camera import PRESETS
+
+        self.camera_buttons = {}
+        for preset in PRESETS:
+            b = self.camera_buttons[preset] = QPushButton(preset.capitalize())
+            b.setObjectName(f"camera-{preset}")
+            b.clicked.connect(lambda _=False, p=preset: self.window.set_camera(p))
+            cameras.addWidget(b)
         form = QFormLayout()
         form.addRow("Opacity", self.opacity)
         form.addRow("Colour by", self.colour_by)
+        form.addRow(self.underground)
+        form.addRow("Vertical exaggeration", self.exaggeration)
+        form.addRow("Camera", cameras)
         box = QVBoxLayout(self)
         box.setContentsMargins(2, 2, 2, 2)
         box.addWidget(self.tree, 1)
@@ -51,6 +71,8 @@ class LayerTree(QWidget):
         self.tree.currentItemChanged.connect(lambda *_: self._show_current())
         self.opacity.valueChanged.connect(self._on_opacity)
         self.colour_by.activated.connect(self._on_colour_by)
+        self.underground.toggled.connect(self._on_underground)
+        self.exaggeration.valueChanged.connect(self._on_exaggeration)
 
     # ------------------------------------------------------------------ filling
     def twin_changed(self, twin) -> None:
@@ -76,6 +98,12 @@ class LayerTree(QWidget):
                 view.events.colour_by.connect(lambda _v, n=name: n == self.current() and self._show_current())
             branch.setExpanded(True)
         model.results_changed.connect(lambda layer, _r: layer == self.current() and self._show_current())
+        for name in self.items:
+            model.layer(name).events.opacity.connect(lambda _v, n=name: n == self.current() and self._show_current())
+        self.underground.setChecked(model.ground.underground)
+        self.exaggeration.setValue(model.ground.exaggeration)
+        model.ground.events.underground.connect(self._follow_ground)
+        model.ground.events.exaggeration.connect(self._follow_ground)
         self._filling = False
         first = next(iter(self.items.values()), None)
         if first is not None:
@@ -117,7 +145,25 @@ class LayerTree(QWidget):
         self.window.interactor.render()
         self._show_current()
 
+    def _on_underground(self, on: bool) -> None:
+        if self._filling or self.window.view_model is None:
+            return
+        self.window.view_model.ground.underground = on
+        self.window.interactor.render()
+
+    def _on_exaggeration(self, value: float) -> None:
+        if self._filling or self.window.view_model is None:
+            return
+        self.window.view_model.ground.exaggeration = value
+
     # ------------------------------------------------------------------ model → widgets
+    def _follow_ground(self, _v=None) -> None:
+        ground = self.window.view_model.ground
+        self._filling = True
+        self.underground.setChecked(ground.underground)
+        self.exaggeration.setValue(ground.exaggeration)
+        self._filling = False
+
     def _follow_visible(self, name: str, visible: bool) -> None:
         item = self.items.get(name)
         if item is None:

@@ -150,6 +150,7 @@ class MainWindow(QMainWindow):
         self.scene = Scene(twin, plotter=self.interactor)
         self.scene.bind(self.view_model)
         self.view_model.selection.events.connect(self._on_selection)
+        self.view_model.ground.events.exaggeration.connect(self._redraw)
         self._update_title()
         if self.path:
             self._remember(self.path)
@@ -157,6 +158,18 @@ class MainWindow(QMainWindow):
         self.interactor.render()
         self.say(f"opened {twin.name!r}" + (f" from {self.path}" if self.path else "")
                  + f" in {time.perf_counter() - t0:.1f} s")
+
+    def _redraw(self, exaggeration: float) -> None:
+        """Draw the scene again at a new vertical exaggeration, keeping everything the model holds."""
+        from app.scene.scene import Scene
+
+        pose = self.scene.pose()
+        self.interactor.clear()
+        self.scene = Scene(self.twin, plotter=self.interactor, vertical_exaggeration=float(exaggeration))
+        self.scene.bind(self.view_model)
+        self.scene.go_to_pose(pose)
+        self.interactor.render()
+        self.say(f"vertical exaggeration x{exaggeration:g}")
 
     def mark_modified(self, modified: bool = True) -> None:
         self.modified = modified

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QPoint, Qt
 
 pytestmark = pytest.mark.qt
 
@@ -73,3 +73,54 @@ def test_a_screenshot_is_never_written_over_a_file_that_is_not_a_picture(window,
     with pytest.raises(OutputRefused, match="notes.png: exists and is a text"):
         window.save_screenshot(notes)
     assert notes.read_text() == "my notes"
+
+
+def test_underground_mode_fades_the_ground_cuts_a_window_and_gives_the_opacities_back(window, qtbot):
+    tree = window.panels["layers"]
+    model, scene = window.view_model, window.scene
+    before = {n: model.layer(n).opacity for n in ("terrain", "buildings", "roads")}
+    box = tree.underground
+    on_the_box = QPoint(8, box.height() // 2)   # the tick box itself, at the left of the row
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=on_the_box)
+    assert model.ground.underground is True
+    assert model.layer("terrain").opacity == pytest.approx(min(before["terrain"], 0.25))
+    assert scene.layers["buildings"].opacity == pytest.approx(min(before["buildings"], 0.2))
+    assert scene.window is not None          # the ground has a window cut into it
+    tree.select_layer("terrain")
+    assert tree.opacity.value() == round(model.layer("terrain").opacity * 100)
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=on_the_box)
+    assert model.ground.underground is False and scene.window is None
+    assert {n: model.layer(n).opacity for n in before} == before
+
+
+def test_camera_buttons_and_a_bookmark_kept_in_the_project(window, qtbot):
+    window.panels["layers"].camera_buttons["top"].click()
+    top = window.scene.pose()
+    assert window.view_model.camera.preset == "top"
+    window.panels["layers"].camera_buttons["oblique"].click()
+    oblique = window.scene.pose()
+    assert oblique.position != top.position
+    window.add_bookmark("over the works")
+    assert window.twin.metadata["camera_bookmarks"]["over the works"]["position"] == pytest.approx(
+        list(oblique.position))
+    assert window.modified is True
+    assert [a.text() for a in window.bookmark_menu.actions()] == ["over the works"]
+    window.panels["layers"].camera_buttons["top"].click()
+    window.bookmark_menu.actions()[0].trigger()
+    assert window.scene.pose().position == pytest.approx(oblique.position)
+    del window.twin.metadata["camera_bookmarks"]["over the works"]
+    window.scene.bookmarks.pop("over the works")
+    window.mark_modified(False)
+
+
+def test_vertical_exaggeration_redraws_the_scene_keeping_what_the_model_holds(window, qtbot):
+    model = window.view_model
+    model.layer("roads").visible = False
+    old = window.scene
+    window.panels["layers"].exaggeration.setValue(3.0)
+    assert window.scene is not old and window.scene.frame.vertical == 3.0
+    assert window.scene.layers["roads"].actor.GetVisibility() == 0
+    assert window.scene.actor_count == old.actor_count
+    window.panels["layers"].exaggeration.setValue(1.0)
+    model.layer("roads").visible = True
+    assert window.scene.frame.vertical == 1.0 and window.scene.layers["roads"].actor.GetVisibility() == 1
