@@ -27,16 +27,26 @@ import re
 import tempfile
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import wntr
 from pyproj import CRS
 from shapely.geometry import LineString, Point
 
 from twin import epanet
+
+if TYPE_CHECKING:
+    import wntr
+
+
+def _wntr():
+    """WNTR, imported when the helper model is first needed (it costs a second at start-up)."""
+    import wntr
+
+    return wntr
 from twin.errors import SourceError
 
 # EPANET accepts "CLOCKTIME >= 6 AM" in rules; WNTR 1.5 only parses the hour when it
@@ -230,7 +240,7 @@ def _edit_helper(wn, e: Edit) -> None:
     elif e.field == "minor_loss":
         link.minor_loss = e.value
     elif e.field == "status":
-        link.initial_status = wntr.network.LinkStatus.Closed if e.value == "CLOSED" else wntr.network.LinkStatus.Open
+        link.initial_status = _wntr().network.LinkStatus.Closed if e.value == "CLOSED" else _wntr().network.LinkStatus.Open
 
 
 _TEMP_NETWORK = re.compile(r"[^\s'\"]*lifeline-net-[^\s'\"]*\.inp")
@@ -362,7 +372,7 @@ def _wntr_read(text: str, source: str, notes: list[str] | None) -> wntr.network.
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                wn = wntr.network.read_inpfile(tmp)
+                wn = _wntr().network.read_inpfile(tmp)
             except Exception as exc:  # WNTR raises many kinds: ENSyntaxError, KeyError, ValueError...
                 raise SourceError(f"{source}: {_describe(exc, text, source)}") from None
     finally:
@@ -441,7 +451,7 @@ def network_text(wn: wntr.network.WaterNetworkModel) -> str:
     fd, tmp = tempfile.mkstemp(suffix=".inp", prefix="lifeline-net-")
     os.close(fd)
     try:
-        wntr.network.write_inpfile(wn, tmp, units=wn.options.hydraulic.inpfile_units)
+        _wntr().network.write_inpfile(wn, tmp, units=wn.options.hydraulic.inpfile_units)
         text = Path(tmp).read_text(encoding="utf-8")
     finally:
         os.unlink(tmp)

@@ -72,10 +72,10 @@ import rasterio
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from twin import atomic, schema
+from twin import atomic, epanet, schema
 from twin.errors import LayerError, ProjectError, SourceError
 from twin.model import FORMAT_VERSION, Twin
-from twin.network import Edit, load_network
+from twin.network import Edit, Network
 from twin.terrain import Terrain
 
 META_TABLE = "lifeline_metadata"
@@ -718,7 +718,10 @@ def _load(path: Path, name: Path) -> Twin:
                 layout = json.loads(net_row[3]) if net_row[3] else None
             except (TypeError, KeyError, ValueError, json.JSONDecodeError) as exc:
                 raise ProjectError(f"{where}: the network's edits or layout are damaged ({exc})") from None
-            net = load_network(where, text=net_row[1], name=net_row[0], layout=layout)
+            # EPANET checks the text now; the WNTR helper is read when something first needs it
+            # (graphs, metrics), not on every open: it costs a second on a town.
+            epanet.check(net_row[1], where)
+            net = Network(net_row[1], name=net_row[0], source=where, layout=layout)
             twin.network = net.edited(*edits) if edits else net
         except SourceError as exc:
             raise ProjectError(str(exc)) from None

@@ -38,28 +38,37 @@ def run(args) -> int:
 
         check_target(args.screenshot, "png")
     t0 = time.perf_counter()
+    marks: dict[str, float] = {}
     from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication
 
     from app.window import build_window
 
+    marks["imports"] = time.perf_counter() - t0
+
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = build_window()
     window.show()
+    marks["window"] = time.perf_counter() - t0 - marks["imports"]
     code = {"value": 0}
 
     def finish() -> None:
         if args.screenshot:
             window.save_screenshot(args.screenshot)
-        print(f"window drawn in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        total = time.perf_counter() - t0
+        spawned = os.environ.get("LIFELINE_TWIN_SPAWNED_AT")  # set by bench/bench_launch.py
+        since = f"; {time.time() - float(spawned):.2f} s since the process was started" if spawned else ""
+        parts = ", ".join(f"{k} {v:.2f} s" for k, v in marks.items())
+        print(f"window drawn in {total:.2f} s ({parts}{since})", file=sys.stderr)
         if args.quit_after is not None:
             window.modified = False
             QTimer.singleShot(int(args.quit_after * 1000), window.close)
 
     def opened(_twin) -> None:
+        marks["scene"] = window.last_open_s
         if args.scenario:
             window.panels["scenario"].open_scenario(args.scenario) if "scenario" in window.panels else None
-        QTimer.singleShot(300, finish)
+        QTimer.singleShot(0, finish)
 
     def failed(text: str) -> None:
         print(f"lifeline-twin gui: {text}", file=sys.stderr)
@@ -72,14 +81,25 @@ def run(args) -> int:
     if project is not None:
         from twin.project import load
 
-        window.work.start(f"opening {project.name}", lambda progress: load(project),
+        def load_project(progress):
+            t1 = time.perf_counter()
+            twin = load(project)
+            marks["project"] = time.perf_counter() - t1
+            return twin
+
+        window.work.start(f"opening {project.name}", load_project,
                           on_done=lambda twin: window.open_twin(twin, project), on_failed=failed)
     elif args.demo:
         from twin.demo import build_demo
 
-        window.work.start("building the demo city", lambda progress: build_demo(seed=args.seed),
-                          on_done=window.open_twin, on_failed=failed)
+        def build(progress):
+            t1 = time.perf_counter()
+            twin = build_demo(seed=args.seed)
+            marks["demo city"] = time.perf_counter() - t1
+            return twin
+
+        window.work.start("building the demo city", build, on_done=window.open_twin, on_failed=failed)
     else:
-        QTimer.singleShot(300, finish)
+        QTimer.singleShot(0, finish)
     app.exec()
     return code["value"]
