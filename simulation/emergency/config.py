@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from twin.errors import SourceError
+from twin.yaml_lines import line_of
 from twin.schema import RISK_LEVELS
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "emergency-default.yaml"
@@ -323,7 +324,7 @@ def scenario_from_dict(data: dict, source: str = "<memory>", *, _root=None) -> S
         loc = tuple(err["loc"])
         field = ".".join(str(p) for p in loc) or "(top level)"
         more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
-        line = yaml_line(_root, loc)
+        line = line_of(_root, loc)
         at = f" (line {line})" if line else ""
         hint = ""
         if err["type"] == "extra_forbidden":
@@ -339,25 +340,6 @@ def suggest(key: str, known, sep: str = " (") -> str:
     close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return f"{sep}{hint}known keys: {', '.join(known)}" + (")" if sep == " (" else "")
-
-
-def yaml_line(root, path) -> int | None:
-    """The 1-based line of ``path`` (mapping keys and list indices) in a composed YAML node, if found."""
-    node, line = root, None
-    for part in path:
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if str(k.value) == str(part):
-                    node, line = v, k.start_mark.line + 1
-                    break
-            else:
-                return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
 
 
 def _known_keys(model, path) -> list[str]:

@@ -57,6 +57,7 @@ import pandas as pd
 
 from simulation.hydraulics.results import SERVICE_PRESSURE, write_atomic
 from twin.errors import SourceError, reading_problem
+from twin.yaml_lines import line_of
 
 #: Breaks per 100 km per year, by material (indicative; see the module docstring).
 BREAK_RATES = {"CI": 21.5, "AC": 4.6, "DI": 3.0, "PVC": 1.6, "PE": 2.0, "HDPE": 2.0, "STEEL": 7.1,
@@ -100,25 +101,6 @@ def _unknown(path, what: str, key, known, line: int | None = None, where: str = 
     return SourceError(f"{path}:{at}{where} unknown {what} {str(key)!r} ({hint}known: {', '.join(known)})")
 
 
-def _key_line(root, *path) -> int | None:
-    """1-based line of a key (or list index) path in a composed YAML node; None when not found."""
-    import yaml
-
-    node, line = root, None
-    for part in path:
-        if isinstance(node, yaml.MappingNode):
-            match = [(k, v) for k, v in node.value if str(k.value) == str(part)]
-            if not match:
-                return line
-            node, line = match[0][1], match[0][0].start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
-
-
 def _finite_number(v) -> bool:
     if isinstance(v, bool):
         return False
@@ -156,7 +138,7 @@ def read_plan(path: str | Path, system=None) -> Plan:
         if isinstance(doc, dict):
             for key in doc:  # a misspelt key was silently ignored (unit_cost: the default prices applied)
                 if str(key) not in PLAN_KEYS + EXTRA_PLAN_KEYS:
-                    raise _unknown(path, "key", key, PLAN_KEYS, _key_line(root, key))
+                    raise _unknown(path, "key", key, PLAN_KEYS, line_of(root, (key,)))
         if not isinstance(doc, dict) or not isinstance(doc.get("pipes"), list) or not doc["pipes"]:
             raise SourceError(f"{path}: a plan needs a non-empty 'pipes' list")
         rows = []
@@ -165,7 +147,7 @@ def read_plan(path: str | Path, system=None) -> Plan:
                 raise SourceError(f"{path}: pipes entry {i} needs 'id' and 'diameter_mm'")
             for key in item:
                 if str(key) not in PIPE_KEYS:
-                    raise _unknown(path, "key", key, PIPE_KEYS, _key_line(root, "pipes", i - 1, key),
+                    raise _unknown(path, "key", key, PIPE_KEYS, line_of(root, ("pipes", i - 1, key)),
                                    f" pipes entry {i}:")
             r = item.get("roughness")
             if r is not None and not (_finite_number(r) and float(r) > 0):  # YAML's .nan is not "none given"

@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from twin.errors import SourceError
+from twin.yaml_lines import line_of
 
 
 class _Strict(BaseModel):
@@ -212,18 +213,6 @@ def _parse_time(text: str) -> float:
     return value
 
 
-def _line_of(text: str, loc: tuple) -> int | None:
-    """The line of the last named key of ``loc`` in the YAML text (best effort)."""
-    keys = [k for k in loc if isinstance(k, str)]
-    if not keys:
-        return None
-    for no, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip().lstrip("- ").strip()
-        if stripped.startswith(f"{keys[-1]}:"):
-            return no
-    return None
-
-
 def load_scenario(path) -> tuple[Scenario, Path]:
     """The scenario in ``path`` (and its folder); one SourceError naming the file, line and field."""
     path = Path(path)
@@ -249,7 +238,7 @@ def load_scenario(path) -> tuple[Scenario, Path]:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
         field = ".".join(str(p) for p in loc) or "(top level)"
-        line = _line_of(text, loc)
+        line = line_of(text, loc)
         what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         raise SourceError(f"{path}: {f'line {line}: ' if line else ''}field {field}: {what}") from None
     except ValueError as exc:
