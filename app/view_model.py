@@ -19,8 +19,10 @@ emits ``model.events.<field>`` with its new value.
 * ``highlights``: named sets of features drawn over their layer in one colour
   (the selection, a query's matches, the valves a break needs closed).
 
-:meth:`ViewModel.for_twin` makes one layer view per non-empty layer of a
-twin; :meth:`Scene.bind <app.scene.scene.Scene.bind>` makes a scene follow it.
+:meth:`ViewModel.for_twin` makes the model of a twin (its layers' columns, its
+camera bookmarks); :meth:`Scene.bind <app.scene.scene.Scene.bind>` makes a
+scene follow it, adding a layer view per layer the scene draws with the look
+the scene gives it (airspace see-through, terrain faded).
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ class ViewModel:
 
     @classmethod
     def for_twin(cls, twin) -> "ViewModel":
-        model = cls([name for name, frame in twin.layers.items() if len(frame)])
+        model = cls()
         model.columns = {name: tuple(c for c in frame.columns if c != "geometry")
                          for name, frame in twin.layers.items() if len(frame)}
         model.camera.bookmarks = dict(twin.metadata.get("camera_bookmarks", {}))

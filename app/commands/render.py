@@ -112,10 +112,13 @@ def build_scene(twin, *, layers=None, size=DEFAULT_SIZE, exaggeration=1.0, under
                 terrain_opacity=None, anti_aliasing=None):
     """The off-screen scene the command renders; empty-layer and geometry warnings go to stderr."""
     from app.scene import Scene
+    from app.view_model import ViewModel
 
-    return Scene(twin, layers=layers, window_size=size, vertical_exaggeration=exaggeration,
-                 underground_scale=underground_scale, terrain_opacity=terrain_opacity,
-                 anti_aliasing=anti_aliasing)
+    scene = Scene(twin, layers=layers, window_size=size, vertical_exaggeration=exaggeration,
+                  underground_scale=underground_scale, terrain_opacity=terrain_opacity,
+                  anti_aliasing=anti_aliasing)
+    # the picture is what a view model says, as in the window: views, colourings and series go through it
+    return scene.bind(ViewModel())
 
 
 def run(args) -> int:

@@ -33,6 +33,8 @@ TERRAIN_CMAP = ["#b5cf9a", "#cfdca8", "#e3ddb4", "#d9c7a0", "#c9b18e"]
 TERRAIN_STYLE = LayerStyle("terrain", "terrain", opacity=0.6)
 #: Layers drawn see-through by default are skipped by picking when something solid is behind them.
 _SEE_THROUGH = 0.5
+#: How near the ray a cell may pass and still be picked, as a share of the picture's diagonal.
+PICK_TOLERANCE = 0.002
 VIEWS = ("overview", "underground", "risk")
 #: The overview shows airspace this many town widths around the town (at least
 #: ``MIN_AIRSPACE_REACH`` m): the airport surfaces and no-fly zones that bear on it,
@@ -359,7 +361,20 @@ class Scene:
             drawn = ", ".join(self.layers) or "none"
             raise KeyError(f"layer {name!r} is not in the scene (drawn layers: {drawn})") from None
 
+    def _view(self, name: str):
+        """The model's view of layer ``name`` when the scene is bound to a model, else None."""
+        return self.model.layers.get(name) if self.model is not None else None
+
     def show(self, name: str, visible: bool = True) -> None:
+        """Show (or hide) a layer; on a bound scene through the model, so every listener sees it."""
+        view = self._view(name)
+        if view is not None:
+            self.layer(name)
+            view.visible = bool(visible)   # the model's event draws it (nothing when unchanged)
+            return
+        self._show(name, visible)
+
+    def _show(self, name: str, visible: bool) -> None:
         sl = self.layer(name)
         sl.visible = bool(visible)
         sl.actor.SetVisibility(sl.visible)
@@ -372,6 +387,14 @@ class Scene:
     def set_opacity(self, name: str, opacity: float) -> None:
         if not 0.0 <= opacity <= 1.0:
             raise ValueError(f"opacity of layer {name!r} must be between 0 and 1, got {opacity}")
+        view = self._view(name)
+        if view is not None:
+            self.layer(name)
+            view.opacity = float(opacity)
+            return
+        self._set_opacity(name, opacity)
+
+    def _set_opacity(self, name: str, opacity: float) -> None:
         sl = self.layer(name)
         sl.opacity = float(opacity)
         sl.actor.GetProperty().SetOpacity(sl.opacity)
@@ -385,7 +408,23 @@ class Scene:
         colours, with their key in the legend); numbers use ``cmap`` (default
         viridis) over ``clim`` (default the values' range) with a colour bar
         titled with ``unit`` (default: the unit the twin's schema gives the column).
+        On a bound scene the choice goes into the model, which redraws the layer.
         """
+        view = self._view(name)
+        if view is not None:
+            sl = self.layer(name)
+            if field is not None:
+                self._feature_values(sl, field)   # an unknown field is refused here, before the model changes
+            if unit is not None and field is not None:
+                self.model.units[(name, field)] = unit
+            with view.events.blocked():
+                view.colour_by, view.cmap, view.clim = field, cmap, clim
+            view.events.colour_by.emit(field)   # once, for every listener, whatever changed
+            return
+        self._color_by(name, field, cmap, clim, unit)
+
+    def _color_by(self, name: str, field: str | None, cmap: str | None = None,
+                  clim: tuple[float, float] | None = None, unit: str | None = None) -> None:
         sl = self.layer(name)
         self._remove_scalar_bars(sl)
         self._set_colouring(sl, field, cmap, clim)
@@ -652,17 +691,21 @@ class Scene:
     def _follow(self, name: str, view) -> None:
         sl = self.layers[name]
         if view.visible != sl.visible:
-            self.show(name, view.visible)
+            self._show(name, view.visible)
         if view.opacity != sl.opacity:
-            self.set_opacity(name, view.opacity)
+            self._set_opacity(name, view.opacity)
         def recolour(_v=None, view=view):
             unit = self.model.units.get((name, view.colour_by)) if view.colour_by else None
-            self.color_by(name, view.colour_by, view.cmap, view.clim, unit=unit)
+            self._color_by(name, view.colour_by, view.cmap, view.clim, unit=unit)
 
         if view.colour_by is not None:
             recolour()
-        view.events.visible.connect(lambda v: self.show(name, v))
-        view.events.opacity.connect(lambda v: self.set_opacity(name, v))
+        elif sl.colour_by is not None:
+            # the layer's own default colouring (risk levels, uses) is what the model shows
+            with view.events.blocked():
+                view.colour_by, view.cmap, view.clim = sl.colour_by, sl.cmap, sl.clim
+        view.events.visible.connect(lambda v: self._show(name, v))
+        view.events.opacity.connect(lambda v: self._set_opacity(name, v))
         for field in ("colour_by", "cmap", "clim"):
             getattr(view.events, field).connect(recolour)
 
@@ -986,35 +1029,35 @@ class Scene:
             raise KeyError(f"layer {name!r} has no cell {cell_id} (it has {sl.mesh.n_cells})")
         return str(sl.ids[int(sl.feature_index[cell_id])])
 
-    def pick(self, x: float, y: float, layers=None) -> Pick | None:
+    def pick(self, x: float, y: float, layers=None, *, locate: bool = True) -> Pick | None:
         """The feature under display pixel (x, y) (VTK display coordinates: origin bottom left).
 
         Terrain is never picked; see-through layers (airspace) only when nothing
-        solid is under them.
+        solid is under them.  Cells are found through a cell locator per layer
+        mesh, built once (:meth:`cell_locator`), so a pick on a 100k-pipe,
+        50k-building city tries the few cells near the ray instead of all of
+        them.  Of the cells within the pick tolerance of the ray (a few pixels,
+        so thin pipes and markers can be hit), the nearest wins, unless it is a
+        surface whose edge the ray only grazes while entering another surface
+        behind it (the roof under the cursor, seen past the eaves of the house in
+        front): then the surface entered wins.  ``locate=False`` is the scene's
+        former pick, VTK's brute force over every cell, kept for
+        ``bench/bench_pick.py``.
         """
-        import vtk
-
         candidates = [n for n in (layers or self.layers) if n != "terrain" and self.layers[n].visible]
-        picker = vtk.vtkCellPicker()
-        picker.SetTolerance(0.002)
-        picker.PickFromListOn()
         ordered = [c for c in candidates if self.layers[c].opacity > _SEE_THROUGH]
         passes = [ordered, candidates] if ordered != candidates else [candidates]
         for pool in passes:
-            picker.InitializePickList()
-            actors = {}
-            for n in pool:
-                picker.AddPickList(self.layers[n].actor)
-                actors[id(self.layers[n].actor)] = n
-            if not pool or not picker.Pick(x, y, 0, self.plotter.renderer):
+            found = self._cast(x, y, pool, PICK_TOLERANCE, locate)
+            if found is None:
                 continue
-            actor = picker.GetActor()
-            name = next((n for n in pool if self.layers[n].actor is actor), None)
-            if name is None:
-                continue
-            cell = int(picker.GetCellId())
+            if locate and not self._thin(*found[:2]):
+                entered = self._cast(x, y, pool, 0.0, locate)
+                if entered is not None:
+                    found = entered
+            name, cell, position = found
             fid = self.feature_at(name, cell)
-            return Pick(name, fid, self.twin.feature(name, fid), self.frame.to_twin(picker.GetPickPosition()), cell)
+            return Pick(name, fid, self._attributes(name, cell, fid), self.frame.to_twin(position), cell)
         return None
 
     def display_position(self, twin_xyz) -> tuple[float, float]:
@@ -1044,3 +1087,102 @@ class Scene:
 
     def close(self) -> None:
         self.plotter.close()
+
+    # ------------------------------------------------------------------ locating features (issue 12)
+    def cell_locator(self, name: str):
+        """The cell locator of layer ``name``'s drawn mesh: built on first use, kept until the mesh changes.
+
+        Kept per layer with the mesh the actor draws and the modification times of
+        its points and cells: results written into cell arrays (a playing clock)
+        keep it; a mesh rebuilt (the underground window, airspace cut to a box, a
+        new exaggeration) gets a new one on the next pick.
+        """
+        from vtkmodules.vtkCommonDataModel import vtkStaticCellLocator
+
+        data = self.layer(name).actor.GetMapper().GetInput()
+        points = data.GetPoints()
+        cells = [getattr(data, f"Get{kind}")() for kind in ("Verts", "Lines", "Polys", "Strips")
+                 if hasattr(data, f"Get{kind}")]
+        key = (points.GetMTime() if points is not None else 0, *(c.GetMTime() for c in cells),
+               data.GetNumberOfCells())
+        cache = self.__dict__.setdefault("_locators", {})
+        held = cache.get(name)
+        if held is not None and held[0] is data and held[1] == key:
+            return held[2]
+        locator = vtkStaticCellLocator()
+        locator.SetDataSet(data)
+        # the picker would rebuild it whenever the mesh is marked modified (every clock tick
+        # rewrites a result array): only a new key above rebuilds it
+        locator.UseExistingSearchStructureOn()
+        locator.BuildLocator()
+        cache[name] = (data, key, locator)
+        return locator
+
+    def feature_bounds(self, name: str, ids) -> tuple[float, float, float, float, float, float]:
+        """Scene bounds (xmin, xmax, ymin, ymax, zmin, zmax) of features ``ids`` of layer ``name`` as drawn."""
+        sl = self.layer(name)
+        wanted = np.isin(sl.ids, np.asarray([str(i) for i in ids], dtype=object))
+        cells = np.flatnonzero(wanted[sl.feature_index])
+        if not len(cells):
+            shown = ", ".join(str(i) for i in list(ids)[:3]) or "none given"
+            raise KeyError(f"layer {name!r} draws no feature {shown}")
+        used = np.asarray(sl.mesh.extract_cells(cells).points)
+        lo, hi = used.min(axis=0), used.max(axis=0)
+        return (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]), float(lo[2]), float(hi[2]))
+
+    def zoom_to(self, name: str, ids, *, margin: float = 1.4, min_size: float = 60.0) -> None:
+        """Frame features ``ids`` of layer ``name``: the camera keeps its view direction and comes
+        (or backs off) until their bounds, at least ``min_size`` metres across, fill the picture."""
+        b = self.feature_bounds(name, ids)
+        centre = np.array([(b[0] + b[1]) / 2, (b[2] + b[3]) / 2, (b[4] + b[5]) / 2])
+        radius = max(0.5 * float(np.linalg.norm([b[1] - b[0], b[3] - b[2], b[5] - b[4]])), min_size / 2)
+        cam = self.plotter.camera
+        direction = np.asarray(cam.focal_point, dtype=float) - np.asarray(cam.position, dtype=float)
+        direction /= max(float(np.linalg.norm(direction)), 1e-9)
+        w, h = self.plotter.window_size
+        half = np.radians(float(cam.view_angle)) / 2
+        if w < h:  # the view angle is the vertical one: a tall picture is narrower across
+            half = np.arctan(np.tan(half) * w / max(h, 1))
+        distance = margin * radius / np.sin(half)
+        cam.focal_point = tuple(centre)
+        cam.position = tuple(centre - direction * distance)
+        self.plotter.renderer.ResetCameraClippingRange()
+
+    def _cast(self, x: float, y: float, pool, tolerance: float, locate: bool):
+        """(layer, cell, scene position) of the cell of ``pool``'s layers nearest the eye within
+        ``tolerance`` of the ray through display pixel (x, y), or None."""
+        # from vtkmodules: the whole ``vtk`` package costs half a second to import on the first click
+        from vtkmodules.vtkRenderingCore import vtkCellPicker
+
+        if not pool:
+            return None
+        picker = vtkCellPicker()
+        picker.SetTolerance(tolerance)
+        picker.PickFromListOn()
+        for n in pool:
+            picker.AddPickList(self.layers[n].actor)
+            if locate:
+                picker.AddLocator(self.cell_locator(n))
+        if not picker.Pick(x, y, 0, self.plotter.renderer):
+            return None
+        actor = picker.GetActor()
+        name = next((n for n in pool if self.layers[n].actor is actor), None)
+        if name is None:
+            return None
+        return name, int(picker.GetCellId()), tuple(picker.GetPickPosition())
+
+    def _thin(self, name: str, cell: int) -> bool:
+        """Whether cell ``cell`` of layer ``name`` is a line or a point (hit when the ray passes near it)."""
+        from vtkmodules.vtkCommonDataModel import VTK_LINE, VTK_POLY_LINE, VTK_POLY_VERTEX, VTK_VERTEX
+
+        return self.layers[name].mesh.GetCellType(cell) in (VTK_VERTEX, VTK_POLY_VERTEX, VTK_LINE, VTK_POLY_LINE)
+
+    def _attributes(self, name: str, cell: int, fid: str) -> dict:
+        """The picked feature's attributes: straight from its row when the layer is as drawn
+        (no search through 100k ids), else looked up by id."""
+        frame = self.twin[name]
+        row = int(self.layers[name].feature_index[cell])
+        if row < len(frame) and str(frame["id"].iat[row]) == fid:
+            values = frame.iloc[row].drop(labels="geometry")
+            return {k: (None if (not isinstance(v, (list, dict)) and pd.isna(v)) else v) for k, v in values.items()}
+        return self.twin.feature(name, fid)

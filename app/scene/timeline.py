@@ -71,13 +71,23 @@ class ResultSeries:
 
     def attach(self, scene, cmap: str | None = None) -> None:
         """Create the result array on the layer, show the layer, and colour it by the result with a
-        colour bar in the result's unit."""
-        scene.set_result(self.layer, self.name, self.values.iloc[0])
+        colour bar in the result's unit (through the scene's view model when it has one)."""
+        self._cmap = cmap or CMAPS.get(self.name, "viridis")
+        self._clim = self.clim
         scene.show(self.layer)  # a detail layer the overview hid is what the series is about
-        scene.color_by(self.layer, self.name, cmap=cmap or CMAPS.get(self.name, "viridis"), clim=self.clim,
-                       unit=self.unit)
+        if scene.model is not None:
+            self.show(scene, 0)
+            return
+        scene.set_result(self.layer, self.name, self.values.iloc[0])
+        scene.color_by(self.layer, self.name, cmap=self._cmap, clim=self._clim, unit=self.unit)
 
     def show(self, scene, step: int) -> None:
+        """Step ``step`` on the layer, written in place (the model's ``values_changed`` on a bound scene)."""
+        if scene.model is not None:
+            scene.model.show_values(self.layer, self.name, self.values.iloc[step], unit=self.unit,
+                                    cmap=getattr(self, "_cmap", None) or CMAPS.get(self.name, "viridis"),
+                                    clim=getattr(self, "_clim", None) or self.clim)
+            return
         scene.set_result(self.layer, self.name, self.values.iloc[step])
 
 

@@ -46,3 +46,37 @@ def test_the_scene_follows_the_model(town):
     model.camera.preset = "top"
     assert scene.plotter.camera_position != before
     scene.plotter.close()
+
+
+@pytest.mark.qt
+def test_views_and_result_series_on_a_bound_scene_go_through_the_model(town):
+    """What the render command and movies do to a scene, the model hears: a window's panels would follow."""
+    import pandas as pd
+
+    from app.scene.scene import Scene
+    from app.scene.timeline import ResultSeries
+
+    scene = Scene(town, window_size=(320, 240))
+    model = ViewModel.for_twin(town)
+    scene.bind(model)
+    heard = []
+    model.layer("buildings").events.opacity.connect(heard.append)
+    scene.view("underground")
+    assert model.layer("buildings").opacity == pytest.approx(0.25) and heard == [0.25]
+    assert model.layer("drone_tracks").visible is False   # the underground view hides the airspace
+    ids = town["water_junctions"]["id"].astype(str).tolist()
+    series = ResultSeries("water_junctions", "pressure",
+                          pd.DataFrame([[10.0] * len(ids), [30.0] * len(ids)], index=[0.0, 3600.0], columns=ids), "m")
+    values = []
+    model.values_changed.connect(lambda layer, result, v: values.append((layer, result, float(v.iloc[0]))))
+    series.attach(scene)
+    series.show(scene, 1)
+    assert values == [("water_junctions", "pressure", 10.0), ("water_junctions", "pressure", 30.0)]
+    assert model.layer("water_junctions").colour_by == "pressure" and model.units[("water_junctions", "pressure")] == "m"
+    sl = scene.layers["water_junctions"]
+    assert sl.colour_by == "pressure" and sl.unit == "m"
+    assert float(sl.mesh.cell_data["pressure"][0]) == 30.0
+    with pytest.raises(KeyError, match="no column or result 'colour'"):
+        scene.color_by("buildings", "colour")
+    assert model.layer("buildings").colour_by != "colour"
+    scene.plotter.close()
