@@ -54,6 +54,7 @@ BOUNDS: dict[str, tuple[float, float, bool]] = {
     "count": (1, 1e12, False),
     "speed": (0.1, 10_000, False),
     "qos": (0, 2, False),
+    "quit_after": (0, 86_400, False),         # gui: seconds the window stays after it is drawn
 }
 #: (command words, dest) -> bounds, where a dest means another unit there.
 BOUNDS_IN = {

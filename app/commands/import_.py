@@ -80,33 +80,28 @@ def run(args) -> int:
         raise ProjectError(f"{target}: a project file must end in .gpkg")
     check_writable(target)
     replaced = replaceable_layers(target) if args.kind not in ("vector", "raster") else []
+    from twin.importers import import_source
+
     if args.kind == "inp":
-        from twin.importers.epanet import import_inp
-        twin, report = import_inp(args.network, crs=args.crs, to_crs=args.to_crs, gis_dir=args.gis_dir,
-                                  dem=args.dem, name=args.name, dem_units=args.dem_units,
-                                  elevation_tolerance=args.elevation_tolerance)
-        out = args.out
+        options = dict(crs=args.crs, to_crs=args.to_crs, gis_dir=args.gis_dir, dem=args.dem, name=args.name,
+                       dem_units=args.dem_units, elevation_tolerance=args.elevation_tolerance)
+        source = args.network
     elif args.kind == "micropolis":
-        from twin.importers.micropolis import import_micropolis
-        twin, report = import_micropolis(args.folder, crs=args.crs)
-        out = args.out
+        options, source = dict(crs=args.crs), args.folder
     elif args.kind == "osm":
-        from twin.importers.osm import import_osm
-        twin, report = import_osm(args.source, to_crs=args.to_crs, storey_height=args.storey_height,
-                                  name=args.name)
-        out = args.out
+        options = dict(to_crs=args.to_crs, storey_height=args.storey_height, name=args.name)
+        source = args.source
     elif args.kind == "vector":
-        from twin.importers.vector import import_vector
-        mapping = _pairs(args.map, "--map")
-        scale = _pairs(args.scale, "--scale")  # numbers checked by import_vector, naming the flag
-        twin, report = import_vector(args.source, layer=args.layer, project=args.project,
-                                     source_layer=args.source_layer, mapping=mapping, scale=scale,
-                                     id_column=args.id_column, crs=args.crs, to_crs=args.to_crs)
-        out = args.project
+        options = dict(layer=args.layer, project=args.project, source_layer=args.source_layer,
+                       mapping=_pairs(args.map, "--map"),
+                       scale=_pairs(args.scale, "--scale"),  # numbers checked by import_vector, naming the flag
+                       id_column=args.id_column, crs=args.crs, to_crs=args.to_crs)
+        source = args.source
     else:
-        from twin.importers.raster import import_raster
-        twin, report = import_raster(args.source, project=args.project, crs=args.crs, z_factor=args.z_factor)
-        out = args.project
+        options = dict(project=args.project, crs=args.crs, z_factor=args.z_factor)
+        source = args.source
+    twin, report = import_source(args.kind, source, **options)
+    out = target
     save(twin, out)
     report.count_layers(twin)
     lost = [n for n in replaced if not twin.count(n)]

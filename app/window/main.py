@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
         self.view_model = None
         self.scene = None
         self.last_open_s = 0.0   # seconds the last open_twin took (scene built and drawn)
+        self.last_import_report = None
         self.panels: dict[str, QWidget] = {}
         self.docks: dict[str, QDockWidget] = {}
         self._press: tuple[int, int] | None = None
@@ -225,6 +226,7 @@ class MainWindow(QMainWindow):
         self._action(f, "Open project…", self.open_dialog, QKeySequence.StandardKey.Open)
         self.recent_menu = f.addMenu("Open recent")
         self._fill_recent()
+        self._action(f, "Import…", self.import_dialog, "Ctrl+I")
         f.addSeparator()
         self._action(f, "Save", self.save, QKeySequence.StandardKey.Save)
         self._action(f, "Save as…", self.save_as_dialog, QKeySequence.StandardKey.SaveAs)
@@ -329,6 +331,13 @@ class MainWindow(QMainWindow):
                               on_done=lambda twin: self.open_twin(twin, path), on_failed=self.fail)
         if wait:
             job.done.wait()
+
+    def import_dialog(self) -> None:
+        from app.window.importing import ImportDialog
+
+        if not self._may_discard():
+            return
+        ImportDialog(self).exec()
 
     def save(self) -> bool:
         if self.twin is None:

@@ -43,3 +43,30 @@ class ImportReport:
                              ("guessed", self.guessed), ("warning", self.warnings)):
             lines.extend(f"  {title}: {item}" for item in items)
         return "\n".join(lines)
+
+
+#: Every importer by kind: (module, function, what it reads).  ``vector`` and ``raster`` add to a project.
+IMPORTERS = {
+    "inp": ("twin.importers.epanet", "import_inp", "an EPANET .inp network, with optional GIS layers and DEM"),
+    "micropolis": ("twin.importers.micropolis", "import_micropolis",
+                   "the Micropolis virtual city (network, shapefiles, elevation grid)"),
+    "osm": ("twin.importers.osm", "import_osm", "an OpenStreetMap extract (.osm.pbf or .osm)"),
+    "vector": ("twin.importers.vector", "import_vector", "any GDAL vector file into one layer of a project"),
+    "raster": ("twin.importers.raster", "import_raster", "any GDAL raster as the project's DEM"),
+}
+#: Importers that add to an existing project (their ``project`` option) instead of making a new twin.
+ADDS_TO_PROJECT = ("vector", "raster")
+
+
+def import_source(kind: str, source, **options):
+    """Run the importer of ``kind`` on ``source`` (a file or folder); returns ``(twin, report)``.
+
+    ``options`` are the importer's own keyword arguments (``crs``, ``project``...);
+    the command line and the window's import dialog both come through here.
+    """
+    import importlib
+
+    if kind not in IMPORTERS:
+        raise KeyError(f"no importer {kind!r} (importers: {', '.join(IMPORTERS)})")
+    module, function, _ = IMPORTERS[kind]
+    return getattr(importlib.import_module(module), function)(source, **options)
