@@ -12,6 +12,7 @@ emits ``model.events.<field>`` with its new value.
 * ``selection``: :class:`Selection` — the picked layer and feature ids;
 * ``camera``: :class:`CameraView` — the preset and the named bookmarks;
 * ``ground``: :class:`GroundView` — underground mode and vertical exaggeration;
+* ``video``: :class:`VideoView` — the cameras' view cones shown or not;
 * ``clock``: :class:`ClockView` — clock time, playing, speed, window;
 * ``results``: the result series shown per layer (layer -> result name);
   :meth:`ViewModel.show_values` hands the values too (one per feature, by id),
@@ -71,6 +72,12 @@ class GroundView(_View):
     exaggeration: float = Field(1.0, ge=1.0, le=20.0)
 
 
+class VideoView(_View):
+    """Ground video linkage: the cameras' view cones drawn or not."""
+
+    cones: bool = False
+
+
 class ClockView(_View):
     time: float = 0.0
     start: float = 0.0
@@ -109,6 +116,7 @@ class ViewModel:
         self.camera = CameraView()
         self.clock = ClockView()
         self.ground = GroundView()
+        self.video = VideoView()
         self.results: dict[str, str | None] = {}
         self.values: dict[str, tuple[str, object]] = {}
         self.highlights: dict[str, Highlight] = {}

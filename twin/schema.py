@@ -195,6 +195,11 @@ _SCHEMAS = [
     LayerSchema("cameras", "ground", POINT, {
         "height": _opt("float", "m above ground", minimum=0),
         "heading": _opt("float", "degrees clockwise from north"),
+        "fov_deg": _opt("float", "horizontal field of view, degrees (default 60)", minimum=0, exclusive=True),
+        "range_m": _opt("float", "distance the camera makes out a person or a vehicle at, m (default 120)",
+                        minimum=0, exclusive=True),
+        "video": _opt("str", "recorded video file (path, relative to the project's folder)"),
+        "video_start": _opt("str", "UTC time of the video's first frame (ISO 8601)"),
     }),
     LayerSchema("sensors", "ground", POINT, {
         "sensor_type": _req("str", "pressure, flow, level, methane, smoke, water_level, strain, ..."),

@@ -396,9 +396,14 @@ class MainWindow(QMainWindow):
         """The whole window as it is on the screen, as a PNG (never over a file that is not a picture)."""
         from twin import atomic
 
+        from PyQt6.QtWidgets import QApplication
+
         path = Path(path)
         atomic.check_target(path, "png")
+        QApplication.processEvents()   # what was changed last is painted before the picture is taken
+        self.repaint()
         self.interactor.render()
+        QApplication.processEvents()
         screen = self.screen()
         image = screen.grabWindow(int(self.winId()))
         if image.isNull():
