@@ -532,6 +532,27 @@ class Scene:
         mapper.SetRelativeCoincidentTopologyPointOffsetParameter(-2)
         self._highlights[name] = (layer, int(wanted.sum()))
 
+    def view_cones(self, show: bool = True) -> None:
+        """Draw (or remove) every camera's view wedge, flat and see-through, just over the ground."""
+        name = "__camera_cones__"
+        cams = self.twin.layers.get("cameras")
+        if not show or cams is None or not len(cams):
+            self.plotter.remove_actor(name, render=False)
+            return
+        from simulation.sensors.video import view_cones
+
+        parts = []
+        for cone in view_cones(cams):
+            xy = np.asarray(cone.exterior.coords)[:-1]
+            sx, sy = self.frame.xy(xy[:, 0], xy[:, 1])
+            z = np.broadcast_to(np.asarray(self.frame.ground_z(xy[:, 0], xy[:, 1]), dtype=float) + 1.0, sx.shape)
+            pts = np.column_stack([sx, sy, z])
+            faces = np.concatenate([[len(pts)], np.arange(len(pts))])
+            parts.append(pv.PolyData(pts, faces=faces))
+        mesh = pv.merge(parts) if len(parts) > 1 else parts[0]
+        self.plotter.add_mesh(mesh, name=name, color="#6a3d9a", opacity=0.25, pickable=False, reset_camera=False,
+                              lighting=False, show_scalar_bar=False, render=False)
+
     @property
     def highlighted(self) -> dict[str, tuple[str, int]]:
         """The highlights drawn: name -> (layer, number of features)."""
@@ -648,6 +669,9 @@ class Scene:
         model.ground.events.underground.connect(self._on_underground)
         if model.ground.underground:
             self._on_underground(True)
+        model.video.events.cones.connect(self.view_cones)
+        if model.video.cones:
+            self.view_cones(True)
         model.values_changed.connect(self._on_values)
         model.highlight_changed.connect(self._on_highlight)
         for layer, (result, values) in model.values.items():
@@ -1186,3 +1210,10 @@ class Scene:
             values = frame.iloc[row].drop(labels="geometry")
             return {k: (None if (not isinstance(v, (list, dict)) and pd.isna(v)) else v) for k, v in values.items()}
         return self.twin.feature(name, fid)
+
+    def prepare_picking(self) -> None:
+        """Build every pickable layer's cell locator now (a window calls this when idle after drawing,
+        so the first click costs no more than the next)."""
+        for name, sl in self.layers.items():
+            if name != "terrain" and sl.actor is not None and sl.mesh.n_cells:
+                self.cell_locator(name)
