@@ -100,7 +100,11 @@ def test_seeking_back_re_runs_from_the_start(burst, scenario_file):
     fresh.advance_to(fresh.start + 9 * 3600)
     at9 = fresh.log.frame().drop(columns=["seq"])
     fresh.advance_to(fresh.start + 10 * 3600)
-    fresh.seek(fresh.start + 9 * 3600)
+    before = fresh
+    fresh = fresh.seek(fresh.start + 9 * 3600)
+    assert fresh is not before and before.now == before.start + 10 * 3600
+    with pytest.raises(ValueError, match="cannot advance back"):
+        before.advance_to(before.start)
     assert fresh.now == fresh.start + 9 * 3600
     pd.testing.assert_frame_equal(fresh.log.frame().drop(columns=["seq"]), at9)
 

@@ -33,6 +33,8 @@ from app.window.work import WorkBar
 
 ORG, APP = "Lifeline Twin", "Lifeline Twin"
 MAX_RECENT = 8
+#: The dock layout's version: a layout saved by a window with other docks is not restored.
+LAYOUT_VERSION = 3
 CLICK_SLOP_PX = 4   # a press and release closer than this is a click (pick), not a drag (orbit)
 log = logging.getLogger("lifeline_twin.window")
 
@@ -120,8 +122,8 @@ class MainWindow(QMainWindow):
     def restore_layout(self) -> None:
         """Put the docks back where the user left them (after every panel is added)."""
         state = self.settings.value("window/state")
-        if state is not None:
-            self.restoreState(state)
+        if state is not None and self.settings.value("window/layout_version") == str(LAYOUT_VERSION):
+            self.restoreState(state, LAYOUT_VERSION)
 
     def say(self, text: str) -> None:
         self.log_panel.say(text)
@@ -425,7 +427,8 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        self.settings.setValue("window/layout_version", str(LAYOUT_VERSION))
         for panel in self.panels.values():
             if hasattr(panel, "shutdown"):
                 panel.shutdown()

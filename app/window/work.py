@@ -1,7 +1,10 @@
 """Long work off the window's thread: sweeps, replications, imports and scenario runs, with progress and Cancel.
 
-A :class:`Job` runs one function on a worker thread of Qt's global thread
-pool.  The function receives a :class:`Progress` and calls
+A :class:`Job` runs one function on a new Python thread of its own (not a
+pooled Qt thread: Qt reuses pooled threads while Python forgets their thread
+state in between, and pyproj's per-thread PROJ context goes with it, so a
+CRS made in one job crashed the process when a later job on the same pooled
+thread used it).  The function receives a :class:`Progress` and calls
 ``progress(done, total, text)`` as it goes; that call raises
 :class:`Cancelled` once the user has pressed Cancel, so the work stops at its
 next step.  The worker never touches a widget: it reports through queued Qt
@@ -18,7 +21,7 @@ import threading
 import traceback
 from typing import Callable
 
-from PyQt6.QtCore import QObject, QRunnable, Qt, QThreadPool, pyqtSignal
+from PyQt6.QtCore import QObject, Qt, pyqtSignal
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 
@@ -49,12 +52,10 @@ class _Signals(QObject):
     cancelled = pyqtSignal()
 
 
-class Job(QRunnable):
+class Job:
     """``fn(progress, *args)`` on a worker thread; its result or error comes back as a signal."""
 
     def __init__(self, title: str, fn: Callable, *args, **kwargs):
-        super().__init__()
-        self.setAutoDelete(False)
         self.title = title
         self.fn, self.args, self.kwargs = fn, args, kwargs
         self.signals = _Signals()
@@ -65,6 +66,10 @@ class Job(QRunnable):
 
     def cancel(self) -> None:
         self.cancel_requested.set()
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self.run, name=f"job: {self.title}", daemon=True)
+        self.thread.start()
 
     def run(self) -> None:  # on the worker thread
         try:
@@ -116,7 +121,7 @@ class WorkBar(QWidget):
         job.signals.finished.connect(lambda result: self._end(on_done, result), conn)
         job.signals.failed.connect(lambda text: self._end(on_failed, text), conn)
         job.signals.cancelled.connect(lambda: self._end(on_cancelled), conn)
-        QThreadPool.globalInstance().start(job)
+        job.start()
         return job
 
     @property

@@ -16,9 +16,9 @@ frame's events in time order when the frame ends.  A change a later engine
 orders at time t (a crew closing a valve) reaches an earlier engine (the
 hydraulics) at the start of its next frame, so within one ``step_s``.
 
-Seeking back re-runs the session from the start (the runs are deterministic:
-the same scenario and seed give the same events, in the same order, with the
-same times); seeking forward advances.  Pause and speed belong to whatever
+Seeking back gives a new session re-run from the start (the runs are
+deterministic: the same scenario and seed give the same events, in the same
+order, with the same times); seeking forward advances.  Pause and speed belong to whatever
 drives :meth:`advance_to` (a :class:`simulation.clock.Clock` in the window,
 :meth:`run` headless).
 """
@@ -85,11 +85,13 @@ class Session:
 
     # ---------------------------------------------------------------- time
     def advance_to(self, t: float) -> None:
-        """Advance every engine, frame by frame, to clock time ``t`` (clamped to the session's end)."""
+        """Advance every engine, frame by frame, to clock time ``t`` (clamped to the session's end).
+
+        A session only goes forward: going back is :meth:`seek`, which returns a new session.
+        """
         t = min(float(t), self.end)
         if t < self.now:
-            self.seek(t)
-            return
+            raise ValueError(f"session: cannot advance back to {t} from {self.now}; seek(t) re-runs from the start")
         while self.now < t:
             nxt = min(self.now + self.step_s, t)
             for engine in self.engines:
@@ -106,9 +108,10 @@ class Session:
         return self
 
     def seek(self, t: float) -> "Session":
-        """Go to clock time ``t``: forward by advancing; back by re-running from the start.
+        """The session at clock time ``t``: this one advanced, or, going back, a new one re-run from the start.
 
-        Returns the session now at ``t`` (a new one when seeking back).
+        Use the session it returns (``session = session.seek(t)``): going back,
+        this one is left as it was, at its own time, with its own log.
         """
         if t >= self.now:
             self.advance_to(t)
@@ -117,5 +120,4 @@ class Session:
             raise ValueError("this session cannot seek back: it was not built from a scenario")
         fresh = self._rebuild()
         fresh.advance_to(t)
-        self.__dict__.update(fresh.__dict__)
-        return self
+        return fresh
