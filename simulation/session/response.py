@@ -297,6 +297,13 @@ class Response:
                             self._clock() - inc["opened"], f"{inc['id']} closed at verification: {inc['finding']}",
                             served=False, false_alarm=True)
             return
+        inc["verified"] = self._clock()
+        sensor, layer, feature = (inc["alarms"][0] if inc.get("alarms") else (None, "incidents", inc["id"]))
+        session.publish(self._clock(), "alarm_acknowledged", SOURCE, layer, feature, None,
+                        f"{inc['id']}: verified against the model"
+                        + (f": the alarmed junction is {inc['deficit_m']:.1f} m below the model's pressure"
+                           if "deficit_m" in inc else ""),
+                        incident=inc["id"], sensor=sensor, verified=True, verify_s=plan.verify_s)
         yield env.timeout(plan.dispatch_s)
         unit_type = plan.unit_types.get(inc["type"], "water_crew")
         sites = self.travel.locate(inc["xy"].reshape(1, 2))
