@@ -7,9 +7,13 @@ incident is opened at run time:
 * from an alarm (``alarm_raised`` / ``alarm_escalated`` of a level in
   ``plan.open_on`` and a kind in ``plan.open_on_kinds``: by default a sudden
   pressure fall, a burst's signature) of a sensor type the plan maps to an
-  incident type (pressure -> ``water_main_break``); alarms within ``merge_m``
-  of an incident of the same type opened less than ``merge_s`` before join it
-  instead of opening another.  The twin verifies a main-break incident
+  incident type (pressure -> ``water_main_break``); an alarm within
+  ``merge_m`` of an incident of the same type that is still open joins it
+  instead of opening another (for main breaks the whole network: a burst's
+  pressure drop reaches every pressure sensor, so while its incident is open
+  the alarms it causes, those of the isolation included, are the same event;
+  two bursts at once are then one incident until the first is repaired).
+  An incident closed (a false alarm, a repair done) takes no more alarms.  The twin verifies a main-break incident
   against its model (an alarmed junction ``confirm_deficit_m`` below the
   pressure the network without the session's events gives) and closes it as
   a false alarm otherwise;
@@ -105,8 +109,7 @@ class ResponsePlan:
     feedback_s: float = 300.0       # handled until the incident is closed
     open_on: tuple = ("orange", "red")  # alarm levels that open an incident...
     open_on_kinds: tuple = ("rate",)    # ...of these alarm kinds: a sudden pressure fall is a burst's signature
-    merge_m: float = 5000.0         # alarms this close to an incident of the same type...
-    merge_s: float = 2 * 3600.0     # ...opened this recently join it (a pressure drop spreads over the zone)
+    merge_m: float = 5000.0         # alarms this close to an open incident of the same type join it
     confirm_deficit_m: float = 10.0  # verified when an alarmed junction is this far below the model's pressure
     incident_types: dict = field(default_factory=lambda: {"pressure": "water_main_break", "smoke": "fire",
                                                           "methane": "gas_leak"})
@@ -117,7 +120,10 @@ class ResponsePlan:
     #: sensor type -> (levels, alarm kinds) that open an incident, overriding open_on / open_on_kinds
     open_rules: dict = field(default_factory=lambda: {"smoke": (("red",), ("high",)),
                                                       "methane": (("orange", "red"), ("high", "rate"))})
-    merge_m_by_type: dict = field(default_factory=lambda: {"fire": 100.0, "gas_leak": 300.0})
+    # a burst's pressure drop reaches every sensor of the network: while a main-break incident is open,
+    # every pressure alarm is that event's (two bursts at once are one incident until the first is repaired)
+    merge_m_by_type: dict = field(default_factory=lambda: {"fire": 100.0, "gas_leak": 300.0,
+                                                           "water_main_break": float("inf")})
     fire_verify_s: float = 60.0     # the platform calls the building back (1 of the 1-3-5 pattern)
     fire_dispatch_s: float = 20.0   # median dispatch, scenarios/emergency-default.yaml
     fire_handle_s: float = 2400.0   # median structure fire, scenarios/emergency-default.yaml
@@ -189,8 +195,7 @@ class Response:
         xy = np.array([float(event.get("x")), float(event.get("y"))])
         merge_m = self.plan.merge_m_by_type.get(itype, self.plan.merge_m)
         for inc in self.incidents:
-            if inc["type"] == itype and event.time - inc["opened"] <= self.plan.merge_s \
-                    and np.hypot(*(inc["xy"] - xy)) <= merge_m:
+            if inc["type"] == itype and not inc["closed"] and np.hypot(*(inc["xy"] - xy)) <= merge_m:
                 inc["alarms"].append((event.get("sensor"), event.layer, event.feature))
                 return
         extra = {}
