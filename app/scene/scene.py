@@ -1062,10 +1062,11 @@ class Scene:
         50k-building city tries the few cells near the ray instead of all of
         them.  Of the cells within the pick tolerance of the ray (a few pixels,
         so thin pipes and markers can be hit), the nearest wins, unless it is a
-        surface whose edge the ray only grazes while entering another surface
-        behind it (the roof under the cursor, seen past the eaves of the house in
-        front): then the surface entered wins.  ``locate=False`` is the scene's
-        former pick, VTK's brute force over every cell, kept for
+        surface whose edge the ray only grazes: then the surface the ray enters
+        behind it wins (the roof under the cursor, seen past the eaves of the
+        house in front), or, when it enters none, a line or point within the
+        tolerance (the pipe in the street beside the house).  ``locate=False`` is
+        the scene's former pick, VTK's brute force over every cell, kept for
         ``bench/bench_pick.py``.
         """
         candidates = [n for n in (layers or self.layers) if n != "terrain" and self.layers[n].visible]
@@ -1079,6 +1080,12 @@ class Scene:
                 entered = self._cast(x, y, pool, 0.0, locate)
                 if entered is not None:
                     found = entered
+                else:
+                    # the ray only grazes that edge: a pipe or marker within the tolerance of it,
+                    # seen past the edge, is what the cursor is on
+                    beyond = self._cast(x, y, [n for n in pool if n != found[0]], PICK_TOLERANCE, locate)
+                    if beyond is not None and self._thin(*beyond[:2]):
+                        found = beyond
             name, cell, position = found
             fid = self.feature_at(name, cell)
             return Pick(name, fid, self._attributes(name, cell, fid), self.frame.to_twin(position), cell)

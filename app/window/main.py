@@ -193,13 +193,14 @@ class MainWindow(QMainWindow):
         iren.add_observer("LeftButtonPressEvent", self._on_press)
         iren.add_observer("LeftButtonReleaseEvent", self._on_release)
 
-    def _on_press(self, obj, _event) -> None:
-        self._press = tuple(obj.GetEventPosition())
+    # pyvista hangs these observers on the interactor style, which has no event position: ask the interactor
+    def _on_press(self, _obj, _event) -> None:
+        self._press = tuple(self.interactor.iren.get_event_position())
 
-    def _on_release(self, obj, _event) -> None:
+    def _on_release(self, _obj, _event) -> None:
         if self._press is None or self.scene is None:
             return
-        x, y = obj.GetEventPosition()
+        x, y = self.interactor.iren.get_event_position()
         px, py = self._press
         self._press = None
         if abs(x - px) + abs(y - py) <= CLICK_SLOP_PX:

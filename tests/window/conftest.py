@@ -36,6 +36,11 @@ def window(qapp, demo_twin, window_settings):
     """The main window with every panel, showing the demo city (read-only twin: copy before changing it)."""
     _needs_display()
     os.environ["LIFELINE_TWIN_NO_DIALOGS"] = "1"
+    import pyvista as pv
+
+    # the scene tests ask pyvista for off-screen plotters (PYVISTA_OFF_SCREEN, read at import); the
+    # window's interactor is on screen, or it never hears the mouse
+    off_screen, pv.OFF_SCREEN = pv.OFF_SCREEN, False
     from app.window import build_window
 
     w = build_window(settings=window_settings)
@@ -46,3 +51,4 @@ def window(qapp, demo_twin, window_settings):
     yield w
     w.modified = False
     w.close()
+    pv.OFF_SCREEN = off_screen
