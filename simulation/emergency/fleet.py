@@ -94,14 +94,18 @@ class Fleet:
     # ------------------------------------------------------------------ building
     @classmethod
     def from_twin(cls, twin, scenario: Scenario) -> "Fleet":
+        return cls.from_rows(cls.station_rows(twin), scenario, source="layer 'fire_stations'")
+
+    @staticmethod
+    def station_rows(twin) -> list[tuple]:
+        """The twin's stations as rows ``(id, name, kind, x, y, units)`` for :meth:`from_rows`."""
         layer = twin["fire_stations"]
         if len(layer) == 0:
             raise LayerError(f"twin {twin.name!r}: layer 'fire_stations' is empty: "
                              "the emergency model needs at least one station with units")
         pts = layer.geometry.representative_point()
-        rows = [(str(r.id), str(r.name or r.id), str(r.kind), float(p.x), float(p.y), r.units)
+        return [(str(r.id), str(r.name or r.id), str(r.kind), float(p.x), float(p.y), r.units)
                 for r, p in zip(layer.itertuples(index=False), pts)]
-        return cls.from_rows(rows, scenario, source="layer 'fire_stations'")
 
     @classmethod
     def from_rows(cls, rows, scenario: Scenario, source: str = "stations") -> "Fleet":

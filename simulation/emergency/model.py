@@ -9,13 +9,16 @@ when the twin has no roads, said in the notes), then answers:
   reaches within T minutes of driving, by station kind;
 * ``site_stations(k, minutes)``: where K new stations cover the most
   population within T minutes (maximal covering location problem, spopt),
-  existing stations kept.
+  existing stations kept;
+* ``with_stations(rows)``: the same city with stations added where a planner
+  proposes them (a siting what-if), on the same road graph.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -88,12 +91,27 @@ class EmergencyModel:
 
     @classmethod
     def from_twin(cls, twin, scenario: Scenario) -> "EmergencyModel":
-        fleet = Fleet.from_twin(twin, scenario)
+        return cls._build(twin, scenario, Fleet.from_twin(twin, scenario))
+
+    def with_stations(self, added) -> "EmergencyModel":
+        """This city with more stations: a siting what-if.  The twin is not changed.
+
+        ``added``: rows ``(id, name, kind, x, y, units)`` as :meth:`Fleet.from_rows` reads them
+        (units None: the kind's default complement).  The road graph is shared; the travel
+        tables are computed again with the new stations snapped to it, as the existing ones are.
+        """
+        rows = Fleet.station_rows(self.twin) + [tuple(r) for r in added]
+        fleet = Fleet.from_rows(rows, self.scenario, source="layer 'fire_stations' with the added stations")
+        return self._build(self.twin, self.scenario, fleet, self.graph)
+
+    @classmethod
+    def _build(cls, twin, scenario: Scenario, fleet: Fleet, graph: RoadGraph | None = None) -> "EmergencyModel":
         notes = list(fleet.notes)
         roads = twin["roads"]
         if len(roads):
-            graph = RoadGraph.from_roads(roads, scenario.roads.speed_factor, scenario.roads.single_lane_factor,
-                                         scenario.roads.node_tolerance_m)
+            if graph is None:
+                graph = RoadGraph.from_roads(roads, scenario.roads.speed_factor, scenario.roads.single_lane_factor,
+                                             scenario.roads.node_tolerance_m)
             travel = RoadTravel(graph, fleet.station_xy, scenario.roads, [s.id for s in fleet.stations])
             if graph.n_parts > 1:
                 parts = graph.parts()
@@ -116,20 +134,38 @@ class EmergencyModel:
         return incident_source.generate(self.twin, self.scenario, days, np.random.default_rng(seed))
 
     def simulate(self, days: float, replications: int = 1, seed: int | None = None,
-                 incidents: Incidents | None = None) -> list[Run]:
-        """Seeded replications: replication r uses seed + r for incidents and every draw."""
+                 incidents: Incidents | None = None, progress: Callable | None = None) -> list[Run]:
+        """Seeded replications: replication r uses seed + 1000·r for incidents and every draw.
+
+        ``progress(done, total, text)``, when given, hears of every simulated day (``total``:
+        replications × days); an exception it raises (the user's Cancel) stops the runs there.
+        """
         if replications < 1:
             raise ValueError(f"replications must be at least 1, got {replications}")
         seed = self.scenario.seed if seed is None else seed
         if incidents is not None:  # given ones (history, alarms) must lie in the city the fleet serves
             incident_source.check_in_city(incidents, self.fleet.station_xy)
+        n_days = max(1, int(np.ceil(days)))
+        total = replications * n_days
         runs = []
         for r in range(replications):
+            on_day = None
+            if progress is not None:
+                def on_day(day: int, r: int = r) -> None:
+                    day = min(day, n_days)  # days after the period only close its last incidents
+                    progress(r * n_days + day, total, f"replication {r + 1} of {replications}, "
+                                                      f"day {day} of {n_days}")
+
+                on_day(0)
             inc = incidents if incidents is not None else self.incidents(days, seed + 1000 * r)
             sim = ResponseSimulation(self.scenario, self.fleet, self.travel, inc, seed=seed + 1000 * r + 1)
-            run = sim.run(horizon_s=days * 86400.0)
+            run = sim.run(horizon_s=days * 86400.0, on_day=on_day)
+            if on_day is not None:
+                on_day(n_days)
             run.notes = list(dict.fromkeys(self.notes + inc.notes + run.notes))
             runs.append(run)
+        if progress is not None:
+            progress(total, total, f"{replications} replication(s) of {days:g} day(s) done")
         return runs
 
     # ------------------------------------------------------------------ coverage

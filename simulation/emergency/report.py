@@ -24,17 +24,16 @@ from simulation.emergency.model import EmergencyModel
 from twin import atomic
 
 
-def simulate_to(model, days: float, replications: int, out: Path | None, seed=None, incidents=None) -> dict:
-    """Run the replications; write the tables, KPIs and plots into ``out``; return the report."""
+def simulate_to(model, days: float, replications: int, out: Path | None, seed=None, incidents=None,
+                progress=None) -> dict:
+    """Run the replications; write the tables, KPIs and plots into ``out``; return the report.
+
+    ``progress(done, total, text)`` hears of every simulated day (see ``EmergencyModel.simulate``).
+    """
     if days <= 0:
         raise ValueError(f"--days must be positive, got {days}")
-    runs = model.simulate(days, replications, seed=seed, incidents=incidents)
-    summaries = [tables.summarise(r, model.scenario) for r in runs]
-    report = {"project": model.twin.name, "days": days, "replications": replications,
-              "fleet": model.fleet.describe(),
-              "road_graph": model.graph.describe() if model.graph is not None else None,
-              "events": sum(r.events for r in runs),
-              "kpis": tables.combine(summaries), "notes": runs[0].notes}
+    runs = model.simulate(days, replications, seed=seed, incidents=incidents, progress=progress)
+    report = report_of(model, runs, days)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         # what a planner reads: day and clock time, minutes, units in every header, no scientific notation
@@ -44,9 +43,7 @@ def simulate_to(model, days: float, replications: int, out: Path | None, seed=No
         for r in runs[1:]:
             util["utilisation"] += tables.utilisation(r)["utilisation"].to_numpy()
         util["utilisation"] /= len(runs)
-        limits = sorted({st.limit_s for st in model.scenario.standards if st.measure == "report_to_scene"}
-                        | {300.0, 480.0})
-        files = [plots.response_ecdf(runs[0].incidents, out / "response_ecdf.png", limits,
+        files = [plots.response_ecdf(runs[0].incidents, out / "response_ecdf.png", response_limits(model.scenario),
                                      f"{model.twin.name}: response time, {days:g} days"),
                  plots.utilisation_chart(util, out / "utilisation.png",
                                          f"{model.twin.name}: unit utilisation (mean of {replications} replications)")]
@@ -56,6 +53,22 @@ def simulate_to(model, days: float, replications: int, out: Path | None, seed=No
         atomic.write(out / "kpis.json", json.dumps(report, indent=1))
         report["files"] = [str(p) for p in [out / "kpis.json", out / "incidents.csv", out / "crews.csv", *files]]
     return report
+
+
+def report_of(model, runs, days: float) -> dict:
+    """The report of replications already run: KPIs combined over them (95 % CIs), fleet, roads, notes."""
+    summaries = [tables.summarise(r, model.scenario) for r in runs]
+    return {"project": model.twin.name, "days": days, "replications": len(runs),
+            "fleet": model.fleet.describe(),
+            "road_graph": model.graph.describe() if model.graph is not None else None,
+            "events": sum(r.events for r in runs),
+            "kpis": tables.combine(summaries), "notes": runs[0].notes}
+
+
+def response_limits(scenario) -> list[float]:
+    """Response-time limits (s) drawn over report -> first unit on scene: the scenario's own
+    report-to-scene standards, and 5 and 8 minutes (the usual first-unit and full-alarm marks)."""
+    return sorted({st.limit_s for st in scenario.standards if st.measure == "report_to_scene"} | {300.0, 480.0})
 
 
 def drill_response(model, alarms_path: Path, path: Path) -> Path:

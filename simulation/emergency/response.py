@@ -16,6 +16,7 @@ every statistic is computed from those two tables afterwards (``results``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -169,18 +170,48 @@ class ResponseSimulation:
             self._all_archived.succeed()
 
     # ------------------------------------------------------------------ run
-    def run(self, horizon_s: float | None = None) -> Run:
-        """Run until every incident is closed (the horizon only sets the utilisation window)."""
+    def run(self, horizon_s: float | None = None, on_day: Callable[[int], None] | None = None) -> Run:
+        """Run until every incident is closed (the horizon only sets the utilisation window).
+
+        ``on_day(days)``, when given, is called each time the clock passes midnight with the
+        whole days simulated so far; an exception it raises (the user's Cancel) ends the run
+        there.  The run is the same with or without it.
+        """
         env = self.env
         self._open = len(self.incidents)
         self._all_archived = env.event()
         env.process(self._reports())
         if self._open:
-            env.run(until=self._all_archived)
+            if on_day is None:
+                env.run(until=self._all_archived)
+            else:
+                self._run_by_day(on_day)
         events = next(env._eid)  # SimPy numbers every scheduled event
         if horizon_s is None:
             horizon_s = float(np.ceil(max(self.incidents.time.max(initial=0.0), 1.0) / 86400.0) * 86400.0)
         return Run(self._incident_table(), self._crew_table(), horizon_s, self.fleet, events, self.notes)
+
+    def _run_by_day(self, on_day: Callable[[int], None]) -> None:
+        """``env.run(until=all archived)`` step by step, telling ``on_day`` at each midnight passed.
+
+        SimPy's own loop with a look at the next event's time before each step: the
+        same events in the same order, so the same run (and the same event count).
+        """
+        env, until = self.env, self._all_archived
+        until.callbacks.append(simpy.core.StopSimulation.callback)
+        midnight = 86400.0 * (env.now // 86400.0 + 1.0)
+        try:
+            while True:
+                t = env.peek()
+                if midnight <= t < float("inf"):
+                    days = int(t // 86400.0)
+                    on_day(days)
+                    midnight = 86400.0 * (days + 1)
+                env.step()
+        except simpy.core.StopSimulation:
+            return
+        except simpy.core.EmptySchedule:
+            raise RuntimeError("no scheduled events left but some incidents were never archived") from None
 
     def _incident_table(self) -> pd.DataFrame:
         inc = self.incidents
