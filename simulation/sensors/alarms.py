@@ -48,6 +48,11 @@ Hysteresis: a level is left only when the value is back past threshold ∓
 hysteresis (default 5 % of the threshold).  Debounce: a level changes only after
 ``debounce`` consecutive readings agree (the mildest level seen over them is
 raised).  Readings flagged BAD are ignored (they count as missing).
+
+Many sensors read at the same instants (the session's virtual sensors, every
+minute) are fed an instant at a time through a :class:`SensorBank`
+(:meth:`AlarmEngine.bank`): the same alarms as feeding each sensor's reading in
+turn, with the readings that cannot fire anything checked as arrays.
 """
 
 from __future__ import annotations
@@ -325,6 +330,7 @@ class AlarmEngine:
         self.log: list[Alarm] = []
         self.unknown: dict[str, int] = {}
         self._states: dict[str, _SensorState] = {}
+        self._banks: list[SensorBank] = []
 
     def subscribe(self, callback: Callable[[Alarm], None]) -> None:
         self._subscribers.append(callback)
@@ -332,21 +338,37 @@ class AlarmEngine:
     def reset(self) -> None:
         """Forget all state (after seeking backwards); the log is kept."""
         self._states.clear()
+        for bank in self._banks:
+            bank._forget()
+
+    def bank(self, sensor_ids) -> "SensorBank":
+        """A :class:`SensorBank` of these sensors, to feed their readings an instant at a time."""
+        return SensorBank(self, sensor_ids)
 
     def latest(self, sensor_id: str) -> tuple[float, float] | None:
+        self._claim(sensor_id)
         st = self._states.get(sensor_id)
         return None if st is None or st.last_t is None else (st.last_t, st.last_v)
 
+    def _claim(self, sensor_id: str) -> None:
+        """Take a sensor's state back from a bank holding newer state in its arrays."""
+        for bank in self._banks:
+            row = bank.row.get(sensor_id)
+            if row is not None and bank.held[row]:
+                bank._release(row)
+
     def _state(self, sensor_id: str) -> _SensorState | None:
+        if self._banks:
+            self._claim(sensor_id)
+        return self._own_state(sensor_id)
+
+    def _own_state(self, sensor_id: str) -> _SensorState | None:
         st = self._states.get(sensor_id)
         if st is None:
             sensor = self.registry.get(sensor_id)
             if sensor is None:
                 return None
-            rules = rules_for(sensor)
-            missing = rules.missing_s
-            if missing is None and sensor.period_s:
-                missing = max(3 * sensor.period_s, 60.0)
+            rules, missing = _rules_and_missing(sensor)
             st = _SensorState(sensor, rules, [_ThresholdState() for _ in rules.thresholds], missing_s=missing)
             self._states[sensor_id] = st
         return st
@@ -449,11 +471,9 @@ class AlarmEngine:
 
     def at_rest(self, sensor_id: str) -> bool:
         """No alarm of the sensor is in force or pending: a calm stretch may be skipped."""
+        self._claim(sensor_id)
         st = self._states.get(sensor_id)
-        if st is None:
-            return True
-        return not (st.missing_on or st.stuck_on or st.rate_level
-                    or any(ts.level or ts.pending for ts in st.thresholds))
+        return st is None or _at_rest(st)
 
     def rest(self, sensor_id: str, last_t: float, last_v: float, run_start_t: float,
              recent_t=(), recent_v=()) -> None:
@@ -469,6 +489,8 @@ class AlarmEngine:
     def check_missing(self, now: float, *, publish: bool = True) -> list[Alarm]:
         """Raise a missing-data alarm for every sensor whose next reading is overdue at ``now``."""
         fired = []
+        for bank in self._banks:
+            bank._release_all()
         for st in self._states.values():
             if st.missing_on or st.last_t is None or not st.missing_s:
                 continue
@@ -570,6 +592,317 @@ class AlarmEngine:
                      layer=s.layer, feature_id=s.feature_id, value=None if value is None else float(value),
                      threshold=None if threshold is None else float(threshold), unit=s.unit, message=message,
                      x=s.x, y=s.y, context=context, reason=reason)
+
+
+def _rules_and_missing(sensor: Sensor) -> tuple[SensorRules, float | None]:
+    """The sensor's rules and its missing-data delay (3 sampling periods, at least 60 s, unless given)."""
+    rules = rules_for(sensor)
+    missing = rules.missing_s
+    if missing is None and sensor.period_s:
+        missing = max(3 * sensor.period_s, 60.0)
+    return rules, missing
+
+
+def _at_rest(st: _SensorState) -> bool:
+    return not (st.missing_on or st.stuck_on or st.rate_level or any(ts.level or ts.pending for ts in st.thresholds))
+
+
+def _steady(st: _SensorState) -> bool:
+    """No level change under way and no missing-data alarm to clear: alarms in force may stay so."""
+    return not (st.missing_on or any(ts.pending for ts in st.thresholds))
+
+
+def _bands(rule: ThresholdRule) -> list[tuple[float, float]]:
+    """Per level in force (0 = none .. 4 = red), the readings that keep it: ``lo <= v <= hi``.
+
+    A reading keeps level L when it crosses no more severe level
+    (``crossed(v) <= L``) and, with hysteresis, still holds L
+    (``crossed(v, True) >= L``), exactly as :meth:`AlarmEngine._thresholds`
+    decides: the bounds are the same float expressions, a strict bound made
+    closed by stepping to the next float.
+    """
+    out = []
+    for lvl in range(len(LEVELS) + 1):
+        hold = [thr - (rule.hysteresis if rule.hysteresis is not None else 0.05 * abs(thr)) if rule.direction == "high"
+                else thr + (rule.hysteresis if rule.hysteresis is not None else 0.05 * abs(thr))
+                for name, thr in rule.levels.items() if SEVERITY[name] >= lvl]
+        above = [thr for name, thr in rule.levels.items() if SEVERITY[name] > lvl]
+        if rule.direction == "high":  # crossed when v >= thr (- h)
+            lo = -math.inf if lvl == 0 else min(hold, default=math.inf)
+            hi = math.nextafter(min(above, default=math.inf), -math.inf)
+        else:  # crossed when v <= thr (+ h)
+            lo = math.nextafter(max(above, default=-math.inf), math.inf)
+            hi = math.inf if lvl == 0 else max(hold, default=-math.inf)
+        out.append((lo, hi))
+    return out
+
+
+class SensorBank:
+    """Sensors read at the same instants, fed to an :class:`AlarmEngine` one instant at a time.
+
+    :meth:`feed` gives exactly the alarms (times, levels, states, kinds,
+    messages, order) of calling :meth:`AlarmEngine.feed` with each sensor's
+    reading in turn.  The bank *holds* a sensor while its state is steady (no
+    level change under way, no missing-data alarm to clear); a reading of a
+    held sensor is *calm* when it provably changes no alarm: valid, inside the
+    band that keeps each threshold rule's level in force (at rest: below a high
+    rule's lowest level, above a low rule's highest), not after a gap longer
+    than the missing-data delay, no rate-of-change alarm raised or cleared over
+    the rate window (its readings are kept per sensor in a ring of arrays), no
+    stuck alarm raised or cleared.  Calm readings only update the bank's arrays
+    (last reading, stuck run, rate window); every other reading goes through
+    the engine's own loop, the sensor's state written back to the engine
+    before and read again after.
+
+    While the bank holds a sensor, the engine takes its state back before
+    anything else reads or feeds that sensor (:meth:`AlarmEngine.latest`,
+    :meth:`~AlarmEngine.feed`, :meth:`~AlarmEngine.check_missing`, ...), so the
+    engine's other callers see the same state as without the bank.
+    """
+
+    def __init__(self, engine: AlarmEngine, sensor_ids):
+        self.engine = engine
+        self.ids = [str(x) for x in sensor_ids]
+        if len(set(self.ids)) != len(self.ids):
+            raise ValueError("a sensor bank lists every sensor once")
+        self.row = {sid: i for i, sid in enumerate(self.ids)}
+        n = len(self.ids)
+        self.all = np.arange(n, dtype=np.int64)
+        sensors = [engine.registry.get(sid) for sid in self.ids]
+        found = [None if s is None else _rules_and_missing(s) for s in sensors]
+        width = max([len(f[0].thresholds) for f in found if f is not None], default=0) or 1
+        self.known = np.array([s is not None for s in sensors], bool)  # unknown ones: fed one by one
+        # threshold rules: per sensor, rule and level in force, the band of readings that keep the level
+        self.bands = np.tile(np.array([-np.inf, np.inf]), (n, width, len(LEVELS) + 1, 1))
+        self.lo = np.full(n, -np.inf)       # the readings that keep every rule's level in force now
+        self.hi = np.full(n, np.inf)
+        self.missing_s = np.full(n, np.inf)  # inf: no missing-data rule
+        for i, f in enumerate(found):
+            if f is None:
+                continue
+            rules, missing = f
+            for j, rule in enumerate(rules.thresholds):
+                self.bands[i, j] = _bands(rule)
+            self.lo[i], self.hi[i] = self.bands[i, :, 0, 0].max(), self.bands[i, :, 0, 1].min()
+            if missing:
+                self.missing_s[i] = missing
+        # stuck rules, one slot per sensor that has one
+        stuck = [(i, f[0]) for i, f in enumerate(found) if f is not None and f[0].stuck_s]
+        self.stuck_rows = np.array([i for i, _ in stuck], dtype=np.int64)
+        self.stuck_slot = np.full(n, -1, dtype=np.int64)
+        self.stuck_slot[self.stuck_rows] = np.arange(len(stuck))
+        self.stuck_s = np.array([r.stuck_s for _, r in stuck], dtype=float)
+        self.stuck_tolerance = np.array([r.stuck_tolerance for _, r in stuck], dtype=float)
+        self.stuck_value = np.full(len(stuck), np.nan)
+        self.stuck_since = np.full(len(stuck), np.nan)
+        self.stuck_on = np.zeros(len(stuck), bool)
+        # rate rules, one slot per sensor that has one; the window's readings in a ring, the oldest at ``head``
+        rate = [(i, f[0].rate) for i, f in enumerate(found) if f is not None and f[0].rate is not None]
+        self.rate_rows = np.array([i for i, _ in rate], dtype=np.int64)
+        self.rate_slot = np.full(n, -1, dtype=np.int64)
+        self.rate_slot[self.rate_rows] = np.arange(len(rate))
+        self.window_s = np.array([r.window_s for _, r in rate], dtype=float)
+        self.delta = np.array([r.delta for _, r in rate], dtype=float)
+        self.rise_only = np.array([r.direction == "rise" for _, r in rate], bool)
+        self.fall_only = np.array([r.direction == "fall" for _, r in rate], bool)
+        self.rate_on = np.zeros(len(rate), bool)
+        self.rate_limit = self.delta.copy()  # raised at delta; once raised, cleared under delta / 2
+        self.ring_t = np.full((len(rate), 8), -np.inf)
+        self.ring_v = np.zeros((len(rate), 8))
+        self.head = np.zeros(len(rate), np.int64)
+        # the sensors held, and the part of their state calm readings change (NaN: none yet)
+        self.held = np.zeros(n, bool)
+        self.last_t = np.full(n, np.nan)
+        self.last_v = np.full(n, np.nan)
+        #: bumped whenever the engine takes state back: an instant in progress is judged afresh
+        self.touched = 0
+        engine._banks.append(self)
+
+    # ------------------------------------------------------------- feeding
+    def feed(self, t: float, values, rows=None, quality=None, *, publish: bool = True) -> list[Alarm]:
+        """The readings at clock time ``t`` of the sensors ``rows`` (indices into :attr:`ids`; default all).
+
+        Each sensor at most once per call, instants in time order.  Returns the
+        alarms fired; with ``publish`` each sensor's alarms are published as
+        :meth:`AlarmEngine.feed` publishes them, in the order of ``rows``.
+        """
+        t = float(t)
+        n = len(self.ids)
+        values = np.asarray(values, dtype="float64")
+        if rows is None:
+            order, v = self.all, values
+            if len(v) != n:
+                raise ValueError(f"{len(v)} readings for a bank of {n} sensors")
+        else:
+            order = np.asarray(rows, dtype=np.int64)
+            v = np.full(n, np.nan)  # not read now: invalid, so neither calm nor fed
+            v[order] = values
+        valid = v == v
+        if quality is not None:
+            quality = np.asarray(quality)
+            valid[order[quality == BAD]] = False
+        finite = np.isfinite(v)  # an infinite reading is never calm: the arithmetic below sees 0 instead
+        x = np.where(finite, v, 0.0)
+        ok = valid & finite
+        whole = rows is None
+        fired: list[Alarm] = []
+        b = 0
+        while True:
+            calm = self._calm(t, x, ok)
+            if whole and b == 0:
+                hot = np.flatnonzero(~calm & (valid | ~self.held))
+            else:
+                rest = order[b:]
+                hot = np.flatnonzero(~calm[rest] & (valid[rest] | ~self.held[rest])) + b
+            touched = self.touched
+            # the readings fed one by one, in order: those not calm, and every reading of a sensor the bank
+            # does not hold, even an invalid one (the engine makes a sensor's state at its first reading,
+            # and check_missing reports in that order).  The calm ones before each are absorbed first, so
+            # a subscriber reading another sensor's state sees what the one-by-one loop would show it
+            for k in hot.tolist():
+                self._absorb(t, x, self._between(calm, order, b, k, whole))
+                row = int(order[k])
+                fired.extend(self._exact(row, t, float(v[row]), None if quality is None else quality[k:k + 1],
+                                         publish))
+                b = k + 1
+                if self.touched != touched:  # a subscriber reached into the engine: judge the rest afresh
+                    break
+            else:
+                self._absorb(t, x, self._between(calm, order, b, len(order), whole))
+                return fired
+
+    @staticmethod
+    def _between(calm: np.ndarray, order: np.ndarray, a: int, b: int, whole: bool) -> np.ndarray:
+        """``calm`` restricted to the sensors at positions ``a:b`` of ``order``."""
+        if whole and a == 0 and b == len(order):
+            return calm
+        part = np.zeros(len(calm), bool)
+        part[order[a:b]] = True
+        return part & calm
+
+    def _calm(self, t: float, v: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """Per sensor: a valid, finite reading ``v`` of a held sensor that changes no alarm."""
+        calm = ok & self.held & (self.lo <= v) & (v <= self.hi)
+        calm &= ~(t - self.last_t > self.missing_s)
+        if len(self.rate_rows):
+            x = v[self.rate_rows]
+            inside = self.ring_t >= (t - self.window_s)[:, None]
+            lo = np.minimum(np.where(inside, self.ring_v, np.inf).min(axis=1), x)
+            hi = np.maximum(np.where(inside, self.ring_v, -np.inf).max(axis=1), x)
+            rise, fall = x - lo, hi - x
+            change = np.where(self.rise_only, rise, np.where(self.fall_only, fall, np.maximum(rise, fall)))
+            calm[self.rate_rows] &= (change >= self.rate_limit) == self.rate_on
+        if len(self.stuck_rows):
+            moving = self._moving(v[self.stuck_rows])
+            on = self.stuck_on
+            # moving: a new run (clears the alarm if on); constant: raised once the run lasts the delay
+            calm[self.stuck_rows] &= (moving ^ on) | (~on & ~(t - self.stuck_since >= self.stuck_s))
+        return calm
+
+    def _moving(self, x: np.ndarray) -> np.ndarray:
+        """Per stuck slot: the reading starts a new constant run (the engine's stuck rule resets)."""
+        return np.isnan(self.stuck_value) | (np.abs(x - self.stuck_value) > self.stuck_tolerance)
+
+    def _absorb(self, t: float, v: np.ndarray, sel: np.ndarray) -> None:
+        """Advance the held sensors ``sel`` over calm readings ``v``, as the engine's loop would."""
+        if not sel.any():
+            return
+        self.last_t[sel] = t
+        self.last_v[sel] = v[sel]
+        if len(self.stuck_rows):
+            x = v[self.stuck_rows]
+            new_run = sel[self.stuck_rows] & self._moving(x)
+            self.stuck_value[new_run] = x[new_run]
+            self.stuck_since[new_run] = t
+        if len(self.rate_rows):
+            s = np.flatnonzero(sel[self.rate_rows])
+            if len(s):
+                h = self.head[s]
+                if (self.ring_t[s, h] >= t - self.window_s[s]).any():  # the oldest is still in its window
+                    self._grow()
+                    h = self.head[s]
+                self.ring_t[s, h] = t
+                self.ring_v[s, h] = v[self.rate_rows[s]]
+                self.head[s] = (h + 1) % self.ring_t.shape[1]
+
+    def _grow(self) -> None:
+        """Double the ring, every slot laid out oldest first."""
+        m, size = self.ring_t.shape
+        order = (self.head[:, None] + np.arange(size)) % size
+        ring_t, ring_v = np.full((m, 2 * size), -np.inf), np.zeros((m, 2 * size))
+        ring_t[:, :size] = np.take_along_axis(self.ring_t, order, axis=1)
+        ring_v[:, :size] = np.take_along_axis(self.ring_v, order, axis=1)
+        self.ring_t, self.ring_v = ring_t, ring_v
+        self.head[:] = size
+
+    def _exact(self, row: int, t: float, v: float, q, publish: bool) -> list[Alarm]:
+        if self.held[row]:
+            self._write_back(row)
+        fired = self.engine.feed(self.ids[row], t, v, q, publish=publish)
+        if self.known[row]:
+            self._read_back(row)
+        return fired
+
+    # ------------------------------------------------------------- state between the bank and the engine
+    def _write_back(self, row: int) -> None:
+        """Hand what calm readings changed (last reading, stuck run, rate window) to the engine's state."""
+        st = self.engine._states[self.ids[row]]
+        self.held[row] = False
+        last_t = float(self.last_t[row])
+        st.last_t, st.last_v = last_t, float(self.last_v[row])  # a held sensor has had a valid reading
+        j = self.stuck_slot[row]
+        if j >= 0:
+            st.stuck_value, st.stuck_since = float(self.stuck_value[j]), float(self.stuck_since[j])
+        j = self.rate_slot[row]
+        if j >= 0:
+            size = self.ring_t.shape[1]
+            order = (self.head[j] + np.arange(size)) % size
+            ts, vs = self.ring_t[j, order], self.ring_v[j, order]
+            inside = ts >= last_t - self.window_s[j]
+            st.recent = deque(zip(ts[inside].tolist(), vs[inside].tolist()))
+
+    def _read_back(self, row: int) -> None:
+        """Take the engine's state of the sensor into the arrays; hold the sensor while it is steady."""
+        st = self.engine._states.get(self.ids[row])
+        if st is None or st.last_t is None:  # reset meanwhile, or no valid reading yet
+            self.held[row] = False
+            return
+        self.last_t[row], self.last_v[row] = st.last_t, st.last_v
+        if st.thresholds:
+            band = self.bands[row, np.arange(len(st.thresholds)), [ts.level for ts in st.thresholds]]
+            self.lo[row], self.hi[row] = band[:, 0].max(), band[:, 1].min()
+        j = self.stuck_slot[row]
+        if j >= 0:
+            self.stuck_value[j] = np.nan if st.stuck_value is None else st.stuck_value
+            self.stuck_since[j] = np.nan if st.stuck_since is None else st.stuck_since
+            self.stuck_on[j] = st.stuck_on
+        j = self.rate_slot[row]
+        if j >= 0:
+            self.rate_on[j] = bool(st.rate_level)
+            self.rate_limit[j] = st.rules.rate.delta / 2 if st.rate_level else st.rules.rate.delta
+            while len(st.recent) > self.ring_t.shape[1]:
+                self._grow()
+            m = len(st.recent)
+            self.ring_t[j] = -np.inf
+            if m:
+                ts, vs = zip(*st.recent)
+                self.ring_t[j, :m], self.ring_v[j, :m] = ts, vs
+            self.head[j] = m % self.ring_t.shape[1]
+        self.held[row] = _steady(st)
+
+    def _release(self, row: int) -> None:
+        """The engine takes a held sensor back (something reads or feeds it outside the bank)."""
+        self._write_back(row)
+        self.touched += 1
+
+    def _release_all(self) -> None:
+        for row in np.flatnonzero(self.held).tolist():
+            self._release(row)
+
+    def _forget(self) -> None:
+        """The engine was reset: it holds no state, nor does the bank."""
+        self.held[:] = False
+        self.touched += 1
 
 
 def _fmt(v: float) -> str:

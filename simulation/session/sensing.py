@@ -8,12 +8,16 @@ Every sensor of the twin's ``sensors`` layer that sits on a water feature —
 pressure sd 0.05 m, flow sd 1 % of the value, level sd 0.005 m (of the order
 of a good field transmitter's repeatability).  Readings go to the same
 :class:`~simulation.sensors.alarms.AlarmEngine` as recorded files and live
-MQTT; its alarms are published as ``alarm_raised`` / ``escalated`` /
+MQTT, an instant at a time through a :class:`~simulation.sensors.alarms.SensorBank`
+(the same alarms as one sensor after the other, the calm readings checked as
+arrays); its alarms are published as ``alarm_raised`` / ``escalated`` /
 ``lowered`` / ``cleared`` events, and each frame's readings as one
 ``readings_arrived`` event (their count).
 """
 
 from __future__ import annotations
+
+from itertools import repeat
 
 import numpy as np
 
@@ -42,7 +46,9 @@ class VirtualSensors:
             if layer is None or s.layer != layer or not s.feature_id:
                 continue
             self.sensors.append(s)
-        self.readings: list[tuple[str, float, float]] = []  # sensor, clock time, value
+        self._frames: list[tuple[float, np.ndarray | None, np.ndarray]] = []  # time, sensors (None: all), values
+        self._readings: list[tuple[str, float, float]] = []  # the frames listed so far
+        self._listed = 0
 
     def attach(self, session) -> None:
         self.session = session
@@ -59,7 +65,22 @@ class VirtualSensors:
         kinds = [NOISE[x.sensor_type] for x in self.sensors]
         self.sd = np.array([sd for _, sd in kinds], dtype=float)
         self.relative = np.array([how == "rel" for how, _ in kinds], dtype=bool)
+        self.ids = [x.id for x in self.sensors]
+        self.bank = self.alarms.bank(self.ids)
+        # every sensor due at once (the usual case): read without picking them out
+        self._flow_at, self._node_at = np.flatnonzero(self.is_flow), np.flatnonzero(~self.is_flow)
+        self._flow_links, self._nodes = self.index[self.is_flow], self.index[~self.is_flow]
         self.alarms.subscribe(self._on_alarm)
+
+    @property
+    def readings(self) -> list[tuple[str, float, float]]:
+        """Every reading taken so far: (sensor id, clock time, value), in the order they were taken."""
+        listed = self._readings
+        for at, due, values in self._frames[self._listed:]:
+            names = self.ids if due is None else [self.ids[k] for k in due.tolist()]
+            listed.extend(zip(names, repeat(at), values.tolist()))
+        self._listed = len(self._frames)
+        return listed
 
     def _period(self, sensor) -> float:
         return float(self.period_override or sensor.period_s or DEFAULT_PERIOD_S)
@@ -67,27 +88,32 @@ class VirtualSensors:
     def advance_to(self, t: float) -> None:
         """Sample every sensor due up to ``t`` (one vector read per solution time) and feed the alarms."""
         count = 0
-        ids = [x.id for x in self.sensors]
         while len(self.next_at) and self.next_at.min() <= t:
             at = float(self.next_at.min())
             due = np.flatnonzero(self.next_at == at)
-            values = self._read(due, at)
-            for k, v in zip(due.tolist(), values.tolist()):
-                self.readings.append((ids[k], at, v))
-                self.alarms.feed(ids[k], at, v)
+            which = None if len(due) == len(self.next_at) else due
+            values = self._read(which, at)
+            self._frames.append((at, which, values))
+            self.bank.feed(at, values, which)
             self.next_at[due] += self.period[due]
             count += len(due)
         if count:
             self.session.publish(t, "readings_arrived", SOURCE, "sensors", None, count,
                                  f"{count} virtual reading(s)")
 
-    def _read(self, due: np.ndarray, at: float) -> np.ndarray:
-        """Values of the sensors ``due`` at clock time ``at``: the solution EPANET holds then, plus noise.
+    def _read(self, due: np.ndarray | None, at: float) -> np.ndarray:
+        """Values of the sensors ``due`` (None: all) at clock time ``at``: the solution EPANET holds then, plus noise.
 
         Pressure sensors read the junction's pressure (m); level sensors a tank's pressure, which is its
         water depth (m); flow sensors the pipe's flow in m³/h, unsigned.
         """
         _, p, q = self.water._at(at)
+        if due is None:
+            true = np.empty(len(self.index))
+            true[self._flow_at] = np.abs(q[self._flow_links]) * 3600.0
+            true[self._node_at] = p[self._nodes]
+            scale = np.where(self.relative, np.abs(true), 1.0) * self.sd
+            return true + self.rng.normal(0.0, 1.0, len(true)) * scale
         idx = self.index[due]
         flow = self.is_flow[due]
         true = np.where(flow, np.abs(q[np.where(flow, idx, 0)]) * 3600.0, p[np.where(flow, 0, idx)])

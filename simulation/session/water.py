@@ -19,11 +19,22 @@ EPANET stops at every frame.
   lockstep) keeps it at or above it — low spots of the network itself are not
   the event's doing; ``service_lost`` / ``service_restored`` carry the people
   it serves (buildings layer, else the population equivalent of its demand).
+
+The baseline depends only on the network, the demand model, the duration and
+the step, never on the session's events or seed: a :class:`Baseline` is run
+once per such key in a process and shared (a small cache,
+:func:`clear_baselines`), so the replications of an ensemble and the re-run a
+seek back starts read the pressures already solved, identical to stepping
+their own.
 """
 
 from __future__ import annotations
 
+import bisect
 import ctypes
+import hashlib
+import threading
+from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
@@ -33,6 +44,94 @@ from simulation.hydraulics.solver import (_US_UNITS as US_UNITS, DURATION, FLOW,
                                           REPORTSTEP, STATUS, Solver, SolverError)
 
 SOURCE = "water"
+#: shared baselines kept per process, at most so many and (but for the latest) so many bytes of pressures:
+#: a baseline holds nodes x steps x 8 bytes (the demo city's day in 60 s steps: 935 x 1,459, about 11 MB)
+BASELINES_KEPT = 4
+BASELINES_BYTES = 256 * 2**20
+
+
+class Baseline:
+    """The network without any session's events, stepped as far as asked and remembered (pressures, m).
+
+    Stepped on demand with the same ``runH``/``nextH`` loop a session uses, so
+    its solutions are those of a baseline run in lockstep with the session.
+    """
+
+    def __init__(self, system, demand_model: DemandModel, length: int, step: int):
+        from twin.network import Network
+
+        # the network only (not the system, which holds the twin), until the run is over
+        self.network: Network | None = Network(system.epanet.text, name=system.epanet.name,
+                                               edits=system.epanet.edits)
+        self.name, self.demand_model, self.length, self.step = system.name, demand_model, length, step
+        self.times: list[float] = []          # hydraulic time (s from the session start) of each step
+        self.pressures: list[np.ndarray] = []
+        self.next_t = 0.0                     # time of the next step (inf: the run is over)
+        self._solver: Solver | None = None
+        self._lock = threading.Lock()
+
+    def advance_to(self, target: float) -> None:
+        """Solve every step at or before hydraulic time ``target`` not solved yet."""
+        if self.next_t > target:
+            return
+        with self._lock:
+            b = self._solver
+            if b is None and self.next_t == 0.0:
+                b = self._solver = Solver(self.network, name=self.name)
+                self.demand_model.apply(b)
+                b.set_time(DURATION, self.length)
+                b.set_time(HYDSTEP, self.step)
+                b.set_time(REPORTSTEP, self.step)
+                b.keep_changes()
+                b.open_hydraulics()
+                b.check(b.lib.EN_initH(b.handle, 10), "initialise the baseline")
+            t, step = ctypes.c_long(), ctypes.c_long()
+            while self.next_t <= target:
+                if b.lib.EN_runH(b.handle, ctypes.byref(t)) > 100:
+                    raise SolverError(f"{self.name}: the baseline failed at {t.value / 3600:.2f} h")
+                self.times.append(float(t.value))
+                self.pressures.append(WaterNetwork._pressures(b))
+                b.lib.EN_nextH(b.handle, ctypes.byref(step))
+                if step.value <= 0:
+                    self.next_t = float("inf")
+                    self._solver, self.network = None, None
+                    b.close()
+                    break
+                self.next_t = float(t.value + step.value)
+
+    def at(self, t_hyd: float) -> np.ndarray:
+        """Pressures of the solution in force at hydraulic time ``t_hyd`` (the first one before it)."""
+        return self.pressures[max(bisect.bisect_right(self.times, t_hyd) - 1, 0)]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.nbytes for p in self.pressures[:1]) * len(self.pressures)
+
+
+_BASELINES: OrderedDict[tuple, Baseline] = OrderedDict()
+_BASELINES_LOCK = threading.Lock()
+
+
+def baseline(system, demand_model: DemandModel, length: int, step: int) -> Baseline:
+    """The shared :class:`Baseline` of a network run for ``length`` s in steps of at most ``step`` s."""
+    text = system.epanet.text
+    key = (hashlib.sha1(text.encode("utf-8")).hexdigest(), len(text), system.epanet.edits, demand_model,
+           int(length), int(step))
+    with _BASELINES_LOCK:
+        found = _BASELINES.get(key)
+        if found is None:
+            found = _BASELINES[key] = Baseline(system, demand_model, int(length), int(step))
+        _BASELINES.move_to_end(key)
+        while len(_BASELINES) > 1 and (len(_BASELINES) > BASELINES_KEPT
+                                       or sum(b.nbytes for b in _BASELINES.values()) > BASELINES_BYTES):
+            _BASELINES.popitem(last=False)  # the least recently asked for; its sessions keep it
+        return found
+
+
+def clear_baselines() -> None:
+    """Forget every shared baseline (a benchmark timing cold runs; sessions keep the one they use)."""
+    with _BASELINES_LOCK:
+        _BASELINES.clear()
 
 
 class WaterNetwork:
@@ -67,18 +166,14 @@ class WaterNetwork:
     def attach(self, session) -> None:
         self.session = session
         length = int(round(session.end - session.start))
-        for which in ("solver", "baseline"):
-            s = Solver(self.system.epanet, name=self.system.name)
-            self.demand_model.apply(s)
-            s.set_time(DURATION, length)
-            step = int(min(s.time_param(HYDSTEP) or 3600, session.step_s))
-            s.set_time(HYDSTEP, step)
-            s.set_time(REPORTSTEP, step)
-            s.keep_changes()
-            setattr(self, which, s)
-        s = self.solver
-        self._base_steps: list[tuple[float, np.ndarray]] = []
-        self._base_t = 0.0
+        s = self.solver = Solver(self.system.epanet, name=self.system.name)
+        self.demand_model.apply(s)
+        s.set_time(DURATION, length)
+        step = int(min(s.time_param(HYDSTEP) or 3600, session.step_s))
+        s.set_time(HYDSTEP, step)
+        s.set_time(REPORTSTEP, step)
+        s.keep_changes()
+        self.baseline = baseline(self.system, self.demand_model, length, step)
         junctions = [s.node_ids[i] for i in s.junctions]
         people = self.system.population.reindex(junctions).fillna(0.0).to_numpy(float)
         self.people = np.zeros(s.node_count)
@@ -139,9 +234,7 @@ class WaterNetwork:
         if self.pressure is None:
             s.open_hydraulics()
             s.check(lib.EN_initH(ph, 10), "initialise the hydraulics")
-            self.baseline.open_hydraulics()
-            self.baseline.check(lib.EN_initH(self.baseline.handle, 10), "initialise the baseline")
-        self._advance_baseline(target)
+        self.baseline.advance_to(target)
         self._apply_pending()
         self.steps = []
         t, step = ctypes.c_long(), ctypes.c_long()
@@ -174,25 +267,8 @@ class WaterNetwork:
         s.check(s.lib.EN_getnodevalues(s.handle, PRESSURE, s.node_pointer), "read pressures")
         return s.node_buffer.copy() * s.pressure_factor
 
-    def _advance_baseline(self, target: float) -> None:
-        b = self.baseline
-        t, step = ctypes.c_long(), ctypes.c_long()
-        self._base_steps = self._base_steps[-1:]
-        while self._base_t <= target:
-            if b.lib.EN_runH(b.handle, ctypes.byref(t)) > 100:
-                raise SolverError(f"{self.system.name}: the baseline failed at {t.value / 3600:.2f} h")
-            self._base_steps.append((float(t.value), self._pressures(b)))
-            b.lib.EN_nextH(b.handle, ctypes.byref(step))
-            if step.value <= 0:
-                self._base_t = float("inf")
-                break
-            self._base_t = float(t.value + step.value)
-
     def _baseline_at(self, t_hyd: float) -> np.ndarray:
-        for at, p in reversed(self._base_steps):
-            if at <= t_hyd:
-                return p
-        return self._base_steps[0][1]
+        return self.baseline.at(t_hyd)
 
     def _observe(self, now: float, p: np.ndarray, q: np.ndarray, first: bool) -> None:
         s, session = self.solver, self.session
@@ -218,32 +294,30 @@ class WaterNetwork:
                 session.publish(now, "leak_stopped", SOURCE, "water_pipes", pipe, b["volume_m3"],
                                 f"leak from pipe {pipe} stopped: {b['volume_m3']:.0f} m³ lost")
             leak_total += flow
-        junctions = s.junctions
-        base = self._baseline_at(now - session.start)
-        low = np.zeros(s.node_count, dtype=bool)
-        n = len(base)  # the baseline has no break nodes: they come after every node of the network
-        low[junctions] = p[junctions] < self.service_pressure
-        low[:n] &= base >= self.service_pressure
         if first:
             self.without = np.zeros(s.node_count, dtype=bool)
-        without = low & (self.people[:s.node_count] > 0)
-        lost = np.flatnonzero(without & ~self.without)
-        back = np.flatnonzero(~without & self.without)
-        for i in lost:
-            session.publish(now, "service_lost", SOURCE, "water_junctions", s.node_ids[i], self.people[i],
-                            f"junction {s.node_ids[i]} below {self.service_pressure:g} m ({p[i]:.1f} m)",
-                            pressure_m=round(float(p[i]), 3))
-        for i in back:
-            session.publish(now, "service_restored", SOURCE, "water_junctions", s.node_ids[i], self.people[i],
-                            f"junction {s.node_ids[i]} back above {self.service_pressure:g} m",
-                            pressure_m=round(float(p[i]), 3))
-        self.without = without
+            self._serves = self.people[:s.node_count] > 0  # junctions serving people (nothing else does)
+        base = self._baseline_at(now - session.start)
+        n = len(base)  # the baseline has no break nodes: they come after every node of the network
+        without = (p < self.service_pressure) & self._serves
+        without[:n] &= base >= self.service_pressure
+        changed = without != self.without
+        if first or changed.any():
+            for i in np.flatnonzero(changed & without):
+                session.publish(now, "service_lost", SOURCE, "water_junctions", s.node_ids[i], self.people[i],
+                                f"junction {s.node_ids[i]} below {self.service_pressure:g} m ({p[i]:.1f} m)",
+                                pressure_m=round(float(p[i]), 3))
+            for i in np.flatnonzero(changed & self.without):
+                session.publish(now, "service_restored", SOURCE, "water_junctions", s.node_ids[i], self.people[i],
+                                f"junction {s.node_ids[i]} back above {self.service_pressure:g} m",
+                                pressure_m=round(float(p[i]), 3))
+            self.without = without
+            session.state["junctions_without_service"] = {s.node_ids[i] for i in np.flatnonzero(without)}
+            self.people_without = float(self.people[:s.node_count][without].sum())
         if self._snapshot_next and not first:
             ids = [s.node_ids[i] for i in s.junctions]
             self.snapshots.append((self._snapshot_next, now, pd.Series(p[s.junctions], index=ids)))
             self._snapshot_next = None
-        session.state["junctions_without_service"] = {s.node_ids[i] for i in np.flatnonzero(without)}
-        self.people_without = float(self.people[:s.node_count][without].sum())
         self.timeline.append((now, self.people_without, leak_total * 1000.0))
 
     # ---------------------------------------------------------------- reading the state
