@@ -172,3 +172,23 @@ def test_the_published_json_schema_is_the_scenario_model():
     schema = json_schema()
     assert schema["additionalProperties"] is False  # unknown keys are refused
     assert {"name", "twin", "start"} <= set(schema["required"])
+
+
+def test_a_sensor_stays_in_alarm_while_any_of_its_alarms_is_in_force(burst):
+    """The runtime state lists a sensor at its most severe alarm in force, as the log says, at every alarm."""
+    _, session = burst
+    in_force: dict = {}
+    severity = {"blue": 1, "yellow": 2, "orange": 3, "red": 4}
+    both = 0
+    for e in session.log.events:
+        if not e.kind.startswith("alarm_") or e.source != "sensors" or e.kind == "alarm_acknowledged":
+            continue
+        kinds = in_force.setdefault(e.get("sensor"), {})
+        if e.kind == "alarm_cleared":
+            kinds.pop(e.get("alarm_kind"), None)
+        else:
+            kinds[e.get("alarm_kind")] = e.get("level")
+        both += len(kinds) > 1
+    expected = {s: max(k.values(), key=severity.get) for s, k in in_force.items() if k}
+    assert session.state["alarms"] == expected
+    assert both > 0   # the day has sensors with two alarms at once (a sudden fall and a low pressure)

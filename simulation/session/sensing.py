@@ -23,6 +23,7 @@ import numpy as np
 
 from simulation.sensors.alarms import AlarmEngine
 from simulation.sensors.registry import SensorRegistry
+from twin.schema import RISK_LEVELS
 
 SOURCE = "sensors"
 NOISE = {"pressure": ("abs", 0.05), "flow": ("rel", 0.01), "level": ("abs", 0.005)}
@@ -70,6 +71,7 @@ class VirtualSensors:
         # every sensor due at once (the usual case): read without picking them out
         self._flow_at, self._node_at = np.flatnonzero(self.is_flow), np.flatnonzero(~self.is_flow)
         self._flow_links, self._nodes = self.index[self.is_flow], self.index[~self.is_flow]
+        self._in_force: dict[str, dict[str, str]] = {}   # sensor -> alarm kind -> level
         self.alarms.subscribe(self._on_alarm)
 
     @property
@@ -122,9 +124,16 @@ class VirtualSensors:
 
     def _on_alarm(self, alarm) -> None:
         kind = f"alarm_{alarm.state}"
-        state = self.session.state["alarms"]
+        # a sensor may have several alarms in force (a sudden fall and a low pressure): it stands at the
+        # most severe of them, and leaves the list only when the last clears
+        mine = self._in_force.setdefault(alarm.sensor_id, {})
         if alarm.active:
-            state[alarm.sensor_id] = alarm.level
+            mine[alarm.kind] = alarm.level
+        else:
+            mine.pop(alarm.kind, None)
+        state = self.session.state["alarms"]
+        if mine:
+            state[alarm.sensor_id] = max(mine.values(), key=RISK_LEVELS[::-1].index)
         else:
             state.pop(alarm.sensor_id, None)
         self.session.publish(alarm.time, kind, SOURCE, alarm.layer, alarm.feature_id, alarm.value, alarm.message,
