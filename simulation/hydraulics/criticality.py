@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -178,9 +179,13 @@ def write_layer(frame, path: Path, layer: str) -> Path:
 def criticality(system, *, pipes: list[str] | None = None, sample: int | None = None, seed: int = 0,
                 demand_model: DemandModel = DEFAULT_DEMAND_MODEL, service_pressure: float = SERVICE_PRESSURE,
                 start_h: float = 0.0, hours: float | None = None, duration_h: float | None = None,
-                workers: int = 0, scheduler: str | None = None, progress: bool = False,
+                workers: int = 0, scheduler: str | None = None, progress: bool | Callable[[int, int], None] = False,
                 cluster_threshold_s: float | None = None) -> Criticality:
-    """N-1 closure of ``pipes`` (default: every pipe; ``sample`` picks that many at random)."""
+    """N-1 closure of ``pipes`` (default: every pipe; ``sample`` picks that many at random).
+
+    ``progress``: True for a bar on stderr, or ``progress(done, total)`` told as closures complete
+    (see :func:`~simulation.hydraulics.sweep.sweep`; what it raises stops the sweep).
+    """
     wn = system.network
     names = list(wn.pipe_name_list)
     if pipes is not None:

@@ -34,6 +34,7 @@ import ctypes
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -325,9 +326,13 @@ def hydrant_nodes(system, nodes: list[str] | None = None) -> pd.DataFrame:
 def fire_flow(system, *, nodes: list[str] | None = None, sample: int | None = None, seed: int = 0,
               flow_lps: float = FIRE_FLOW_LPS, duration_h: float = FIRE_DURATION_H,
               residual_m: float = RESIDUAL_M, start_h: float | None = None, available: bool = True,
-              workers: int = 0, scheduler: str | None = None, progress: bool = False,
+              workers: int = 0, scheduler: str | None = None, progress: bool | Callable[[int, int], None] = False,
               cluster_threshold_s: float | None = None) -> FireFlow:
-    """Test every hydrant (or junction); see the module docstring for the rules."""
+    """Test every hydrant (or junction); see the module docstring for the rules.
+
+    ``progress``: True for a bar on stderr, or ``progress(done, total)`` told as hydrants complete
+    (see :func:`~simulation.hydraulics.sweep.sweep`; what it raises stops the sweep).
+    """
     hydrants = hydrant_nodes(system, nodes)
     if sample is not None and sample < 1:  # 0 ran an empty sweep reported as complete; < 0 crashed in numpy
         raise ValueError(f"sample must be at least 1, got {sample}")

@@ -13,6 +13,11 @@ uses an existing cluster.  A scenario that raises (EPANET error, no
 convergence) becomes an :class:`Outcome` with its reason and the sweep goes
 on.  On Ctrl-C every pending batch is cancelled, the local cluster shut down,
 and ``KeyboardInterrupt`` re-raised, so no caller writes results as if complete.
+
+``progress`` is ``True`` for a bar on stderr, or a callable ``progress(done,
+total)`` told after every scenario (in this process) or batch (on Dask): the
+desktop window's progress bar.  Whatever it raises (the window's Cancel) stops
+the sweep the same way Ctrl-C does and goes up to the caller.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from twin.errors import TwinError
 
@@ -111,7 +116,8 @@ class SchedulerUnreachable(TwinError):
 
 
 def sweep(study: Study, scenarios: Iterable, *, workers: int = 0, scheduler: str | None = None,
-          progress: bool = False, desc: str = "scenarios", batch_size: int | None = None,
+          progress: bool | Callable[[int, int], None] = False, desc: str = "scenarios",
+          batch_size: int | None = None,
           cluster_threshold_s: float | None = None) -> SweepReport:
     """Evaluate every scenario; outcomes come back in the order of ``scenarios``.
 
@@ -120,7 +126,7 @@ def sweep(study: Study, scenarios: Iterable, *, workers: int = 0, scheduler: str
     one process, finish it here instead (the report then says 1 worker).
     """
     scenarios = list(scenarios)
-    bar = _bar(len(scenarios), desc, progress)
+    bar = _Bar(len(scenarios), desc, progress)
     t0 = time.perf_counter()
     try:
         if not scenarios:
@@ -149,17 +155,34 @@ def sweep(study: Study, scenarios: Iterable, *, workers: int = 0, scheduler: str
 
 def _in_process(study, scenarios, bar, t0, setup, done) -> SweepReport:
     outcomes = list(done)
-    for batch in _batches(scenarios, 16):
+    # one scenario at a time when someone is told of each (a Cancel then stops at the next scenario)
+    for batch in _batches(scenarios, 1 if bar.callback is not None else 16):
         outcomes.extend(run_batch(study, batch))
         bar.update(len(batch))
     return SweepReport(outcomes, time.perf_counter() - t0, 1, setup)
 
 
-def _bar(total: int, desc: str, enabled: bool):
-    from tqdm import tqdm
+class _Bar:
+    """The sweep's progress: a tqdm bar on stderr, or a callable told ``(done, total)``."""
 
-    return tqdm(total=total, desc=desc, unit="scn", file=sys.stderr, disable=not enabled, leave=False,
-                dynamic_ncols=True)
+    def __init__(self, total: int, desc: str, progress):
+        from tqdm import tqdm
+
+        self.callback = progress if callable(progress) else None
+        self.total, self.done = total, 0
+        self.tqdm = tqdm(total=total, desc=desc, unit="scn", file=sys.stderr,
+                         disable=self.callback is not None or not progress, leave=False, dynamic_ncols=True)
+        if self.callback is not None:
+            self.callback(0, total)
+
+    def update(self, n: int) -> None:
+        self.done += n
+        self.tqdm.update(n)
+        if self.callback is not None:
+            self.callback(self.done, self.total)
+
+    def close(self) -> None:
+        self.tqdm.close()
 
 
 def _sweep_dask(study, scenarios, workers, scheduler, bar, batch_size, t0) -> SweepReport:
@@ -223,7 +246,7 @@ def _sweep_dask(study, scenarios, workers, scheduler, bar, batch_size, t0) -> Sw
             bar.update(len(batches[i]))
         outcomes = [o for r in results for o in (r or [])]
         return SweepReport(outcomes, time.perf_counter() - t0, n_workers, setup)
-    except KeyboardInterrupt:
+    except BaseException:  # Ctrl-C, or the progress callback's Cancel: nothing more is computed
         for f in futures:
             f.cancel()
         raise
