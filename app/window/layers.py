@@ -1,7 +1,8 @@
 """The layer tree: the twin's layers grouped by domain, each with visibility, opacity and colour-by.
 
 Under the ground, on the ground, low-altitude airspace: one branch each, one
-checkable row per layer the scene draws.  Below the tree, the selected layer's
+checkable row per layer the scene draws, with a swatch of its colour (the
+tree is the window's legend; the 3D view's own legend is for pictures).  Below the tree, the selected layer's
 opacity slider and colour-by choice (its columns, and any result the view
 model shows on it).  Every control writes the view model; the scene redraws
 because the model changed.  A check box that the model changes elsewhere (a
@@ -18,6 +19,15 @@ from twin.schema import DOMAINS, LAYER_DOMAINS
 
 DOMAIN_TITLES = {"underground": "Under the ground", "ground": "On the ground", "low_altitude": "Low-altitude airspace"}
 OWN_COLOUR = "(own colour)"
+
+
+def _swatch(colour: str):
+    """A small square of the layer's own colour: the tree is the window's legend."""
+    from PyQt6.QtGui import QColor, QIcon, QPixmap
+
+    pixmap = QPixmap(12, 12)
+    pixmap.fill(QColor(colour))
+    return QIcon(pixmap)
 
 
 class LayerTree(QWidget):
@@ -89,6 +99,7 @@ class LayerTree(QWidget):
             for name in names:
                 count = len(twin[name]) if name in twin.layers else ""
                 item = QTreeWidgetItem(branch, [scene.layers[name].label, f"{count}"])
+                item.setIcon(0, _swatch(scene.palette.layer(name)))
                 item.setData(0, Qt.ItemDataRole.UserRole, name)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 view = model.layer(name)

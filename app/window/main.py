@@ -34,7 +34,7 @@ from app.window.work import WorkBar
 ORG, APP = "Lifeline Twin", "Lifeline Twin"
 MAX_RECENT = 8
 #: The dock layout's version: a layout saved by a window with other docks is not restored.
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 CLICK_SLOP_PX = 4   # a press and release closer than this is a click (pick), not a drag (orbit)
 log = logging.getLogger("lifeline_twin.window")
 
@@ -70,6 +70,8 @@ class MainWindow(QMainWindow):
         self.scene = None
         self.last_open_s = 0.0   # seconds the last open_twin took (scene built and drawn)
         self.last_import_report = None
+        #: dock sizes for the first show when no saved layout applies: ((dock keys), (sizes), orientation)
+        self.dock_sizes: list = []
         self.panels: dict[str, QWidget] = {}
         self.docks: dict[str, QDockWidget] = {}
         self._press: tuple[int, int] | None = None
@@ -124,6 +126,14 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window/state")
         if state is not None and self.settings.value("window/layout_version") == str(LAYOUT_VERSION):
             self.restoreState(state, LAYOUT_VERSION)
+            self.dock_sizes = []
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        # the first show of a window with no saved layout: the 3D view gets the room, docks their sizes
+        for keys, sizes, orientation in self.dock_sizes:
+            self.resizeDocks([self.docks[k] for k in keys], list(sizes), orientation)
+        self.dock_sizes = []
 
     def say(self, text: str) -> None:
         self.log_panel.say(text)
@@ -152,6 +162,7 @@ class MainWindow(QMainWindow):
         self.modified = False
         self.view_model = ViewModel.for_twin(twin)
         self.scene = Scene(twin, plotter=self.interactor)
+        self.scene.legend(False)   # the layer tree is the legend; a viewport-high legend crowds the view
         self.scene.bind(self.view_model)
         self.view_model.selection.events.connect(self._on_selection)
         self.view_model.ground.events.exaggeration.connect(self._redraw)
@@ -171,6 +182,7 @@ class MainWindow(QMainWindow):
         pose = self.scene.pose()
         self.interactor.clear()
         self.scene = Scene(self.twin, plotter=self.interactor, vertical_exaggeration=float(exaggeration))
+        self.scene.legend(False)
         self.scene.bind(self.view_model)
         self.scene.go_to_pose(pose)
         self.interactor.render()
