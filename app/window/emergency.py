@@ -552,7 +552,7 @@ class EmergencyPanel(QWidget):
         if "buildings" in model.layers:
             model.show_values("buildings", RESULT, shown.buildings, unit="min", cmap=COVERAGE_CMAP,
                               clim=(0.0, 2.0 * shown.minutes))
-        self.window.interactor.render()
+        self.window.request_render()
 
     def clear_view(self) -> None:
         """Take the coverage colours and the candidates' marks off the 3D view."""
@@ -563,7 +563,7 @@ class EmergencyPanel(QWidget):
             model.clear_values("buildings")
         for name in [n for n in model.highlights if n.startswith("emergency-candidates:")]:
             model.highlight(name, None)
-        self.window.interactor.render()
+        self.window.request_render()
 
     # ------------------------------------------------------------------ siting what-if
     def _on_armed(self, on: bool) -> None:
@@ -648,7 +648,7 @@ class EmergencyPanel(QWidget):
         for layer, ids in by_layer.items():
             if layer in model.layers:
                 model.highlight(f"emergency-candidates:{layer}", layer, ids, CANDIDATE_COLOUR, "candidate stations")
-        self.window.interactor.render()
+        self.window.request_render()
 
     def _what_if(self) -> bool:
         """Coverage (and, after a run, the same replications) with every candidate, on the worker."""

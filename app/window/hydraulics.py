@@ -546,7 +546,7 @@ class HydraulicsPanel(QWidget):
             text += (f" Not valid: {s['negative_pressures']['junctions']} junction(s) have negative pressure, "
                      "which a demand-driven run does not model; tick pressure-driven demand.")
         self.run_summary.setText(text)
-        self.window.interactor.render()
+        self.window.request_render()
 
     # ------------------------------------------------------------------ criticality
     def rank_pipes(self) -> bool:
@@ -597,7 +597,7 @@ class HydraulicsPanel(QWidget):
             return
         self.window.view_model.show_values("water_pipes", key, values, unit=unit, cmap="inferno_r",
                                            clim=(0.0, top if top > 0 else 1.0))
-        self.window.interactor.render()
+        self.window.request_render()
 
     # ------------------------------------------------------------------ fire flow
     def test_fire_flow(self) -> bool:
@@ -635,7 +635,7 @@ class HydraulicsPanel(QWidget):
                 top = float(np.nanmax(values.to_numpy()))
                 self.window.view_model.show_values("hydrants", "available_flow", values, unit="L/s",
                                                    cmap="RdYlGn", clim=(0.0, max(top, kw["flow_lps"] * 2)))
-                self.window.interactor.render()
+                self.window.request_render()
             self._refresh_stale()
 
         return self._job("fire flow", work, done)
@@ -709,7 +709,7 @@ class HydraulicsPanel(QWidget):
         self.break_label.setText("<br>".join(lines))
         self.window.say(f"break on {iso.pipe}: close {len(iso.valves_to_close)} valve(s); "
                         f"{iso.population_without_water:,.0f} people without water")
-        self.window.interactor.render()
+        self.window.request_render()
 
     def clear_break(self) -> None:
         """Take the break's highlights off the 3D view."""
@@ -717,7 +717,7 @@ class HydraulicsPanel(QWidget):
         if model is not None:
             for name in BREAK_HIGHLIGHTS:
                 model.highlight(name, None)
-            self.window.interactor.render()
+            self.window.request_render()
         self.isolation = None
         self.break_label.setText("Arm “Break a pipe”, then click a water pipe in the 3D view.")
 

@@ -133,14 +133,14 @@ class LayerTree(QWidget):
         if self._filling or name is None or column != 0:
             return
         self.window.view_model.layer(name).visible = item.checkState(0) == Qt.CheckState.Checked
-        self.window.interactor.render()
+        self.window.request_render()
 
     def _on_opacity(self, value: int) -> None:
         name = self.current()
         if self._filling or name is None:
             return
         self.window.view_model.layer(name).opacity = value / 100.0
-        self.window.interactor.render()
+        self.window.request_render()
 
     def _on_colour_by(self, index: int) -> None:
         name = self.current()
@@ -153,14 +153,14 @@ class LayerTree(QWidget):
         except Exception as exc:  # a column the scene cannot colour by
             self.window.fail(f"layer {name}: cannot colour by {field}: {exc}")
             return
-        self.window.interactor.render()
+        self.window.request_render()
         self._show_current()
 
     def _on_underground(self, on: bool) -> None:
         if self._filling or self.window.view_model is None:
             return
         self.window.view_model.ground.underground = on
-        self.window.interactor.render()
+        self.window.request_render()
 
     def _on_exaggeration(self, value: float) -> None:
         if self._filling or self.window.view_model is None:

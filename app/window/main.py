@@ -166,10 +166,11 @@ class MainWindow(QMainWindow):
         self.scene.bind(self.view_model)
         self.view_model.selection.events.connect(self._on_selection)
         self.view_model.ground.events.exaggeration.connect(self._redraw)
+        self._render_on_changes()
         self._update_title()
         if self.path:
             self._remember(self.path)
-        self.interactor.render()
+        self.request_render()
         self.last_open_s = time.perf_counter() - t0
         self.twin_opened.emit(twin)
         self.say(f"opened {twin.name!r}" + (f" from {self.path}" if self.path else "")
@@ -185,8 +186,24 @@ class MainWindow(QMainWindow):
         self.scene.legend(False)
         self.scene.bind(self.view_model)
         self.scene.go_to_pose(pose)
-        self.interactor.render()
+        self.request_render()
         self.say(f"vertical exaggeration x{exaggeration:g}")
+
+    def request_render(self, *_args) -> None:
+        """Redraw the 3D view at the next paint: many changes in one event-loop turn draw once.
+
+        (An explicit render draws now and again when Qt paints the widget: twice.)
+        """
+        self.interactor.update()
+
+    def _render_on_changes(self) -> None:
+        m = self.view_model
+        for signal in (m.values_changed, m.highlight_changed, m.results_changed, m.selection.events,
+                       m.camera.events, m.ground.events, m.video.events):
+            signal.connect(self.request_render)
+        for view in m.layers.values():
+            view.events.connect(self.request_render)
+        m.layer_added.connect(lambda name: m.layer(name).events.connect(self.request_render))
 
     def mark_modified(self, modified: bool = True) -> None:
         self.modified = modified
@@ -231,7 +248,7 @@ class MainWindow(QMainWindow):
     def _on_selection(self, _info=None) -> None:
         sel = self.view_model.selection
         self.view_model.highlight("selection", sel.layer, sel.feature_ids, "#ff00ff")
-        self.interactor.render()
+        self.request_render()
 
     # ------------------------------------------------------------------ menus
     def _menus(self) -> None:
@@ -274,7 +291,7 @@ class MainWindow(QMainWindow):
             self.scene.camera(preset)   # again: the user moved since
         else:
             self.view_model.camera.preset = preset
-        self.interactor.render()
+        self.request_render()
 
     def add_bookmark(self, name: str) -> None:
         """Keep the current camera as ``name`` in the project (saved with it)."""
@@ -301,7 +318,7 @@ class MainWindow(QMainWindow):
 
     def _go_bookmark(self, name: str) -> None:
         self.scene.go_to(name)
-        self.interactor.render()
+        self.request_render()
 
     # ------------------------------------------------------------------ recent files
     def recent(self) -> list[str]:
@@ -417,7 +434,7 @@ class MainWindow(QMainWindow):
         atomic.check_target(path, "png")
         QApplication.processEvents()   # what was changed last is painted before the picture is taken
         self.repaint()
-        self.interactor.render()
+        self.interactor.render()   # now: the picture is taken next
         QApplication.processEvents()
         screen = self.screen()
         image = screen.grabWindow(int(self.winId()))

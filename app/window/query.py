@@ -143,14 +143,14 @@ class QueryPanel(QWidget):
         except QueryError as exc:
             self.live.set(None)
             self._show(exc)
-        self.window.interactor.render()
+        self.window.request_render()
 
     def clear(self) -> None:
         if self.live is not None:
             self.live.set(None)
         self.result.setText("")
         self.result.setStyleSheet("")
-        self.window.interactor.render()
+        self.window.request_render()
 
     def _show(self, outcome) -> None:
         if isinstance(outcome, Matches):

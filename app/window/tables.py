@@ -405,4 +405,4 @@ class AttributeTable(QWidget):
         except KeyError as exc:
             self.window.say(str(exc.args[0]) if exc.args else str(exc))
             return
-        self.window.interactor.render()
+        self.window.request_render()

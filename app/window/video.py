@@ -85,7 +85,7 @@ class VideoPanel(QWidget):
     def _on_cones(self, on: bool) -> None:
         if self.window.view_model is not None:
             self.window.view_model.video.cones = on
-            self.window.interactor.render()
+            self.window.request_render()
 
     # ------------------------------------------------------------------ which cameras
     def _on_selection(self, _info=None) -> None:
@@ -118,7 +118,7 @@ class VideoPanel(QWidget):
                           else f"no camera sees {where}")
         self.window.view_model.highlight(HIGHLIGHT, "cameras" if "cameras" in self.window.view_model.layers else None,
                                          [s.camera for s in self.sightings], COLOUR)
-        self.window.interactor.render()
+        self.window.request_render()
         return self.sightings
 
     def _videos(self) -> dict[str, tuple[str, object]]:
