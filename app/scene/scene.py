@@ -181,6 +181,7 @@ class Scene:
         self._terrain_opacity_fixed = terrain_opacity is not None
         self._legend = True
         self._highlights: dict[str, tuple[str, int]] = {}
+        self._bar_slots: dict[str, int] = {}      # layer -> place of its colour bar (0 at the bottom)
         self.model = None
         self._setup_plotter(anti_aliasing)
         self._build(layers)
@@ -281,11 +282,14 @@ class Scene:
         elif sl.categories:
             kwargs.update(scalars="__rgb__", rgb=True)
         else:
+            # along the bottom, right of the clock, clear of the legend at the top right; a second
+            # coloured layer's bar goes above the first instead of over it
+            used = {slot for name, slot in self._bar_slots.items() if name != sl.name}
+            slot = self._bar_slots[sl.name] = next(k for k in range(len(self.layers) + 1) if k not in used)
             kwargs.update(scalars=sl.colour_by, cmap=sl.cmap, clim=sl.clim, nan_color=self.palette.missing,
                           show_scalar_bar=True,
-                          # along the bottom, right of the clock: clear of the legend at the top right
                           scalar_bar_args={"title": self._bar_title(sl), "vertical": False,
-                                           "position_x": 0.45, "position_y": 0.02, "height": 0.09,
+                                           "position_x": 0.45, "position_y": 0.02 + 0.12 * slot, "height": 0.09,
                                            "width": 0.38, "color": "black", "fmt": "%.4g",
                                            "title_font_size": 14, "label_font_size": 12})
         sl.actor = p.add_mesh(sl.mesh, **kwargs)
@@ -347,6 +351,7 @@ class Scene:
         return f"{sl.label}: {str(sl.colour_by).replace('_', ' ')}{unit}"
 
     def _remove_scalar_bars(self, sl: SceneLayer) -> None:
+        self._bar_slots.pop(sl.name, None)
         if sl.colour_by is None:
             return
         title = self._bar_title(sl)

@@ -80,3 +80,21 @@ def test_views_and_result_series_on_a_bound_scene_go_through_the_model(town):
         scene.color_by("buildings", "colour")
     assert model.layer("buildings").colour_by != "colour"
     scene.plotter.close()
+
+
+@pytest.mark.qt
+def test_two_coloured_layers_get_their_colour_bars_one_above_the_other(town):
+    from app.scene.scene import Scene
+
+    scene = Scene(town, window_size=(320, 240))
+    scene.color_by("water_pipes", "diameter")
+    scene.color_by("water_junctions", "elevation")
+    bars = scene.plotter.scalar_bars
+    ys = sorted(round(bar.GetPositionCoordinate().GetValue()[1], 3) for bar in bars.values())
+    assert len(bars) == 2 and ys == [0.02, 0.14]
+    scene.color_by("water_pipes", None)        # the bottom place is free again for the next one
+    assert len(scene.plotter.scalar_bars) == 1
+    scene.color_by("water_pipes", "length")
+    ys = sorted(round(bar.GetPositionCoordinate().GetValue()[1], 3) for bar in scene.plotter.scalar_bars.values())
+    assert ys == [0.02, 0.14]
+    scene.plotter.close()
