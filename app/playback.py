@@ -14,7 +14,8 @@ movie writer sets ``model.clock.time``; everything else follows):
   :attr:`rewound` fires first and the whole log up to the new time follows;
   :attr:`shown` fires once the new state is on the view model;
 * the state of the city is shown on the view model: junction pressures
-  (``pressure`` in m, red below the service pressure to blue at 60 m), the
+  and pipe pressures (the mean of a pipe's two ends), ``pressure`` in m, red
+  at 0 m to blue at 60 m; the
   junctions without water, the pipes broken and closed, the active alarms by
   level (sensors, and airspace zones for drone alerts).
 
@@ -654,6 +655,14 @@ class Playback:
             pressure = pd.Series(water.pressure[solver.junctions], index=ids)
             m.show_values("water_junctions", "pressure", pressure, unit="m", cmap="RdYlBu",
                           clim=PRESSURE_RANGE)
+            if "water_pipes" in m.layers:
+                # junctions are specks from a town's height: the mains carry the pressure where it is seen
+                # (a pipe's pressure is the mean of its two ends', as `render --color-by` shows it)
+                ends = self._pipe_ends(solver)
+                p = water.pressure
+                pipe_pressure = pd.Series((p[ends[1]] + p[ends[2]]) / 2.0, index=ends[0])
+                m.show_values("water_pipes", "pressure", pipe_pressure, unit="m", cmap="RdYlBu",
+                              clim=PRESSURE_RANGE)
         self._highlight(WITHOUT_WATER, "water_junctions", state.get("junctions_without_service", ()), "#7b3294")
         self._highlight(BROKEN, "water_pipes", state.get("breaks", {}).keys(), RISK_COLOURS["red"])
         self._highlight(CLOSED, "water_pipes", state.get("links_closed", ()), "#111111")
@@ -665,6 +674,18 @@ class Playback:
             for level in RISK_LEVELS:
                 name = ALARM.format(level) if layer == "sensors" else f"{ALARM.format(level)} ({layer})"
                 self._highlight(name, layer, by_level.get((layer, level), ()), RISK_COLOURS[level])
+
+    def _pipe_ends(self, solver):
+        """(pipe ids, start node index, end node index) of the twin's water pipes EPANET knows, cached."""
+        if getattr(self, "_ends", None) is None:
+            pipes = self.session.twin["water_pipes"]
+            keep = [k for k, (a, b) in enumerate(zip(pipes["start_node"], pipes["end_node"]))
+                    if a in solver.node_index and b in solver.node_index]
+            ids = pipes["id"].astype(str).to_numpy()[keep]
+            start = np.array([solver.node_index[a] for a in pipes["start_node"].to_numpy()[keep]], dtype=np.int64)
+            end = np.array([solver.node_index[b] for b in pipes["end_node"].to_numpy()[keep]], dtype=np.int64)
+            self._ends = (ids, start, end)
+        return self._ends
 
     def _highlight(self, name: str, layer: str, ids, colour: str) -> None:
         m = self.model

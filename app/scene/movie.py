@@ -13,7 +13,8 @@ import numpy as np
 from app.scene.timeline import ResultSeries
 
 
-def _writer(path: Path, fps: int):
+def writer(path: Path, fps: int):
+    """An imageio writer for ``path`` (.mp4, .mov, .mkv or .gif) at ``fps`` frames/s."""
     import imageio.v2 as imageio
 
     path = Path(path)
@@ -36,7 +37,7 @@ def write_orbit(scene, path, frames: int = 96, fps: int = 24) -> Path:
     rel = pos - focal
     radius = float(np.hypot(rel[0], rel[1]))
     start = float(np.arctan2(rel[1], rel[0]))
-    with _writer(path, fps) as out:
+    with writer(path, fps) as out:
         for i in range(frames):
             a = start + 2 * np.pi * i / frames
             cam.position = (focal[0] + radius * np.cos(a), focal[1] + radius * np.sin(a), pos[2])
@@ -51,7 +52,7 @@ def write_orbit(scene, path, frames: int = 96, fps: int = 24) -> Path:
 def write_series(scene, series: ResultSeries, path, fps: int = 6, cmap: str | None = None) -> Path:
     """Every step of ``series`` on its layer, with the time in the corner."""
     series.attach(scene, cmap=cmap)
-    with _writer(path, fps) as out:
+    with writer(path, fps) as out:
         for step in range(series.steps):
             series.show(scene, step)
             scene.plotter.add_text(series.label(step), position="lower_left", font_size=12,

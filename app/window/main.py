@@ -264,6 +264,7 @@ class MainWindow(QMainWindow):
         self._action(f, "Save as…", self.save_as_dialog, QKeySequence.StandardKey.SaveAs)
         f.addSeparator()
         self._action(f, "Export screenshot…", self.screenshot_dialog)
+        self._action(f, "Export movie of the clock…", self.movie_dialog)
         f.addSeparator()
         self._action(f, "Quit", self.close, QKeySequence.StandardKey.Quit)
         v = self.view_menu = bar.addMenu("&View")
@@ -447,6 +448,70 @@ class MainWindow(QMainWindow):
         image.save(buf, "PNG")
         atomic.write(path, bytes(buf.data()))
         self.say(f"screenshot saved to {path}")
+        return path
+
+    def movie_dialog(self) -> None:
+        clock = self.view_model.clock if self.view_model is not None else None
+        if clock is None or not clock.end > clock.start:
+            self.fail("a movie of the clock needs a run on it: open a scenario first")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export movie", str(self._folder() / "lifeline-twin.mp4"),
+                                              "Movies (*.mp4 *.gif)")
+        if path:
+            self.export_movie(path)
+
+    def export_movie(self, path, frames: int = 120, fps: int = 12, start: float | None = None,
+                     end: float | None = None) -> Path | None:
+        """The 3D view at ``frames`` clock times from ``start`` to ``end`` (default: the clock's window).
+
+        The clock is moved frame by frame as the timeline would, so everything
+        the view model shows follows; the clock is put back afterwards.  Cancel
+        in the status bar's progress stops it and removes the partial file.
+        Returns the path, or None when cancelled.
+        """
+        from PyQt6.QtWidgets import QApplication, QProgressDialog
+
+        from app.scene.movie import writer
+        from twin import atomic
+
+        path = Path(path)
+        if path.suffix.lower() not in (".mp4", ".gif"):
+            raise ValueError(f"{path}: a movie must end in .mp4 or .gif")
+        atomic.check_target(path, path.suffix.lower()[1:])
+        clock = self.view_model.clock
+        start = clock.start if start is None else float(start)
+        end = clock.end if end is None else float(end)
+        if not end > start or frames < 2:
+            raise ValueError("a movie needs a clock window and at least 2 frames")
+        was = clock.time
+        progress = QProgressDialog("Recording the movie…", "Cancel", 0, frames, self)
+        progress.setWindowTitle("Export movie")
+        progress.setMinimumDuration(500)
+        tmp = path.with_name(f".{path.stem}.recording{path.suffix}")
+        cancelled = False
+        try:
+            with writer(tmp, fps) as out:
+                for k in range(frames):
+                    clock.time = start + (end - start) * k / (frames - 1)
+                    while self.work.busy:        # a far seek runs on the worker: wait for it
+                        QApplication.processEvents()
+                    progress.setValue(k)
+                    QApplication.processEvents()
+                    if progress.wasCanceled():
+                        cancelled = True
+                        break
+                    image = self.scene.screenshot()
+                    out.append_data(image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2])
+            if cancelled:
+                tmp.unlink(missing_ok=True)
+                self.say("movie cancelled; nothing written")
+                return None
+            tmp.replace(path)
+        finally:
+            progress.close()
+            tmp.unlink(missing_ok=True)
+            clock.time = was
+        self.say(f"movie saved to {path} ({frames} frames)")
         return path
 
     # ------------------------------------------------------------------ closing

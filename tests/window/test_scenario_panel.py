@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PyQt6.QtCore import QPointF, Qt
 
@@ -281,3 +282,27 @@ def test_a_bad_scenario_on_the_command_line_is_one_clear_error_before_any_window
 
     assert main(["gui", "--scenario", str(tmp_path / "none.yaml")]) != 0
     assert "none.yaml: no such scenario file" in capsys.readouterr().err
+
+
+def test_a_movie_of_the_clock_records_the_3d_view_and_puts_the_clock_back(window, panel, qapp, tmp_path):
+    import imageio.v2 as imageio
+
+    pb = panel.playback
+    clock = window.view_model.clock
+    before = clock.time
+    start = pb.session.start + 7 * 3600 + 20 * 60
+    path = window.export_movie(tmp_path / "burst.mp4", frames=4, fps=2, start=start, end=start + 30 * 60)
+    assert path == tmp_path / "burst.mp4" and not list(tmp_path.glob(".*recording*"))
+    frames = [f for f in imageio.get_reader(path)]
+    assert len(frames) == 4
+    w, h = window.scene.plotter.window_size
+    assert frames[0].shape[:2] == (h // 2 * 2, w // 2 * 2)
+    # the burst at 07:30 changes the junctions' colours between the first and the last frame
+    changed = (np.abs(frames[0].astype(int) - frames[-1].astype(int)).sum(axis=2) > 60).sum()
+    assert changed > 30, changed   # pixels, well beyond the codec's noise
+    assert clock.time == before
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("mine")
+    with pytest.raises(Exception, match="notes.mp4: exists and is a text"):
+        window.export_movie(notes, frames=2)
+    assert notes.read_text() == "mine"
