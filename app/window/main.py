@@ -134,6 +134,25 @@ class MainWindow(QMainWindow):
         for keys, sizes, orientation in self.dock_sizes:
             self.resizeDocks([self.docks[k] for k in keys], list(sizes), orientation)
         self.dock_sizes = []
+        QTimer.singleShot(0, self._hide_stale_tab_bars)
+
+    def _hide_stale_tab_bars(self) -> None:
+        """Hide the tab bars Qt leaves behind when docks are tabbed one by one.
+
+        Tabbing a third dock onto a group makes a new tab bar and leaves the old
+        two-tab one on screen over another dock (a QMainWindow quirk): a bar
+        whose tabs are all in a larger visible bar, or the twin of an earlier
+        one, is stale.
+        """
+        from PyQt6.QtWidgets import QTabBar
+
+        bars = [b for b in self.findChildren(QTabBar) if b.parent() is self and b.isVisible()]
+        tabs = [tuple(b.tabText(i) for i in range(b.count())) for b in bars]
+        for k, (bar, mine) in enumerate(zip(bars, tabs)):
+            bigger = any(set(mine) < set(other) for other in tabs)
+            twin = mine in tabs[:k]
+            if bigger or twin:
+                bar.hide()
 
     def say(self, text: str) -> None:
         self.log_panel.say(text)
