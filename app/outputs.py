@@ -26,6 +26,7 @@ OUTPUTS = {
     "demo": {"output": "project"},
     "sensors": {"log": "by-suffix"},
     "run": {"out": "folder"},
+    "drill": {"out": "folder"},
 }
 _OPTION = {"out": "--out", "output": "--output", "log": "--log", "movie": "--movie"}
 _MOVIE = {".gif": "gif", ".mp4": "mp4", ".json": "json"}

@@ -44,6 +44,11 @@ VALUE_UNITS = {
     "leak_stopped": "volume lost, m3",
     "repair_done": "repair time, s",
     "incident_closed": "report to close, s",
+    # drills (simulation/drill): injects to trainees, trainees' actions, their notifications and requests
+    "inject_delivered": "inject number",
+    "action_taken": "",
+    "notified": "",
+    "mutual_aid_requested": "",
 }
 KINDS = tuple(VALUE_UNITS)
 

@@ -80,6 +80,20 @@ arriving, whichever comes first; then it is released and the incident closes
 at once (no feedback delay: the platform has been on the case since the
 alert).  Orange (restricted) and yellow alerts open nothing.
 
+**Drill mode** (``ResponsePlan.manual``, :mod:`simulation.drill`): a water
+main break still opens its incident from the alarm, but then waits for the
+trainees' ``action_taken`` events instead of acting on its own: ``verify``
+(the ``alarm_acknowledged`` of the verification, at the action's time),
+``dispatch`` of named units (each travels the roads as above, with its
+turnout), ``close_valves`` with the valves the trainees chose (the crew
+closes exactly those, ``isolate_s`` after it is on scene and they are
+chosen: a wrong choice leaves the leak running and more people without
+water), and ``close_incident`` (taken once the pipe is repaired; earlier it
+is noted and ignored).  The crew repairs ``repair_s`` after closing the
+valves, reopens them and is released.  An action names its incident
+(``parameters: {incident: INC-001}``) or goes to the latest open main-break
+incident.  Fires, gas leaks and drones keep their automatic response.
+
 A unit type the fleet lacks is replaced by its fallback in the emergency
 scenario (gas crew -> engine), noted on the incident.  Unit shifts (the gas
 crew's 07:00-22:00 day shift) are not modelled here: every unit is on duty.
@@ -138,6 +152,7 @@ class ResponsePlan:
     #: the first of these the fleet has is sent to a drone conflict (the demo city has engines only)
     drone_unit_types: tuple = ("police", "patrol", "engine")
     drone_hold_s: float = 1800.0    # on scene at most this long waiting for the drone to leave its zones
+    manual: bool = False            # drill mode: main breaks wait for the trainees' actions (module docstring)
 
     def turnout(self, unit_type: str) -> float:
         return float(self.turnout_by_unit.get(unit_type, self.turnout_s))
@@ -178,6 +193,8 @@ class Response:
         self.session = session
         session.subscribe(self._on_alarm, kinds=("alarm_raised", "alarm_escalated"))
         session.subscribe(self._on_airspace, kinds=("alarm_raised", "alarm_cleared"))
+        if self.plan.manual:
+            session.subscribe(self._on_action, kinds=("action_taken",))
         for u in self.fleet.units:
             st = self.fleet.stations[u.station]
             session.state["units"][u.name] = {"status": "at_station", "x": st.x, "y": st.y, "incident": None}
@@ -292,6 +309,9 @@ class Response:
 
     def _life(self, inc: dict, delay: float):
         env, plan, session = self.env, self.plan, self.session
+        if plan.manual and inc["type"] == "water_main_break":
+            yield from self._life_manual(inc, delay)
+            return
         if delay:
             yield env.timeout(delay)
         yield env.timeout(plan.verify_s)
@@ -604,6 +624,122 @@ class Response:
                 link = pipe if str(v["node_id"]) == start else f"{pipe}-B"
             out.append((str(vid), link))
         return out
+
+    # ---------------------------------------------------------------- drill mode: the trainees decide
+    def _on_action(self, event) -> None:
+        """A trainee's action (drill mode): handed to its main-break incident's life cycle at its time."""
+        params = dict(event.get("parameters") or {})
+        wanted = params.get("incident")
+        open_ = [inc for inc in self.incidents if inc["type"] == "water_main_break" and not inc["closed"]]
+        inc = next((i for i in open_ if i["id"] == wanted), None) if wanted else (open_[-1] if open_ else None)
+        if inc is None or "orders" not in inc:
+            return
+        delay = max(0.0, (event.time - self.session.start) - self.env.now)
+        self.env.process(self._order(inc, delay, (event.get("action"), params, event.get("role"))))
+
+    def _order(self, inc: dict, delay: float, order):
+        if delay:
+            yield self.env.timeout(delay)
+        inc["orders"].put(order)
+
+    def _life_manual(self, inc: dict, delay: float):
+        """A main break in drill mode: verify, dispatch, valves and close as the trainees order them."""
+        env, session = self.env, self.session
+        inc["orders"] = simpy.Store(env)
+        inc["valves_chosen"] = env.event()
+        inc["repaired"] = False
+        inc["units"] = []
+        if delay:
+            yield env.timeout(delay)
+        sites = self.travel.locate(inc["xy"].reshape(1, 2))
+        out = self.travel.out_times(sites, 0)
+        while not inc["closed"]:
+            action, params, role = yield inc["orders"].get()
+            if action == "verify" and "verified" not in inc:
+                self._verified(inc)  # the model's deficit, for the record; the trainee decides
+                inc["verified"] = self._clock()
+                sensor, layer, feature = (inc["alarms"][0] if inc["alarms"] else (None, "incidents", inc["id"]))
+                session.publish(self._clock(), "alarm_acknowledged", SOURCE, layer, feature, None,
+                                f"{inc['id']}: verified by {role}", incident=inc["id"], sensor=sensor,
+                                verified=True, role=role)
+            elif action == "dispatch":
+                for name in params.get("units") or []:
+                    unit = next((u for u in self.fleet.units if u.name == name), None)
+                    if unit is None or not self.free[unit.index]:
+                        inc["notes"].append(f"{role} sent {name}: " + ("no such unit" if unit is None else "busy"))
+                        continue
+                    env.process(self._crew_manual(inc, unit, sites, out))
+            elif action == "close_valves" and not inc["valves_chosen"].triggered:
+                inc["valves"] = [str(v) for v in params.get("valves") or []]
+                inc["valves_chosen"].succeed()
+            elif action == "close_incident":
+                if inc["repaired"]:
+                    self._close(inc)
+                else:
+                    inc["notes"].append(f"{role} asked to close {inc['id']} before the repair: ignored")
+
+    def _crew_manual(self, inc: dict, unit, sites, out):
+        """A unit the trainees named: to the scene over the roads, the chosen valves, repair, release."""
+        env, plan, session = self.env, self.plan, self.session
+        unit, travel, en_route = self._pick([unit], sites, out)  # from the road if it is on its way home
+        station = self.fleet.stations[unit.station]
+        inc["units"].append(unit.name)
+        inc.setdefault("unit", unit.name)
+        session.state["units"][unit.name].update(status="dispatched", incident=inc["id"])
+        session.publish(self._clock(), "unit_dispatched", SOURCE, "fire_stations", station.id, travel,
+                        f"{unit.name} ({unit.type}) sent to {inc['id']}", unit=unit.name, incident=inc["id"],
+                        en_route=en_route, unit_type=unit.type)
+        sent = self._clock()
+        yield env.timeout((0.0 if en_route else plan.turnout(unit.type)) + travel)
+        session.state["units"][unit.name].update(status="on_scene", x=float(inc["xy"][0]), y=float(inc["xy"][1]))
+        session.publish(self._clock(), "unit_arrived", SOURCE, "incidents", inc["id"], self._clock() - sent,
+                        f"{unit.name} on scene of {inc['id']}", unit=unit.name)
+        inc.setdefault("on_scene", self._clock())
+        if inc["type"] == "water_main_break" and unit.type == "water_crew" and "pipe" not in inc:
+            yield from self._isolate_chosen(inc)
+        self._release(inc, unit, sent, sites)
+
+    def _isolate_chosen(self, inc: dict):
+        """Close the valves the trainees chose (``isolate_s`` after both the crew and the choice are there)."""
+        env, plan, session = self.env, self.plan, self.session
+        broken = {p: b for p, b in session.state["breaks"].items() if not b.get("incident")}
+        if not broken:
+            inc["finding"] = "no break found (or one already being handled)"
+            return
+        pipes = self.twin["water_pipes"].set_index("id")
+        pipe = min(broken, key=lambda pid: pipes.geometry[pid].distance(shapely.Point(*inc["xy"]))
+                   if pid in pipes.index else np.inf)
+        inc["pipe"] = pipe
+        session.state["breaks"][pipe]["incident"] = inc["id"]
+        yield inc["valves_chosen"]
+        yield env.timeout(plan.isolate_s)
+        closing = [(v, self._valve_link(v)) for v in inc["valves"]]
+        for valve, link in closing:
+            if link is None:
+                inc["notes"].append(f"no valve {valve} in the network: not closed")
+                continue
+            session.publish(self._clock(), "valve_closed", SOURCE, "water_valves", valve, None,
+                            f"{valve} closed (chosen by the trainees) for pipe {pipe}", link=link, incident=inc["id"])
+        inc["isolated"] = self._clock()
+        yield env.timeout(plan.repair_s)
+        session.publish(self._clock(), "repair_done", SOURCE, "water_pipes", pipe, plan.repair_s,
+                        f"pipe {pipe} repaired", pipe=pipe, incident=inc["id"])
+        for valve, link in closing:
+            if link is not None:
+                session.publish(self._clock(), "valve_opened", SOURCE, "water_valves", valve, None,
+                                f"{valve} reopened after the repair of {pipe}", link=link, incident=inc["id"])
+        inc["repaired"] = True
+
+    def _valve_link(self, vid: str) -> str | None:
+        """The link a valve closes: its pipe, or the half of a broken pipe it sits at."""
+        valves = self.system.valves
+        row = valves[valves["id"].astype(str) == str(vid)]
+        if not len(row):
+            return None
+        pipe, node = str(row.iloc[0]["pipe_id"]), str(row.iloc[0]["node_id"])
+        if pipe in self.session.state["breaks"] or (self.water is not None and pipe in self.water.breaks):
+            return pipe if node == self.system.network.get_link(pipe).start_node_name else f"{pipe}-B"
+        return pipe
 
     # ---------------------------------------------------------------- time
     def advance_to(self, t: float) -> None:

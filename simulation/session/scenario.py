@@ -246,10 +246,15 @@ def load_scenario(path) -> tuple[Scenario, Path]:
     return scenario, path.parent
 
 
-def build_session(scenario: Scenario, folder: Path, twin=None, system=None):
+def build_session(scenario: Scenario, folder: Path, twin=None, system=None, *, manual: bool = False,
+                  before_response=None):
     """The session of ``scenario``: water network, virtual sensors and alarms, emergency response.
 
-    ``system`` replaces the twin's water system (a retrofit plan applied to it).
+    ``system`` replaces the twin's water system (a retrofit plan applied to it).  A drill
+    (:mod:`simulation.drill`) passes ``manual=True`` (main breaks wait for the trainees' actions) and
+    ``before_response``: a callable given the session that returns the engines to attach just before
+    the response (the exercise controller), so the trainees' actions of a frame reach the response
+    in that frame.
     """
     from simulation.hydraulics.results import DemandModel
     from simulation.hydraulics.system import from_twin
@@ -269,8 +274,12 @@ def build_session(scenario: Scenario, folder: Path, twin=None, system=None):
             twin = build_demo(seed=scenario.twin.demo_seed)
     system = system if system is not None else from_twin(twin)
     start = scenario.start_s()
+
+    def rebuild():
+        return build_session(scenario, folder, twin, system, manual=manual, before_response=before_response)
+
     session = Session(twin, start, start + scenario.duration_h * 3600, seed=scenario.seed,
-                      step_s=scenario.step_s, rebuild=lambda: build_session(scenario, folder, twin, system))
+                      step_s=scenario.step_s, rebuild=rebuild)
     water = WaterNetwork(system, demand_model=DemandModel(pdd=True), service_pressure=scenario.service_pressure_m)
     session.attach(water)
     for b in scenario.breaks:
@@ -288,7 +297,9 @@ def build_session(scenario: Scenario, folder: Path, twin=None, system=None):
                         fire_verify_s=r.fire.verify_s, fire_dispatch_s=r.fire.dispatch_s,
                         fire_handle_s=r.fire.handle_min * 60.0, gas_verify_s=r.gas_leak.verify_s,
                         gas_dispatch_s=r.gas_leak.dispatch_s, gas_make_safe_s=r.gas_leak.make_safe_min * 60.0,
-                        turnout_by_unit=dict(r.turnout_by_unit))
+                        turnout_by_unit=dict(r.turnout_by_unit), manual=manual)
+    for engine in (before_response(session) if before_response is not None else ()):
+        session.attach(engine)
     session.attach(Response(twin, system, plan, water=water, alarms=sensors.alarms))
     session.water = water
     return session
