@@ -29,6 +29,7 @@ def build_window(settings=None):
     from app.window.hydraulics import HydraulicsPanel
     from app.window.inspector import Inspector
     from app.window.layers import LayerTree
+    from app.window.live import LivePanel
     from app.window.main import MainWindow
     from app.window.plots import PlotPanel
     from app.window.query import QueryPanel
@@ -48,6 +49,7 @@ def build_window(settings=None):
     alarms = window.add_panel("alarms", "Sensors and alarms", AlarmPanel, right, tab_with="scenario")
     window.add_panel("hydraulics", "Hydraulics", HydraulicsPanel, right, tab_with="alarms")
     window.add_panel("emergency", "Emergency", EmergencyPanel, right, tab_with="hydraulics")
+    window.add_panel("live", "Live feed", LivePanel, right, tab_with="alarms")
     window.add_panel("timeline", "Clock", Timeline, bottom)
     plots = window.add_panel("plots", "Plots", PlotPanel, bottom)
     window.splitDockWidget(window.docks["timeline"], window.docks["plots"], Qt.Orientation.Vertical)

@@ -1,63 +1,10 @@
-"""Fixtures for the sensor tests: a real mosquitto broker on loopback and a small twin with sensors."""
+"""Fixtures for the sensor tests: a small twin with sensors (the mosquitto broker is in tests/conftest.py)."""
 
 from __future__ import annotations
-
-import os
-import shutil
-import socket
-import subprocess
-import time
-from pathlib import Path
 
 import geopandas as gpd
 import pytest
 from shapely.geometry import LineString, Point
-
-MOSQUITTO = os.environ.get("LIFELINE_MOSQUITTO", "/usr/sbin/mosquitto")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def mosquitto(tmp_path):
-    """A mosquitto broker on 127.0.0.1:<free port>; yields (host, port, stop, start)."""
-    exe = MOSQUITTO if Path(MOSQUITTO).exists() else shutil.which("mosquitto")
-    if not exe:
-        reason = "mosquitto is not installed (./bootstrap install puts it in /usr/sbin)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason}, and CI=true: CI must run the live MQTT tests")
-        pytest.skip(reason)
-    port = _free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    procs = []
-
-    def start():
-        proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(proc)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    return proc
-            except OSError:
-                time.sleep(0.05)
-        proc.kill()
-        pytest.fail(f"mosquitto did not listen on port {port}")
-
-    def stop():
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                p.wait(5)
-
-    start()
-    yield "127.0.0.1", port, stop, start
-    stop()
 
 
 @pytest.fixture
