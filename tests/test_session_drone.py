@@ -308,3 +308,14 @@ def test_bad_flights_are_refused(demo_twin, tmp_path):
         with pytest.raises(SourceError, match=message):
             scenario, folder = load_scenario(path)
             build_session(scenario, folder, twin=demo_twin)
+
+
+def test_the_drone_verification_and_dispatch_times_come_from_the_scenario(demo_twin):
+    scenario, folder = load_scenario(SCENARIOS / "drone-airport.yaml")
+    response = scenario.response.model_copy(update={"drone": scenario.response.drone.model_copy(
+        update={"verify_s": 150.0, "dispatch_s": 45.0})})
+    slow = scenario.model_copy(update={"response": response, "duration_h": 11.0})
+    session = build_session(slow, folder, twin=demo_twin).run()
+    opened = _one(session, "incident_opened", type="drone_conflict")
+    assert _one(session, "alarm_acknowledged", incident=opened.feature).time == opened.time + 150.0
+    assert _one(session, "unit_dispatched", incident=opened.feature).time == opened.time + 150.0 + 45.0

@@ -97,6 +97,12 @@ class FireSpec(_Strict):
     handle_min: float = Field(40.0, ge=0, le=1440, description="from the first unit on scene to the fire out")
 
 
+class DroneSpec(_Strict):
+    verify_s: float = Field(60.0, ge=0, le=86400,
+                            description="the track checked against the registered flights, the operator called")
+    dispatch_s: float = Field(20.0, ge=0, le=86400)
+
+
 class GasSpec(_Strict):
     verify_s: float = Field(60.0, ge=0, le=86400)
     dispatch_s: float = Field(20.0, ge=0, le=86400)
@@ -117,6 +123,7 @@ class ResponseSpec(_Strict):
     confirm_deficit_m: float = Field(10.0, gt=0, le=500)
     fire: FireSpec = Field(default_factory=FireSpec)
     gas_leak: GasSpec = Field(default_factory=GasSpec)
+    drone: DroneSpec = Field(default_factory=DroneSpec)
     turnout_by_unit: dict[str, float] = Field(default_factory=_turnouts,
                                               description="turnout (s) per unit type; others take turnout_s")
 
@@ -297,6 +304,7 @@ def build_session(scenario: Scenario, folder: Path, twin=None, system=None, *, m
                         fire_verify_s=r.fire.verify_s, fire_dispatch_s=r.fire.dispatch_s,
                         fire_handle_s=r.fire.handle_min * 60.0, gas_verify_s=r.gas_leak.verify_s,
                         gas_dispatch_s=r.gas_leak.dispatch_s, gas_make_safe_s=r.gas_leak.make_safe_min * 60.0,
+                        drone_verify_s=r.drone.verify_s, drone_dispatch_s=r.drone.dispatch_s,
                         turnout_by_unit=dict(r.turnout_by_unit), manual=manual)
     for engine in (before_response(session) if before_response is not None else ()):
         session.attach(engine)
