@@ -32,7 +32,6 @@ from PyQt6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QMainWindow
 from app.window.work import WorkBar
 
 ORG, APP = "Lifeline Twin", "Lifeline Twin"
-MAX_RECENT = 8
 #: The dock layout's version: a layout saved by a window with other docks is not restored.
 LAYOUT_VERSION = 4
 CLICK_SLOP_PX = 4   # a press and release closer than this is a click (pick), not a drag (orbit)
@@ -181,7 +180,10 @@ class MainWindow(QMainWindow):
         self.modified = False
         self.view_model = ViewModel.for_twin(twin)
         self.scene = Scene(twin, plotter=self.interactor)
-        self.scene.legend(False)   # the layer tree is the legend; a viewport-high legend crowds the view
+        prefs = self.preferences()
+        # the layer tree is the legend; a viewport-high legend crowds the view (Preferences turn it on)
+        self.scene.legend(prefs.legend)
+        self.view_model.clock.speed = prefs.speed
         self.scene.bind(self.view_model)
         self.view_model.selection.events.connect(self._on_selection)
         self.view_model.ground.events.exaggeration.connect(self._redraw)
@@ -202,7 +204,7 @@ class MainWindow(QMainWindow):
         pose = self.scene.pose()
         self.interactor.clear()
         self.scene = Scene(self.twin, plotter=self.interactor, vertical_exaggeration=float(exaggeration))
-        self.scene.legend(False)
+        self.scene.legend(self.preferences().legend)
         self.scene.bind(self.view_model)
         self.scene.go_to_pose(pose)
         self.request_render()
@@ -286,6 +288,8 @@ class MainWindow(QMainWindow):
         self._action(f, "Export movie of the clock…", self.movie_dialog)
         f.addSeparator()
         self._action(f, "Quit", self.close, QKeySequence.StandardKey.Quit)
+        e = bar.addMenu("&Edit")
+        self._action(e, "Preferences…", self.preferences_dialog, QKeySequence.StandardKey.Preferences)
         v = self.view_menu = bar.addMenu("&View")
         from app.scene.camera import PRESETS
 
@@ -295,6 +299,25 @@ class MainWindow(QMainWindow):
         self.bookmark_menu = v.addMenu("Bookmarks")
         self._action(v, "Add bookmark…", self.bookmark_dialog, "Ctrl+B")
         v.addSeparator()
+
+    def preferences(self):
+        from app.window.preferences import Preferences
+
+        return Preferences.read(self.settings)
+
+    def apply_preferences(self) -> None:
+        """Apply the preferences saved in the settings to what is open now."""
+        prefs = self.preferences()
+        if self.scene is not None:
+            self.scene.legend(prefs.legend)
+            self.request_render()
+        self.settings.setValue("files/recent", self.recent()[:prefs.recent])
+        self._fill_recent()
+
+    def preferences_dialog(self) -> None:
+        from app.window.preferences import PreferencesDialog
+
+        PreferencesDialog(self).exec()
 
     def _action(self, menu, text, slot, shortcut=None) -> QAction:
         act = QAction(text, self)
@@ -347,7 +370,7 @@ class MainWindow(QMainWindow):
 
     def _remember(self, path: Path) -> None:
         items = [str(path)] + [p for p in self.recent() if p != str(path)]
-        self.settings.setValue("files/recent", items[:MAX_RECENT])
+        self.settings.setValue("files/recent", items[:self.preferences().recent])
         self._fill_recent()
 
     def _fill_recent(self) -> None:

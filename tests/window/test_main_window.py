@@ -124,3 +124,26 @@ def test_vertical_exaggeration_redraws_the_scene_keeping_what_the_model_holds(wi
     window.panels["layers"].exaggeration.setValue(1.0)
     model.layer("roads").visible = True
     assert window.scene.frame.vertical == 1.0 and window.scene.layers["roads"].actor.GetVisibility() == 1
+
+
+def test_preferences_are_kept_in_the_settings_and_applied(window, qtbot):
+    from PyQt6.QtWidgets import QDialogButtonBox
+
+    from app.window.preferences import Preferences, PreferencesDialog
+
+    before = Preferences.read(window.settings)
+    dialog = PreferencesDialog(window)
+    qtbot.addWidget(dialog)
+    dialog.legend.setChecked(True)
+    dialog.speed.setCurrentIndex(dialog.speed.findData(600.0))
+    dialog.recent.setValue(3)
+    dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
+    try:
+        assert Preferences.read(window.settings) == Preferences(legend=True, speed=600.0, recent=3)
+        assert window.scene._legend is True and window.scene.plotter.legend is not None
+        window.settings.setValue("prefs/speed", "fast")          # a damaged value falls back to the default
+        assert Preferences.read(window.settings).speed == 60.0
+    finally:
+        before.write(window.settings)
+        window.apply_preferences()
+    assert window.scene.plotter.legend is None
