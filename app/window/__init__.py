@@ -25,6 +25,7 @@ def build_window(settings=None):
     from PyQt6.QtCore import Qt
 
     from app.window.alarms import AlarmPanel
+    from app.window.drill import DrillPanel
     from app.window.emergency import EmergencyPanel
     from app.window.hydraulics import HydraulicsPanel
     from app.window.inspector import Inspector
@@ -49,6 +50,7 @@ def build_window(settings=None):
     alarms = window.add_panel("alarms", "Sensors and alarms", AlarmPanel, right, tab_with="scenario")
     window.add_panel("hydraulics", "Hydraulics", HydraulicsPanel, right, tab_with="alarms")
     window.add_panel("emergency", "Emergency", EmergencyPanel, right, tab_with="hydraulics")
+    window.add_panel("drill", "Drill", DrillPanel, right, tab_with="emergency")
     window.add_panel("live", "Live feed", LivePanel, right, tab_with="alarms")
     window.add_panel("timeline", "Clock", Timeline, bottom)
     plots = window.add_panel("plots", "Plots", PlotPanel, bottom)

@@ -21,7 +21,6 @@ HTML report of the run so far (:mod:`simulation.session.report`, as
 from __future__ import annotations
 
 import io
-import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -46,34 +45,6 @@ def _tint(colour: str, amount: float = 0.7) -> QColor:
     """``colour`` mixed with white (``amount`` of white)."""
     c = QColor(colour)
     return QColor(*(round(v + (255 - v) * amount) for v in (c.red(), c.green(), c.blue())))
-
-
-def on_own_thread(fn):
-    """``fn(progress)`` run on a new Python thread that the work bar's worker waits for.
-
-    Qt's pool reuses its worker threads from job to job and Python drops their
-    thread state in between; pyproj's per-thread PROJ context goes with it,
-    and a CRS made in an earlier job on the same thread (the demo city built
-    by File > New demo city) crashes the process when used there again
-    (geopandas in ``build_session``).  A fresh thread each time avoids it.
-    """
-    def run(progress):
-        out: dict = {}
-
-        def target():
-            try:
-                out["result"] = fn(progress)
-            except BaseException as exc:  # handed to the worker, which reports it
-                out["error"] = exc
-
-        thread = threading.Thread(target=target, name="lifeline-twin scenario", daemon=True)
-        thread.start()
-        thread.join()
-        if "error" in out:
-            raise out["error"]
-        return out.get("result")
-
-    return run
 
 
 class EventTable(QAbstractTableModel):
@@ -144,7 +115,59 @@ class EventTable(QAbstractTableModel):
         return None
 
 
-class ScenarioPanel(QWidget):
+class PlaybackRuns:
+    """Running a panel's :class:`~app.playback.Playback` off the window's thread: to its end, or a far seek.
+
+    The scenario and drill panels share it; they have ``window``, ``playback``,
+    ``job``, ``_enable()`` and ``run_name()`` (what the status bar calls the run).
+    """
+
+    def run_to_end(self):
+        """Run the rest of the session off the window's thread (progress and Cancel in the status bar)."""
+        pb = self.playback
+        if pb is None or pb.busy or self.window.work.busy:
+            return None
+        return self._run(pb.session.end, f"running {self.run_name()} to its end", follow_clock=False)
+
+    def _far(self, t: float) -> None:
+        """A seek far from the session's time: through the worker when it is free, else here."""
+        pb = self.playback
+        if self.window.work.busy:
+            pb.run_to(t)
+            pb.catch_up()
+            return
+        self._run(t, f"moving {self.run_name()}'s clock to {clock_text(t)}", follow_clock=True)
+
+    def _run(self, t: float, title: str, *, follow_clock: bool):
+        pb, clock = self.playback, self.window.view_model.clock
+        if not follow_clock:
+            clock.playing = False
+        pb.busy = True
+        self._enable()
+
+        def over(kind: str, text: str = "") -> None:
+            pb.busy = False
+            self._enable()
+            if pb is not self.playback:
+                return
+            pb.catch_up()
+            if kind == "failed":
+                self.window.fail(text)
+            if kind == "cancelled":
+                self.window.say(f"{title}: stopped at {clock_text(pb.session.now)}")
+            if follow_clock and kind == "done" and clock.time != pb.session.now:
+                pb.go_to(clock.time)   # the clock moved on while the session ran
+            else:
+                clock.time = pb.session.now
+
+        self.job = self.window.work.start(title, lambda progress: pb.run_to(t, progress),
+                                          on_done=lambda _now: over("done"),
+                                          on_failed=lambda text: over("failed", text),
+                                          on_cancelled=lambda: over("cancelled"))
+        return self.job
+
+
+class ScenarioPanel(PlaybackRuns, QWidget):
     """Open a scenario, run it on the clock, list its events, write and open its report."""
 
     playback_changed = pyqtSignal(object)   # the new Playback, or None when none is open
@@ -226,6 +249,9 @@ class ScenarioPanel(QWidget):
         self._enable()
 
     # ------------------------------------------------------------------ the twin
+    def run_name(self) -> str:
+        return self.scenario.name if self.scenario is not None else "the scenario"
+
     def twin_changed(self, twin) -> None:
         """A new city: the scenario ran on the old one, so it is closed."""
         self.close_scenario()
@@ -271,7 +297,7 @@ class ScenarioPanel(QWidget):
         twin = w.twin
         self.title.setText(f"Opening {scenario.name}…")
         self.job = w.work.start(f"building the session of {path.name}",
-                                on_own_thread(lambda progress: build_session(scenario, folder, twin=twin)),
+                                lambda progress: build_session(scenario, folder, twin=twin),
                                 on_done=lambda session: self._opened(scenario, folder, path, session, twin),
                                 on_failed=lambda text: self._refuse(text),
                                 on_cancelled=lambda: self._refuse(f"{path.name}: not opened"))
@@ -366,49 +392,6 @@ class ScenarioPanel(QWidget):
         if self.window.scene is not None:
             self.window.interactor.update()   # one paint of the 3D view, when the event loop gets to it
 
-    def run_to_end(self):
-        """Run the rest of the session off the window's thread (progress and Cancel in the status bar)."""
-        pb = self.playback
-        if pb is None or pb.busy or self.window.work.busy:
-            return None
-        return self._run(pb.session.end, f"running {self.scenario.name} to its end", follow_clock=False)
-
-    def _far(self, t: float) -> None:
-        """A seek far from the session's time: through the worker when it is free, else here."""
-        pb = self.playback
-        if self.window.work.busy:
-            pb.run_to(t)
-            pb.catch_up()
-            return
-        self._run(t, f"moving the scenario's clock to {clock_text(t)}", follow_clock=True)
-
-    def _run(self, t: float, title: str, *, follow_clock: bool):
-        pb, clock = self.playback, self.window.view_model.clock
-        if not follow_clock:
-            clock.playing = False
-        pb.busy = True
-        self._enable()
-
-        def over(kind: str, text: str = "") -> None:
-            pb.busy = False
-            self._enable()
-            if pb is not self.playback:
-                return
-            pb.catch_up()
-            if kind == "failed":
-                self.window.fail(text)
-            if kind == "cancelled":
-                self.window.say(f"{title}: stopped at {clock_text(pb.session.now)}")
-            if follow_clock and kind == "done" and clock.time != pb.session.now:
-                pb.go_to(clock.time)   # the clock moved on while the session ran
-            else:
-                clock.time = pb.session.now
-
-        self.job = self.window.work.start(title, on_own_thread(lambda progress: pb.run_to(t, progress)),
-                                          on_done=lambda _now: over("done"),
-                                          on_failed=lambda text: over("failed", text),
-                                          on_cancelled=lambda: over("cancelled"))
-        return self.job
 
     # ------------------------------------------------------------------ the report
     def report_dialog(self) -> None:
@@ -444,7 +427,7 @@ class ScenarioPanel(QWidget):
                 pb.go_to(w.view_model.clock.time)   # the clock moved while the report was written
 
         self.job = w.work.start(f"writing the report of {scenario.name}",
-                                on_own_thread(lambda progress: report.write(session, scenario, folder, pictures)),
+                                lambda progress: report.write(session, scenario, folder, pictures),
                                 on_done=lambda _paths: over("done"), on_failed=lambda text: over("failed", text),
                                 on_cancelled=lambda: over("cancelled"))
         return self.job

@@ -12,7 +12,7 @@ trainees, each with a deadline in minutes after the delivery, the objective it
 serves and the contingency injects released when it is missed.  A contingency
 inject (``contingency: true``) has no trigger: only a missed action releases it.
 
-An **actions file** lists the trainees' actions (``at`` a clock time ``HH:MM``,
+An **actions file** lists the trainees' actions (``at`` a clock time ``HH:MM`` or ISO 8601,
 or ``inject`` N and ``after_s`` seconds after its delivery; ``role``,
 ``action``, ``parameters``), the controller's operations (``at``, ``op``
 deliver / hold / cancel, ``inject``) and the evaluator's entries (rating
@@ -52,6 +52,20 @@ def _hhmm(v: str) -> str:
     hh, _, mm = str(v).partition(":")
     if not (hh.isdigit() and mm.isdigit() and len(mm) == 2 and int(hh) < 24 and int(mm) < 60):
         raise ValueError(f"{v!r} is not a clock time HH:MM")
+    return v
+
+
+def _at(v: str) -> str:
+    """An actions file's time: ``HH:MM`` on the scenario's first day, or an ISO 8601 time (a drill played in
+    the window records the controller's operations to the second that way)."""
+    if len(str(v)) <= 5:
+        return _hhmm(v)
+    from datetime import datetime
+
+    try:
+        datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{v!r} is neither a clock time HH:MM nor an ISO 8601 time") from None
     return v
 
 
@@ -205,7 +219,7 @@ def _check_references(drill: Drill) -> tuple[tuple, str] | None:
 
 
 class ActionEntry(_Strict):
-    at: str | None = Field(None, description="clock time HH:MM on the scenario's first day")
+    at: str | None = Field(None, description="clock time HH:MM on the scenario's first day, or an ISO 8601 time")
     inject: int | None = Field(None, ge=1, description="taken after_s seconds after this inject's delivery")
     after_s: float | None = Field(None, ge=0, le=86400)
     role: str
@@ -217,7 +231,7 @@ class ActionEntry(_Strict):
         if (self.at is None) == (self.inject is None):
             raise ValueError("give at, or inject and after_s")
         if self.at is not None:
-            _hhmm(self.at)
+            _at(self.at)
             if self.after_s is not None:
                 raise ValueError("after_s goes with inject, not with at")
         if self.inject is not None and self.after_s is None:
@@ -251,13 +265,13 @@ class EvaluatorEntry(_Strict):
 class ControllerEntry(_Strict):
     """A controller operation during play, recorded for replay."""
 
-    at: str = Field(description="clock time HH:MM on the scenario's first day")
+    at: str = Field(description="clock time HH:MM on the scenario's first day, or an ISO 8601 time")
     op: Literal["deliver", "hold", "cancel"]
     inject: int = Field(ge=1)
 
     @model_validator(mode="after")
     def clock(self):
-        _hhmm(self.at)
+        _at(self.at)
         return self
 
 

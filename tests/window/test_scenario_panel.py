@@ -14,24 +14,17 @@ import numpy as np
 import pytest
 from PyQt6.QtCore import QPointF, Qt
 
+from .waiting import wait
+
 pytestmark = pytest.mark.qt
 
 MAIN_BURST = Path(__file__).resolve().parents[2] / "scenarios" / "main-burst.yaml"
 H = 3600.0
 
 
-def _wait(qapp, condition, timeout_s: float = 60.0) -> None:
-    end = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting")
-        qapp.processEvents()
-        time.sleep(0.01)
-
-
 def _idle(window, qapp) -> None:
     """Wait for the work bar's job (and the playback's) to be over."""
-    _wait(qapp, lambda: not window.work.busy and not (window.panels["scenario"].playback
+    wait(qapp, lambda: not window.work.busy and not (window.panels["scenario"].playback
                                                        and window.panels["scenario"].playback.busy))
     qapp.processEvents()
 
@@ -42,7 +35,7 @@ def panel(window, qapp):
     p = window.panels["scenario"]
     job = p.open_scenario(MAIN_BURST)
     assert job is not None, window.log_panel.toPlainText()
-    _wait(qapp, lambda: p.playback is not None)
+    wait(qapp, lambda: p.playback is not None)
     yield p
     window.view_model.clock.playing = False
     _idle(window, qapp)
@@ -291,6 +284,7 @@ def test_a_movie_of_the_clock_records_the_3d_view_and_puts_the_clock_back(window
     clock = window.view_model.clock
     before = clock.time
     start = pb.session.start + 7 * 3600 + 20 * 60
+    window.set_camera("top")   # the whole town in view, whatever earlier tests zoomed to
     path = window.export_movie(tmp_path / "burst.mp4", frames=4, fps=2, start=start, end=start + 30 * 60)
     assert path == tmp_path / "burst.mp4" and not list(tmp_path.glob(".*recording*"))
     frames = [f for f in imageio.get_reader(path)]
