@@ -48,6 +48,9 @@ def main() -> None:
     print(f"one replication here: cold {cold:.2f} s, warm {warm:.2f} s")
     print(f"{args.replications} replications on {args.workers} workers: {wall:.1f} s "
           f"({wall / args.replications:.2f} s per replication, {meta['failed']} failed)")
+    failed = table[table["error"] != ""]
+    for reason, n in failed["error"].str[:200].value_counts().head(5).items():
+        print(f"  {n} failed: {reason}")
     print(f"ratio to one replication x {args.replications} / {args.workers}: "
           f"{wall / (cold * args.replications / args.workers):.2f} (cold), "
           f"{wall / (warm * args.replications / args.workers):.2f} (warm)")
