@@ -19,10 +19,13 @@ def register(sub) -> None:
     r.add_argument("drill", help="drill YAML (see scenarios/drills/)")
     r.add_argument("--actions", required=True, help="the trainees' actions and the evaluator's entries (YAML)")
     r.add_argument("--out", required=True, help="folder for events.parquet, events.csv, scores.json, aar.html")
+    r.add_argument("--no-pictures", action="store_true",
+                   help="leave the pictures of the 3D view at key moments out of the report (faster)")
     r.set_defaults(func=cmd_run)
 
 
 def cmd_run(args) -> int:
+    from app.scene.snapshots import key_moments
     from simulation.drill import report
     from simulation.drill.controller import prepare, units_of
     from simulation.drill.model import check_features, load_actions, load_drill
@@ -33,7 +36,8 @@ def cmd_run(args) -> int:
     session, controller = prepare(drill, scenario, folder, actions)
     check_features(args.drill, drill, session.twin, units_of(session), args.actions, actions)
     session.run()
-    paths = report.write(session, controller, drill, scenario, actions, Path(args.out))
+    shots = [] if args.no_pictures else key_moments(session)
+    paths = report.write(session, controller, drill, scenario, actions, Path(args.out), shots)
     import json
 
     scores = json.loads(Path(args.out, "scores.json").read_text())

@@ -24,6 +24,7 @@ def register(sub) -> None:
 
 
 def cmd_run(args) -> int:
+    from app.scene.snapshots import key_moments
     from simulation.session import report
     from simulation.session.scenario import build_session, load_scenario
 
@@ -33,7 +34,7 @@ def cmd_run(args) -> int:
     t0 = time.perf_counter()
     session = build_session(scenario, folder)
     session.run()
-    shots = [] if args.no_pictures else pictures(session)
+    shots = [] if args.no_pictures else key_moments(session)
     paths = report.write(session, scenario, Path(args.out), shots)
     doc = report.summary(session, scenario)
     print(f"{scenario.name}: {doc['events']} events in {time.perf_counter() - t0:.1f} s; chain complete: "
@@ -89,31 +90,3 @@ def demo_step(twin, project, out) -> list:
     scenario, folder = load_scenario(DEMO_SCENARIO)
     session = build_session(scenario, folder, twin=twin).run()
     return report.write(session, scenario, Path(out) / "main-burst")
-
-
-def pictures(session, size=(960, 600)) -> list[tuple[str, bytes]]:
-    """The 3D view at the water network's key moments: junctions coloured by pressure (m), plan view."""
-    water = getattr(session, "water", None)
-    if water is None or not water.snapshots or not len(session.twin["water_junctions"]):
-        return []
-    import io
-
-    from PIL import Image
-
-    from app.scene.scene import Scene
-    from simulation.clock import iso
-
-    scene = Scene(session.twin, window_size=size)
-    try:
-        scene.show("water_junctions", True)
-        scene.camera("top")
-        shots = []
-        for what, t, pressure in water.snapshots:
-            scene.set_result("water_junctions", "pressure_now", pressure)
-            scene.color_by("water_junctions", "pressure_now", cmap="RdYlBu", clim=(0.0, 60.0), unit="m")
-            buf = io.BytesIO()
-            Image.fromarray(scene.screenshot()).save(buf, format="PNG", optimize=True)
-            shots.append((f"{iso(t)}: {what}; junctions coloured by pressure (m)", buf.getvalue()))
-        return shots
-    finally:
-        scene.close()

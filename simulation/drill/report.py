@@ -57,7 +57,10 @@ def _plot(session) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def html_report(session, drill, scores: dict, kpis: list[dict]) -> str:
+def html_report(session, drill, scores: dict, kpis: list[dict], pictures=()) -> str:
+    """The after-action report; ``pictures``: (caption, PNG bytes) of the 3D view at key moments."""
+    from simulation.session.report import pictures_html
+
     esc = html.escape
     objectives = "".join(f"<li><b>{esc(o.id)}</b> {esc(o.text)}</li>" for o in drill.objectives)
     participants = "".join(f"<tr><td>{esc(p.role)}</td><td>{esc(p.name)}</td></tr>" for p in drill.participants)
@@ -138,6 +141,7 @@ td.rM{{background:#ffcc80}}td.rU{{background:#ef9a9a}}</style></head><body>
 <h2>Evaluator's notes</h2>{items('note')}
 <h2>Improvement plan</h2>
 <table><tr><th>objective</th><th>action</th><th>owner</th><th>due</th></tr>{plan}</table>
+{pictures_html(pictures)}
 <h2>Timeline: injects against actions</h2>
 <table><tr><th>time (UTC)</th><th>what</th><th>who</th><th></th></tr>{timeline}</table>
 <h2>Injects</h2><table><tr><th>inject</th><th>final state</th><th>delivered</th></tr>{injects}</table>
@@ -145,8 +149,8 @@ td.rM{{background:#ffcc80}}td.rU{{background:#ef9a9a}}</style></head><body>
 """
 
 
-def write(session, controller, drill, scenario, actions, out) -> list:
-    """events.parquet, events.csv, scores.json and aar.html in ``out``."""
+def write(session, controller, drill, scenario, actions, out, pictures=()) -> list:
+    """events.parquet, events.csv, scores.json and aar.html (with ``pictures``) in ``out``."""
     from pathlib import Path
 
     from simulation.drill.scoring import kpis as drill_kpis, score
@@ -158,5 +162,5 @@ def write(session, controller, drill, scenario, actions, out) -> list:
     scores["kpis"] = figures
     paths = session.log.write(out)
     paths.append(atomic.write(out / "scores.json", json.dumps(scores, indent=1)))
-    paths.append(atomic.write(out / "aar.html", html_report(session, drill, scores, figures)))
+    paths.append(atomic.write(out / "aar.html", html_report(session, drill, scores, figures, pictures)))
     return paths

@@ -417,14 +417,15 @@ Chain complete: <b>{'yes' if doc['chain_complete'] else 'no'}</b>; in order: <b>
 <h2>Key figures</h2><table><tr><th>KPI</th><th>value</th></tr>{kpis}</table>
 <h2>Against the targets</h2><table><tr><th>KPI</th><th>target</th><th>value</th><th></th></tr>{targets}</table>
 <h2>People without water</h2><img alt="people without water and leak flow over the run" src="data:image/png;base64,{_plot(session)}">
-{_pictures_html(pictures)}
+{pictures_html(pictures)}
 <h2>Event log</h2><p>Every event but the per-frame reading counts (first 400; the full log is events.parquet / events.csv).</p>
 <table><tr><th>time (UTC)</th><th>event</th><th>feature</th><th>what</th></tr>{events}</table>
 </body></html>
 """
 
 
-def _pictures_html(pictures) -> str:
+def pictures_html(pictures) -> str:
+    """The report section of (caption, PNG bytes) pictures, inline (empty when there are none)."""
     if not pictures:
         return ""
     figures = "".join(f"<figure><img alt=\"{html.escape(caption)}\" src=\"data:image/png;base64,"

@@ -25,9 +25,21 @@ def test_drill_run_writes_the_log_the_scores_and_the_report(good, tmp_path, caps
     assert [o["rating"] for o in scores["objectives"]] == ["P"] * 5
     page = (out / "aar.html").read_text()
     assert "data:image/png;base64," in page and "http://" not in page and "https://" not in page
+    # the plot and one picture of the 3D view per key moment the water network kept (break, valves, repair)
+    moments = good["session"].water.snapshots
+    assert len(moments) >= 2 and page.count("<figure><img") == len(moments)
+    assert "The 3D view at key moments" in page
     for heading in ("Overview", "Objectives and ratings", "Improvement plan", "Timeline: injects against actions"):
         assert heading in page
     assert "Pre-written notification texts for a main shutdown" in page
+
+
+def test_no_pictures_leaves_the_3d_view_out(tmp_path):
+    out = tmp_path / "aar"
+    assert main(["drill", "run", str(DRILL), "--actions", str(DRILLS / "main-burst-good.yaml"),
+                 "--out", str(out), "--no-pictures"]) == 0
+    page = (out / "aar.html").read_text()
+    assert "<figure><img" not in page and "The 3D view at key moments" not in page
 
 
 def test_a_bad_actions_file_gives_one_line_and_a_non_zero_exit(tmp_path, capsys):
