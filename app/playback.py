@@ -214,7 +214,7 @@ class AlarmBoard:
                 who, kind = _alarm_who(e), e.get("alarm_kind")
                 for a in self.alarms.values():
                     if a.who == who and (kind is None or a.kind == kind) and a.acknowledged is None:
-                        a.acknowledged, a.acknowledged_by = e.time, e.source
+                        a.acknowledged, a.acknowledged_by = e.time, e.get("role") or e.source
                         changed = True
             elif e.kind == "incident_opened":
                 who = e.get("sensor") or e.get("track")

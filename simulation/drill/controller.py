@@ -26,8 +26,10 @@ later (at most one step late).
 
 The trainees' actions are ``action_taken`` events (data: action, role,
 parameters), from a scripted actions file (:class:`~simulation.drill.model.Actions`)
-or from :meth:`act` during play; ``notify`` also publishes ``notified`` and
-``request_mutual_aid`` ``mutual_aid_requested``.  Each expected action is
+or from :meth:`act` during play; ``acknowledge`` also publishes
+``alarm_acknowledged`` (with the role) for the alarms it names (``sensor``) or
+every alarm in force, ``notify`` ``notified`` and ``request_mutual_aid``
+``mutual_aid_requested``.  Each expected action is
 matched by the first action of its kind (and role, if it names one) taken
 after the delivery whose parameters match: a list as a set, anything else by
 equality.  A deadline passing unmet releases its contingency injects (delivered
@@ -216,7 +218,15 @@ class ExerciseController:
                                 f"{role}: {action} " + ", ".join(f"{k}={v}" for k, v in parameters.items()),
                                 action=action, role=role, parameters=parameters)
         self.actions.append(event)
-        if action == "notify":
+        if action == "acknowledge":
+            # the alarms named (``sensor``: one id or a list), or every alarm in force, are acknowledged
+            # by the trainee's role: the alarm list and the report show who did it and when
+            named = parameters.get("sensor") or parameters.get("sensors")
+            sensors = [named] if isinstance(named, str) else list(named or session.state.get("alarms", {}))
+            for sensor in sorted(map(str, sensors)):
+                session.publish(when, "alarm_acknowledged", SOURCE, "sensors", sensor, None,
+                                f"{role} acknowledged the alarm of {sensor}", sensor=sensor, role=role)
+        elif action == "notify":
             session.publish(when, "notified", SOURCE, "roles", role, None,
                             f"{role} notified {parameters.get('whom')}", whom=parameters.get("whom"), role=role)
         elif action == "request_mutual_aid":

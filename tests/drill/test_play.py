@@ -43,7 +43,7 @@ def test_injects_are_delivered_at_their_triggers_in_order(good):
 
 def test_the_response_waits_for_the_trainees_and_closes_the_valves_they_chose(good):
     log = good["session"].log
-    ack = log.of("alarm_acknowledged")
+    ack = [e for e in log.of("alarm_acknowledged") if e.get("verified")]   # the trainee's verification
     assert [iso(e.time) for e in ack] == [T0 + "07:35:00Z"] and ack[0].get("role") == "control_room"
     closed = log.of("valve_closed")
     # chosen at 3 min after the crew's report, closed 30 min (isolate_min) later
@@ -119,3 +119,20 @@ def test_the_rating_rule():
     assert rate(["met", "missed"]) == "M" and rate(["late", "missed"]) == "M"
     assert rate(["missed"]) == "U"
     assert rate(["not_played"]) is None and rate([]) is None
+
+
+def test_a_trainees_acknowledge_acknowledges_the_alarms_in_force_with_the_role(good):
+    session = good["session"]
+    act = next(e for e in session.log.of("action_taken") if e.get("action") == "acknowledge")
+    acks = [e for e in session.log.of("alarm_acknowledged") if e.source == "drill"]
+    assert acks and all(e.time == act.time and e.get("role") == "control_room" for e in acks)
+    # exactly the sensors in alarm at that moment: raised or escalated before it and not cleared since
+    in_force: dict = {}
+    for e in session.log.events:
+        if e.time > act.time or e.source != "sensors":
+            continue
+        if e.kind in ("alarm_raised", "alarm_escalated", "alarm_lowered"):
+            in_force.setdefault(e.get("sensor"), set()).add(e.get("alarm_kind"))
+        elif e.kind == "alarm_cleared":
+            in_force.get(e.get("sensor"), set()).discard(e.get("alarm_kind"))
+    assert sorted(e.feature for e in acks) == sorted(s for s, kinds in in_force.items() if kinds)
