@@ -36,10 +36,11 @@ KIND_WORDS = {"project": "a Lifeline Twin project", "geopackage": "a GeoPackage 
               "sqlite": "an SQLite database", "damaged-sqlite": "a damaged SQLite file (a damaged project?)",
               "png": "a PNG picture", "gif": "a GIF picture", "mp4": "an MP4 movie", "parquet": "a Parquet file",
               "tiff": "a TIFF raster", "inp": "an EPANET network (.inp)", "json": "a JSON file",
+              "pdf": "a PDF document",
               "text": "a text (CSV) file", "binary": "a binary file", "empty": "an empty file",
               "folder": "a folder"}
 _SUFFIX_KIND = {".csv": "text", ".txt": "text", ".json": "json", ".png": "png", ".gif": "gif", ".mp4": "mp4",
-                ".parquet": "parquet", ".gpkg": "project", ".tif": "tiff", ".tiff": "tiff"}
+                ".parquet": "parquet", ".pdf": "pdf", ".gpkg": "project", ".tif": "tiff", ".tiff": "tiff"}
 _INP = re.compile(r"(?im)^\s*\[(JUNCTIONS|PIPES|RESERVOIRS|TANKS|TITLE|OPTIONS)\]")
 
 
@@ -57,6 +58,8 @@ def sniff_bytes(head: bytes) -> str:
         return "mp4"
     if head.startswith(b"PAR1"):
         return "parquet"
+    if head.startswith(b"%PDF-"):
+        return "pdf"
     if head.startswith((b"II*\x00", b"MM\x00*")):
         return "tiff"
     try:

@@ -3,7 +3,7 @@
 Plays the drill's injects on its scenario with the trainees' actions scripted in
 the actions file (the response waits for them: :mod:`simulation.drill`), and writes
 the event log (events.parquet, events.csv), scores.json and the after-action
-report aar.html.
+report aar.html, with its PDF copy aar.pdf (:mod:`app.pdf`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ def register(sub) -> None:
     r = verbs.add_parser("run", help="play a drill with scripted trainees' actions and write its after-action report")
     r.add_argument("drill", help="drill YAML (see scenarios/drills/)")
     r.add_argument("--actions", required=True, help="the trainees' actions and the evaluator's entries (YAML)")
-    r.add_argument("--out", required=True, help="folder for events.parquet, events.csv, scores.json, aar.html")
+    r.add_argument("--out", required=True,
+                   help="folder for events.parquet, events.csv, scores.json, aar.html and aar.pdf")
     r.add_argument("--no-pictures", action="store_true",
                    help="leave the pictures of the 3D view at key moments out of the report (faster)")
     r.set_defaults(func=cmd_run)
@@ -38,6 +39,9 @@ def cmd_run(args) -> int:
     session.run()
     shots = [] if args.no_pictures else key_moments(session)
     paths = report.write(session, controller, drill, scenario, actions, Path(args.out), shots)
+    from app.pdf import write_pdf
+
+    paths.append(write_pdf(Path(args.out, "aar.html").read_text(encoding="utf-8"), Path(args.out, "aar.pdf")))
     import json
 
     scores = json.loads(Path(args.out, "scores.json").read_text())

@@ -16,7 +16,8 @@ def test_drill_run_writes_the_log_the_scores_and_the_report(good, tmp_path, caps
                  "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "7 met, 0 late, 0 missed" in printed and "O3 P" in printed
-    assert sorted(p.name for p in out.iterdir()) == ["aar.html", "events.csv", "events.parquet", "scores.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["aar.html", "aar.pdf", "events.csv", "events.parquet",
+                                                     "scores.json"]
     # same drill, same seed, same actions: the same run, event for event
     table = pd.read_parquet(out / "events.parquet")
     mine = good["session"].log.frame()
@@ -32,6 +33,16 @@ def test_drill_run_writes_the_log_the_scores_and_the_report(good, tmp_path, caps
     for heading in ("Overview", "Objectives and ratings", "Improvement plan", "Timeline: injects against actions"):
         assert heading in page
     assert "Pre-written notification texts for a main shutdown" in page
+    # the PDF copy: a real PDF of several A4 pages with the report's text in it
+    pdf = (out / "aar.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    from PyQt6.QtPdf import QPdfDocument
+
+    doc = QPdfDocument(None)
+    doc.load(str(out / "aar.pdf"))
+    assert doc.pageCount() >= 4
+    text = " ".join(doc.getAllText(k).text() for k in range(doc.pageCount()))
+    assert "After-action report" in text and "Improvement plan" in text
 
 
 def test_no_pictures_leaves_the_3d_view_out(tmp_path):
