@@ -152,6 +152,10 @@ class MainWindow(QMainWindow):
             twin = mine in tabs[:k]
             if bigger or twin:
                 bar.hide()
+            else:
+                # whole names with scroll arrows: nine panels' tabs cut to "I…", "Q…" named nothing
+                bar.setElideMode(Qt.TextElideMode.ElideNone)
+                bar.setUsesScrollButtons(True)
 
     def say(self, text: str) -> None:
         self.log_panel.say(text)
