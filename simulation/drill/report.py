@@ -11,13 +11,12 @@ owner, due date) from the evaluator's entries.  It reads the scores
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 
 from simulation.clock import iso
 from simulation.drill.scoring import RATINGS
+from simulation.session.report import pictures_html, png_base64, water_axes
 
 _TIMELINE = ("pipe_broken", "incident_opened", "inject_delivered", "action_taken", "alarm_acknowledged",
              "unit_dispatched", "unit_arrived", "valve_closed", "leak_stopped", "repair_done", "valve_opened",
@@ -25,20 +24,7 @@ _TIMELINE = ("pipe_broken", "incident_opened", "inject_delivered", "action_taken
 
 
 def _plot(session) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tl = session.water.timeline_frame()
-    hours = (tl["time_s"] - session.start) / 3600.0
-    fig, ax = plt.subplots(figsize=(9, 3.6))
-    ax.step(hours, tl["people_without_water"], where="post", color="tab:red", label="people without water")
-    ax.set_xlabel(f"hours since {iso(session.start)}")
-    ax.set_ylabel("people without water")
-    ax2 = ax.twinx()
-    ax2.plot(hours, tl["leak_lps"], color="tab:blue", lw=1, label="leak flow, L/s")
-    ax2.set_ylabel("leak flow, L/s")
+    fig, ax, _, tl = water_axes(session, 9.0)
     top = max(float(tl["people_without_water"].max()), 1.0)
     for e in session.log.of("inject_delivered"):
         x = (e.time - session.start) / 3600.0
@@ -50,16 +36,11 @@ def _plot(session) -> str:
     ax.set_title("People without water and leak flow; injects (dashed, I#) and trainees' actions (triangles)",
                  fontsize=9)
     fig.legend(loc="center right", bbox_to_anchor=(0.86, 0.55), fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return png_base64(fig)
 
 
 def html_report(session, drill, scores: dict, kpis: list[dict], pictures=()) -> str:
     """The after-action report; ``pictures``: (caption, PNG bytes) of the 3D view at key moments."""
-    from simulation.session.report import pictures_html
 
     esc = html.escape
     objectives = "".join(f"<li><b>{esc(o.id)}</b> {esc(o.text)}</li>" for o in drill.objectives)

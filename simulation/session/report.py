@@ -332,7 +332,12 @@ def summary(session, scenario=None) -> dict:
             "kpis": kpis, "targets": targets}
 
 
-def _plot(session) -> str:
+def water_axes(session, width: float = 8.0):
+    """A figure of the run's people without water (left axis) and leak flow (right axis), over hours.
+
+    Returns (figure, left axis, right axis, the water network's timeline table); the run and drill
+    reports add their own marks and close it with :func:`png_base64`.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -340,22 +345,34 @@ def _plot(session) -> str:
 
     tl = session.water.timeline_frame()
     hours = (tl["time_s"] - session.start) / 3600.0
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, ax = plt.subplots(figsize=(width, 3.6))
     ax.step(hours, tl["people_without_water"], where="post", color="tab:red", label="people without water")
-    ax.set_xlabel("hours since the start of the run")
+    ax.set_xlabel(f"hours since {iso(session.start)}")
     ax.set_ylabel("people without water")
     ax2 = ax.twinx()
-    ax2.plot(hours, tl["leak_lps"], color="tab:blue", label="leak flow")
+    ax2.plot(hours, tl["leak_lps"], color="tab:blue", lw=1, label="leak flow, L/s")
     ax2.set_ylabel("leak flow, L/s")
-    for e in session.log.of("pipe_broken", "valve_closed", "repair_done"):
-        ax.axvline((e.time - session.start) / 3600.0, color="grey", lw=0.7, ls="--")
-    ax.set_title("People without water and leak flow (dashed: break, valves closed, repair)")
-    fig.legend(loc="upper right", fontsize=8)
+    return fig, ax, ax2, tl
+
+
+def png_base64(fig) -> str:
+    """The figure as a base64 PNG (for an inline data URI), and closed."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
+
+
+def _plot(session) -> str:
+    fig, ax, _, _ = water_axes(session, 8.0)
+    for e in session.log.of("pipe_broken", "valve_closed", "repair_done"):
+        ax.axvline((e.time - session.start) / 3600.0, color="grey", lw=0.7, ls="--")
+    ax.set_title("People without water and leak flow (dashed: break, valves closed, repair)")
+    fig.legend(loc="upper right", fontsize=8)
+    return png_base64(fig)
 
 
 def html_report(session, doc: dict, pictures=()) -> str:
