@@ -578,12 +578,13 @@ class Response:
         self.free[unit.index] = False
         return unit, travel, en_route
 
-    def _isolate_and_repair(self, inc: dict):
-        env, plan, session = self.env, self.plan, self.session
-        broken = {p: b for p, b in session.state["breaks"].items() if not b.get("incident")}
+    def _claim_break(self, inc: dict) -> str | None:
+        """The broken pipe nearest the incident that no crew handles yet, now this incident's (None: none)."""
+        session = self.session
+        broken = [p for p, b in session.state["breaks"].items() if not b.get("incident")]
         if not broken:
             inc["finding"] = "no break found (or one already being handled)"
-            return  # the crew checks and leaves
+            return None
         pipes = self.twin["water_pipes"].set_index("id")
 
         def distance(pid):
@@ -592,19 +593,34 @@ class Response:
         pipe = min(broken, key=distance)
         inc["pipe"] = pipe
         session.state["breaks"][pipe]["incident"] = inc["id"]
-        closing = self._valve_links(pipe)
-        inc["valves"] = [v for v, _ in closing]
+        return pipe
+
+    def _close_repair_reopen(self, inc: dict, pipe: str, closing, why: str):
+        """After ``isolate_s`` close ``closing`` [(valve, link or None)], repair in ``repair_s``, reopen them."""
+        env, plan, session = self.env, self.plan, self.session
         yield env.timeout(plan.isolate_s)
         for valve, link in closing:
+            if link is None:
+                inc["notes"].append(f"no valve {valve} in the network: not closed")
+                continue
             session.publish(self._clock(), "valve_closed", SOURCE, "water_valves", valve, None,
-                            f"{valve} closed to isolate pipe {pipe}", link=link, incident=inc["id"])
+                            f"{valve} closed {why} pipe {pipe}", link=link, incident=inc["id"])
         inc["isolated"] = self._clock()
         yield env.timeout(plan.repair_s)
         session.publish(self._clock(), "repair_done", SOURCE, "water_pipes", pipe, plan.repair_s,
                         f"pipe {pipe} repaired", pipe=pipe, incident=inc["id"])
         for valve, link in closing:
-            session.publish(self._clock(), "valve_opened", SOURCE, "water_valves", valve, None,
-                            f"{valve} reopened after the repair of {pipe}", link=link, incident=inc["id"])
+            if link is not None:
+                session.publish(self._clock(), "valve_opened", SOURCE, "water_valves", valve, None,
+                                f"{valve} reopened after the repair of {pipe}", link=link, incident=inc["id"])
+
+    def _isolate_and_repair(self, inc: dict):
+        pipe = self._claim_break(inc)
+        if pipe is None:
+            return  # the crew checks and leaves
+        closing = self._valve_links(pipe)
+        inc["valves"] = [v for v, _ in closing]
+        yield from self._close_repair_reopen(inc, pipe, closing, "to isolate")
 
     def _valve_links(self, pipe: str) -> list[tuple[str, str]]:
         """(valve id, link to close) for the segment of ``pipe``; on the broken pipe, the half at the valve."""
@@ -701,33 +717,12 @@ class Response:
 
     def _isolate_chosen(self, inc: dict):
         """Close the valves the trainees chose (``isolate_s`` after both the crew and the choice are there)."""
-        env, plan, session = self.env, self.plan, self.session
-        broken = {p: b for p, b in session.state["breaks"].items() if not b.get("incident")}
-        if not broken:
-            inc["finding"] = "no break found (or one already being handled)"
+        pipe = self._claim_break(inc)
+        if pipe is None:
             return
-        pipes = self.twin["water_pipes"].set_index("id")
-        pipe = min(broken, key=lambda pid: pipes.geometry[pid].distance(shapely.Point(*inc["xy"]))
-                   if pid in pipes.index else np.inf)
-        inc["pipe"] = pipe
-        session.state["breaks"][pipe]["incident"] = inc["id"]
         yield inc["valves_chosen"]
-        yield env.timeout(plan.isolate_s)
         closing = [(v, self._valve_link(v)) for v in inc["valves"]]
-        for valve, link in closing:
-            if link is None:
-                inc["notes"].append(f"no valve {valve} in the network: not closed")
-                continue
-            session.publish(self._clock(), "valve_closed", SOURCE, "water_valves", valve, None,
-                            f"{valve} closed (chosen by the trainees) for pipe {pipe}", link=link, incident=inc["id"])
-        inc["isolated"] = self._clock()
-        yield env.timeout(plan.repair_s)
-        session.publish(self._clock(), "repair_done", SOURCE, "water_pipes", pipe, plan.repair_s,
-                        f"pipe {pipe} repaired", pipe=pipe, incident=inc["id"])
-        for valve, link in closing:
-            if link is not None:
-                session.publish(self._clock(), "valve_opened", SOURCE, "water_valves", valve, None,
-                                f"{valve} reopened after the repair of {pipe}", link=link, incident=inc["id"])
+        yield from self._close_repair_reopen(inc, pipe, closing, "(chosen by the trainees) for")
         inc["repaired"] = True
 
     def _valve_link(self, vid: str) -> str | None:
