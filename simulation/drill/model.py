@@ -415,15 +415,12 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "drill.schema.json"
 
 def json_schema() -> dict:
     """The JSON Schema of drill files (``docs/drill.schema.json`` holds it; a test keeps them equal)."""
-    schema = Drill.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "Lifeline Twin drill"
-    return schema
+    from simulation.session.scenario import published_schema
+
+    return published_schema(Drill, "Lifeline Twin drill")
 
 
 if __name__ == "__main__":  # python -m simulation.drill.model > docs/drill.schema.json
-    import json
-    import sys
+    from simulation.session.scenario import print_schema
 
-    json.dump(json_schema(), sys.stdout, indent=1, sort_keys=True)
-    sys.stdout.write("\n")
+    print_schema(json_schema())

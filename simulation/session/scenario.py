@@ -353,17 +353,27 @@ def _sources(scenario: Scenario, twin, sensors):
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "scenario.schema.json"
 
 
-def json_schema() -> dict:
-    """The JSON Schema of scenario files (``docs/scenario.schema.json`` holds it; a test keeps them equal)."""
-    schema = Scenario.model_json_schema()
+def published_schema(model, title: str) -> dict:
+    """The JSON Schema (2020-12) of a pydantic file model, as ``docs/`` publishes it."""
+    schema = model.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "Lifeline Twin scenario"
+    schema["title"] = title
     return schema
 
 
-if __name__ == "__main__":  # python -m simulation.session.scenario > docs/scenario.schema.json
+def print_schema(schema: dict) -> None:
+    """The schema on standard output, in the form ``docs/*.schema.json`` keeps it."""
     import json
     import sys
 
-    json.dump(json_schema(), sys.stdout, indent=1, sort_keys=True)
+    json.dump(schema, sys.stdout, indent=1, sort_keys=True)
     sys.stdout.write("\n")
+
+
+def json_schema() -> dict:
+    """The JSON Schema of scenario files (``docs/scenario.schema.json`` holds it; a test keeps them equal)."""
+    return published_schema(Scenario, "Lifeline Twin scenario")
+
+
+if __name__ == "__main__":  # python -m simulation.session.scenario > docs/scenario.schema.json
+    print_schema(json_schema())
