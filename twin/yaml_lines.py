@@ -1,4 +1,4 @@
-"""Where a key sits in a YAML file: the line an error message names.
+"""Reading a YAML input file, and where a key sits in it: the line an error message names.
 
 Every YAML input of the program (scenarios, emergency configurations,
 retrofit plans) is read with ``yaml.safe_load`` and validated; an error names
@@ -9,7 +9,31 @@ in the document composed by ``yaml.compose``, which keeps line numbers.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
+
+from twin.errors import SourceError
+
+
+def read_yaml(path, what: str):
+    """(text, data) of the YAML file ``path``; one SourceError naming the file (and the line) otherwise.
+
+    ``what`` names the kind of file in the message (``no such scenario file``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SourceError(f"{path}: no such {what} file")
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+    except UnicodeDecodeError:
+        raise SourceError(f"{path}: not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise SourceError(f"{path}: {where}not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    return text, data
 
 
 def line_of(document, path) -> int | None:

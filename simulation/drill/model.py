@@ -29,12 +29,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simulation.session.scenario import Scenario
 from twin.errors import SourceError
-from twin.yaml_lines import line_of
+from twin.yaml_lines import line_of, read_yaml
 
 #: What a trainee may do (``action_taken`` events carry one of these).
 ACTIONS = ("acknowledge", "verify", "dispatch", "close_valves", "notify", "request_mutual_aid", "close_incident")
@@ -281,21 +280,6 @@ class Actions(_Strict):
     controller: list[ControllerEntry] = Field(default_factory=list, description="the controller's operations")
 
 
-def _read(path: Path, what: str):
-    if not path.is_file():
-        raise SourceError(f"{path}: no such {what} file")
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-    except UnicodeDecodeError:
-        raise SourceError(f"{path}: not UTF-8 text") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise SourceError(f"{path}: {where}not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    return text, data
-
-
 def _refuse(path: Path, text: str, loc: tuple, what: str) -> SourceError:
     field = ".".join(str(p) for p in loc) or "(top level)"
     line = line_of(text, loc)
@@ -317,7 +301,7 @@ def load_drill(path) -> tuple[Drill, Scenario, Path]:
     from simulation.session.scenario import load_scenario
 
     path = Path(path)
-    text, data = _read(path, "drill")
+    text, data = read_yaml(path, "drill")
     if not isinstance(data, dict):
         raise SourceError(f"{path}: a drill is a YAML mapping (name, date, scenario, objectives, injects)")
     drill = _validate(Drill, data, path, text)
@@ -352,7 +336,7 @@ def load_drill(path) -> tuple[Drill, Scenario, Path]:
 def load_actions(path, drill: Drill | None = None) -> Actions:
     """The trainees' actions and the evaluator's entries in ``path`` (a mapping, or a bare list of actions)."""
     path = Path(path)
-    text, data = _read(path, "actions")
+    text, data = read_yaml(path, "actions")
     if isinstance(data, list):
         data = {"actions": data}
     if not isinstance(data, dict):

@@ -20,11 +20,10 @@ import math
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from twin.errors import SourceError
-from twin.yaml_lines import line_of
+from twin.yaml_lines import line_of, read_yaml
 
 
 class _Strict(BaseModel):
@@ -223,17 +222,7 @@ def _parse_time(text: str) -> float:
 def load_scenario(path) -> tuple[Scenario, Path]:
     """The scenario in ``path`` (and its folder); one SourceError naming the file, line and field."""
     path = Path(path)
-    if not path.is_file():
-        raise SourceError(f"{path}: no such scenario file")
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-    except UnicodeDecodeError:
-        raise SourceError(f"{path}: not UTF-8 text") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise SourceError(f"{path}: {where}not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    text, data = read_yaml(path, "scenario")
     if not isinstance(data, dict):
         raise SourceError(f"{path}: a scenario is a YAML mapping (name, twin, start, ...)")
     try:
