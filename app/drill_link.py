@@ -170,9 +170,9 @@ def follow(drill_path, host: str, port: int, exercise: str, *, role: str, answer
                           for e in controller.actions],
               "now": session.now, "ended": follower.ended}
     if out is not None:
-        from pathlib import Path
+        from twin import atomic
 
-        Path(out).write_text(json.dumps(result, indent=1))
+        atomic.write(out, json.dumps(result, indent=1))   # atomic, and never over a file that is not ours
     return result
 
 

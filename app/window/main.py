@@ -512,7 +512,7 @@ class MainWindow(QMainWindow):
 
         The clock is moved frame by frame as the timeline would, so everything
         the view model shows follows; the clock is put back afterwards.  Cancel
-        in the status bar's progress stops it and removes the partial file.
+        in the progress dialog stops it and removes the partial file.
         Returns the path, or None when cancelled.
         """
         from PyQt6.QtWidgets import QApplication, QProgressDialog
@@ -533,10 +533,13 @@ class MainWindow(QMainWindow):
         progress = QProgressDialog("Recording the movie…", "Cancel", 0, frames, self)
         progress.setWindowTitle("Export movie")
         progress.setMinimumDuration(500)
-        tmp = path.with_name(f".{path.stem}.recording{path.suffix}")
-        cancelled = False
+        class Cancelled(Exception):
+            pass
+
         try:
-            with writer(tmp, fps) as out:
+            # a hidden temporary beside the movie, renamed over it only when every frame is written
+            with atomic.replacing(path, keep_suffix=True, kind=path.suffix.lower()[1:]) as tmp, \
+                    writer(tmp, fps) as out:
                 for k in range(frames):
                     clock.time = start + (end - start) * k / (frames - 1)
                     while self.work.busy:        # a far seek runs on the worker: wait for it
@@ -544,18 +547,14 @@ class MainWindow(QMainWindow):
                     progress.setValue(k)
                     QApplication.processEvents()
                     if progress.wasCanceled():
-                        cancelled = True
-                        break
+                        raise Cancelled
                     image = self.scene.screenshot()
                     out.append_data(image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2])
-            if cancelled:
-                tmp.unlink(missing_ok=True)
-                self.say("movie cancelled; nothing written")
-                return None
-            tmp.replace(path)
+        except Cancelled:
+            self.say("movie cancelled; nothing written")
+            return None
         finally:
             progress.close()
-            tmp.unlink(missing_ok=True)
             clock.time = was
         self.say(f"movie saved to {path} ({frames} frames)")
         return path

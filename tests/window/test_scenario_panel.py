@@ -287,6 +287,7 @@ def test_a_movie_of_the_clock_records_the_3d_view_and_puts_the_clock_back(window
     window.set_camera("top")   # the whole town in view, whatever earlier tests zoomed to
     path = window.export_movie(tmp_path / "burst.mp4", frames=4, fps=2, start=start, end=start + 30 * 60)
     assert path == tmp_path / "burst.mp4" and not list(tmp_path.glob(".*recording*"))
+    assert not list(tmp_path.glob(".*"))   # no hidden temporary left beside it
     frames = [f for f in imageio.get_reader(path)]
     assert len(frames) == 4
     w, h = window.scene.plotter.window_size
