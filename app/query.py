@@ -146,6 +146,8 @@ def parse(layer: str, field: str, op: str, text: str, available: dict[str, Field
         unit = f" (in {f.unit})" if f.unit else ""
         raise QueryError(f'{f.name} needs a number{unit}, not "{text}"')
     value, unit = float(m.group(1)), m.group(2)
+    if not np.isfinite(value):
+        raise QueryError(f'{f.name} needs a finite number, not "{text}"')
     if unit and unit != f.unit:
         have, want = UNITS.get(unit), UNITS.get(f.unit)
         if have is None or want is None or have[0] != want[0]:

@@ -82,6 +82,7 @@ def test_a_text_column_is_compared_by_equality(demo_twin, model):
 @pytest.mark.parametrize("field, op, text, message", [
     ("pressure", "<", "abc", 'pressure needs a number (in m), not "abc"'),
     ("pressure", "<", "nan", 'pressure needs a number (in m), not "nan"'),
+    ("pressure", "<", "1e400", 'pressure needs a finite number, not "1e400"'),
     ("pressure", "<", "", "type a value to compare pressure with"),
     ("pressure", "<", "20 kPa", '"20 kPa" cannot be compared with pressure, which is in m'),
     ("zone", "<", "3", "zone is text: compare it with == or !=, not <"),
