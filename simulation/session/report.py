@@ -370,8 +370,8 @@ def _plot(session) -> str:
     fig, ax, _, _ = water_axes(session, 8.0)
     for e in session.log.of("pipe_broken", "valve_closed", "repair_done"):
         ax.axvline((e.time - session.start) / 3600.0, color="grey", lw=0.7, ls="--")
-    ax.set_title("People without water and leak flow (dashed: break, valves closed, repair)")
-    fig.legend(loc="upper right", fontsize=8)
+    ax.set_title("People without water and leak flow (dashed: break, valves closed, repair)", fontsize=10)
+    fig.legend(loc="upper right", bbox_to_anchor=(0.86, 0.84), fontsize=8)   # inside the axes, clear of the title
     return png_base64(fig)
 
 
