@@ -58,6 +58,18 @@ UNIT_FACTORS = {
 }
 
 
+
+def _dst_reason(exc: Exception) -> str:
+    """Why local times could not be placed, in the same words whatever pandas' version says: a time the
+    clocks skipped (spring) is nonexistent; a repeated autumn hour that cannot be told apart is ambiguous."""
+    import re
+
+    text = str(exc)
+    when = re.search(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d(:\d\d)?", text)
+    if "NonExistent" in type(exc).__name__ and when:
+        return f"{when.group(0).replace('T', ' ')} is a nonexistent time: the clocks skipped it"
+    return text
+
 def unit_factor(from_unit: str, to_unit: str) -> float:
     a, b = _unit_key(from_unit), _unit_key(to_unit)
     if a == b:
@@ -470,7 +482,8 @@ def import_bwdf(path, store: ReadingStore, *, unit: str = "m3/h", timezone: str 
             notes.append(f"times converted from {timezone} local time to UTC; {repeated} repeated autumn "
                          "hour(s) resolved in file order (first = summer time)")
     except Exception as exc:  # pytz AmbiguousTimeError / NonExistentTimeError
-        raise SourceError(f"{path}: column {time_col!r}: local times cannot be placed in {timezone} ({exc})") from None
+        raise SourceError(f"{path}: column {time_col!r}: local times cannot be placed in {timezone} "
+                          f"({_dst_reason(exc)})") from None
     t_ms = _utc_ms(utc)
     columns = {}
     factor = None
@@ -570,7 +583,7 @@ def import_table(path, store: ReadingStore, mapping: ColumnMapping | None = None
             times = times.dt.tz_localize(m.timezone, ambiguous="infer")
         except Exception as exc:  # pytz AmbiguousTimeError / NonExistentTimeError at a DST change
             raise SourceError(f"{path}: column {m.time!r}: local times cannot be placed in {m.timezone} "
-                              f"({exc})") from None
+                              f"({_dst_reason(exc)})") from None
     t_ms = _utc_ms(times)
     report = ReadingImport(str(path), kind, rows=len(frame))
     if note_tz:
