@@ -746,6 +746,8 @@ class DrillPanel(PlaybackRuns, QWidget):
             for whom in ("residents", "school", "hospital", "gas_company"):
                 menu.addAction(f"Notify {whom.replace('_', ' ')}",
                                lambda _checked=False, w=whom: self.act("notify", {"whom": w}))
+            for b in ids:
+                menu.addAction(f"Evacuate {b}", lambda _checked=False, b=b: self.act("evacuate", {"building": b}))
         if not menu.isEmpty():
             menu.addSeparator()
         menu.addAction("Verify", lambda _checked=False: self.act("verify"))

@@ -28,7 +28,8 @@ The trainees' actions are ``action_taken`` events (data: action, role,
 parameters), from a scripted actions file (:class:`~simulation.drill.model.Actions`)
 or from :meth:`act` during play; ``acknowledge`` also publishes
 ``alarm_acknowledged`` (with the role) for the alarms it names (``sensor``) or
-every alarm in force, ``notify`` ``notified`` and ``request_mutual_aid``
+every alarm in force, ``notify`` ``notified``, ``evacuate`` (a building)
+``evacuation_ordered`` with the building's population, and ``request_mutual_aid``
 ``mutual_aid_requested``.  Each expected action is
 matched by the first action of its kind (and role, if it names one) taken
 after the delivery whose parameters match: a list as a set, anything else by
@@ -229,12 +230,30 @@ class ExerciseController:
         elif action == "notify":
             session.publish(when, "notified", SOURCE, "roles", role, None,
                             f"{role} notified {parameters.get('whom')}", whom=parameters.get("whom"), role=role)
+        elif action == "evacuate":
+            building = str(parameters.get("building"))
+            people = self._people_in(building)
+            session.publish(when, "evacuation_ordered", SOURCE, "buildings", building, people,
+                            f"{role} ordered {building} evacuated"
+                            + (f" ({people:.0f} resident{'' if people == 1 else 's'} on record)"
+                               if people is not None else ""), role=role)
         elif action == "request_mutual_aid":
             session.publish(when, "mutual_aid_requested", SOURCE, "roles", role, None,
                             f"{role} requested mutual aid" + (f": {parameters['what']}" if "what" in parameters
                                                               else ""), role=role, parameters=parameters)
         self._match(event)
         return event
+
+    def _people_in(self, building: str) -> float | None:
+        """The building's population (the twin's ``population`` column), None when the twin does not know it."""
+        twin = self.session.twin
+        if twin is None or "buildings" not in twin.layers or "population" not in twin["buildings"].columns:
+            return None
+        b = twin["buildings"]
+        row = b[b["id"].astype(str) == building]
+        if not len(row) or row.iloc[0]["population"] != row.iloc[0]["population"]:
+            return None
+        return float(row.iloc[0]["population"])
 
     def _match(self, event) -> None:
         for (n, k), rec in sorted(self.expected.items()):

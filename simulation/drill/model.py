@@ -36,8 +36,9 @@ from twin.errors import SourceError
 from twin.yaml_lines import line_of, read_yaml
 
 #: What a trainee may do (``action_taken`` events carry one of these).
-ACTIONS = ("acknowledge", "verify", "dispatch", "close_valves", "notify", "request_mutual_aid", "close_incident")
-Action = Literal["acknowledge", "verify", "dispatch", "close_valves", "notify", "request_mutual_aid",
+ACTIONS = ("acknowledge", "verify", "dispatch", "close_valves", "notify", "evacuate", "request_mutual_aid",
+           "close_incident")
+Action = Literal["acknowledge", "verify", "dispatch", "close_valves", "notify", "evacuate", "request_mutual_aid",
                  "close_incident"]
 #: Whom a trainee may notify.
 NOTIFIED = ("residents", "school", "hospital", "gas_company")
@@ -237,6 +238,8 @@ class ActionEntry(_Strict):
             raise ValueError("give after_s with inject")
         if self.action == "notify" and str(self.parameters.get("whom")) not in NOTIFIED:
             raise ValueError(f"notify whom: one of {', '.join(NOTIFIED)}")
+        if self.action == "evacuate" and not isinstance(self.parameters.get("building"), str):
+            raise ValueError("evacuate: give the building's id (parameters: {building: ID})")
         return self
 
 
@@ -361,14 +364,18 @@ def check_features(path, drill: Drill, twin, units=(), actions_path=None, action
     """Refuse (one SourceError naming the file, line and field) a feature, valve or unit the city lacks.
 
     Checked once the twin is built: inject locations (layer and id), and the ``valves`` and ``units``
-    of expected actions and of scripted actions (``units``: the fleet's unit names).
+    of expected actions and of scripted actions (``units``: the fleet's unit names), and the ``building``
+    an evacuation names.
     """
     valves = set(twin["water_valves"]["id"].astype(str)) if "water_valves" in twin.layers else set()
+    buildings = set(twin["buildings"]["id"].astype(str)) if "buildings" in twin.layers else set()
     units = set(units)
 
     def bad_parameters(params: dict) -> tuple[str, str] | None:
-        for key, known, what in (("valves", valves, "valve"), ("units", units, "unit")):
-            for item in params.get(key, []) if isinstance(params.get(key), list) else []:
+        for key, known, what in (("valves", valves, "valve"), ("units", units, "unit"),
+                                 ("building", buildings, "building")):
+            items = params.get(key, [])
+            for item in [items] if isinstance(items, str) else items if isinstance(items, list) else []:
                 if known and str(item) not in known:
                     return key, f"no {what} {item!r} in the city"
         return None

@@ -2,8 +2,8 @@
 
 Overview (name, date, scope, objectives, participants), the timeline of
 injects against the trainees' actions, KPIs against the scenario's targets, a
-plot (people without water over the exercise, with the injects and actions
-marked), the expected actions met / late / missed, the objectives with their
+plot (people without water over the exercise when a main broke, else the
+units committed and on scene, with the injects and actions marked), the expected actions met / late / missed, the objectives with their
 ratings, strengths, areas for improvement and the improvement plan (action,
 owner, due date) from the evaluator's entries.  It reads the scores
 (:func:`simulation.drill.scoring.score`), the KPIs and the event log only.
@@ -18,14 +18,46 @@ from simulation.clock import iso
 from simulation.drill.scoring import RATINGS
 from simulation.session.report import pictures_html, png_base64, water_axes
 
-_TIMELINE = ("pipe_broken", "incident_opened", "inject_delivered", "action_taken", "alarm_acknowledged",
-             "unit_dispatched", "unit_arrived", "valve_closed", "leak_stopped", "repair_done", "valve_opened",
-             "notified", "mutual_aid_requested", "incident_closed")
+_TIMELINE = ("pipe_broken", "leak_started", "incident_opened", "inject_delivered", "action_taken",
+             "alarm_acknowledged", "unit_dispatched", "unit_arrived", "valve_closed", "leak_stopped", "repair_done",
+             "valve_opened", "notified", "evacuation_ordered", "mutual_aid_requested", "unit_released",
+             "incident_closed")
 
 
 def _plot(session) -> str:
-    fig, ax, _, tl = water_axes(session, 9.0)
-    top = max(float(tl["people_without_water"].max()), 1.0)
+    """People without water and the leak flow when a main broke; else the units on scene and committed
+    (dispatched, not yet released) over the exercise.  Injects dashed (I#), actions as triangles."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if session.log.of("pipe_broken"):
+        fig, ax, _, tl = water_axes(session, 9.0)
+        top = max(float(tl["people_without_water"].max()), 1.0)
+        title = "People without water and leak flow"
+    else:
+        fig, ax = plt.subplots(figsize=(9.0, 3.2), dpi=100)
+        changes = {"unit_dispatched": (1, 0), "unit_arrived": (0, 1), "unit_released": (-1, -1)}
+        t, committed, on_scene = [0.0], [0], [0]
+        for e in session.log.of(*changes):
+            d_committed, d_scene = changes[e.kind]
+            t.append((e.time - session.start) / 3600.0)
+            committed.append(committed[-1] + d_committed)
+            on_scene.append(on_scene[-1] + d_scene)
+        end = (session.end - session.start) / 3600.0
+        t.append(end)
+        committed.append(committed[-1])
+        on_scene.append(on_scene[-1])
+        ax.step(t, committed, where="post", color="tab:blue", label="units committed")
+        ax.step(t, on_scene, where="post", color="tab:red", label="units on scene")
+        ax.set_xlim(0, end)
+        ax.set_ylabel("units")
+        ax.set_xlabel(f"hours since {iso(session.start)}")
+        ax.yaxis.get_major_locator().set_params(integer=True)
+        top = float(max(max(committed), 1))
+        title = "Units committed and on scene"
+        ax.legend(loc="upper right", fontsize=8)
     for e in session.log.of("inject_delivered"):
         x = (e.time - session.start) / 3600.0
         ax.axvline(x, color="tab:orange", lw=0.8, ls="--")
@@ -33,9 +65,9 @@ def _plot(session) -> str:
     for e in session.log.of("action_taken"):
         ax.plot([(e.time - session.start) / 3600.0], [0], marker="^", color="tab:green", ms=7, clip_on=False)
     ax.set_ylim(0, top * 1.12)
-    ax.set_title("People without water and leak flow; injects (dashed, I#) and trainees' actions (triangles)",
-                 fontsize=9)
-    fig.legend(loc="center right", bbox_to_anchor=(0.86, 0.55), fontsize=8)
+    ax.set_title(f"{title}; injects (dashed, I#) and trainees' actions (triangles)", fontsize=9)
+    if session.log.of("pipe_broken"):
+        fig.legend(loc="center right", bbox_to_anchor=(0.86, 0.55), fontsize=8)
     return png_base64(fig)
 
 

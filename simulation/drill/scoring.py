@@ -97,23 +97,43 @@ def people_hours(log, end: float) -> float:
 def kpis(session, scenario) -> list[dict]:
     """KPIs of the drill from the event log, against the scenario's targets where it has them.
 
-    Break to isolation is the break to the leak stopped (``leak_stopped``), not to the first valve
-    closed: closing a wrong valve does not isolate.  People-hours without water: :func:`people_hours`.
+    One block per chain the drill played (:func:`simulation.session.report.chains`):
+
+    * a **main break**: break to the first valve closed and to isolation — the leak stopped
+      (``leak_stopped``), not the first valve closed: closing a wrong valve does not isolate —, people-hours
+      without water (:func:`people_hours`) and the volume lost, against the scenario's targets;
+    * a **fire** (the first one): the 1-3-5 minutes from the red alarm to verified, micro fire station and
+      fire station on scene, against 1, 3 and 5 minutes;
+    * a **gas leak** (the first one): minutes from the leak to the first methane alarm, to the gas crew on
+      scene and to the leak stopped, and the methane released (no standard target).
     """
+    from simulation.session.report import chains
+
     log = session.log
+    rows = []
     breaks = log.of("pipe_broken")
-    closed = log.of("valve_closed")
-    stopped = log.of("leak_stopped")
-    t0 = breaks[0].time if breaks else None
-    # isolation is the leak stopped by the valves closed (a wrong valve closes without isolating)
-    rows = [
-        ("minutes_break_to_valves_closed", round((closed[0].time - t0) / 60.0, 1) if t0 and closed else None, None),
-        ("minutes_break_to_isolation", round((stopped[0].time - t0) / 60.0, 1) if t0 and stopped else None,
-         scenario.targets.isolation_min),
-        ("people_hours_without_water", round(people_hours(log, session.end), 1),
-         scenario.targets.people_hours_without_water),
-        ("volume_lost_m3", round(sum(b["volume_m3"] for b in session.water.breaks.values()), 1),
-         scenario.targets.volume_lost_m3),
-    ]
+    if breaks:
+        closed = log.of("valve_closed")
+        stopped = [e for e in log.of("leak_stopped") if e.layer == "water_pipes"] or log.of("leak_stopped")
+        t0 = breaks[0].time
+        rows += [
+            ("minutes_break_to_valves_closed", round((closed[0].time - t0) / 60.0, 1) if closed else None, None),
+            ("minutes_break_to_isolation", round((stopped[0].time - t0) / 60.0, 1) if stopped else None,
+             scenario.targets.isolation_min),
+            ("people_hours_without_water", round(people_hours(log, session.end), 1),
+             scenario.targets.people_hours_without_water),
+            ("volume_lost_m3", round(sum(b["volume_m3"] for b in session.water.breaks.values()), 1),
+             scenario.targets.volume_lost_m3),
+        ]
+    every = chains(session)
+    if "fire" in every:
+        rows += [(v["kpi"], v["minutes"], v["limit_min"]) for v in every["fire"]["pattern_1_3_5"]]
+    if "gas_leak" in every:
+        gas = every["gas_leak"]
+        at = {r["step"]: r["minutes_after_break"] for r in gas["steps"]}
+        rows += [("minutes_leak_to_methane_alarm", at.get("first methane alarm"), None),
+                 ("minutes_leak_to_gas_crew_on_scene", at.get("gas crew on scene"), None),
+                 ("minutes_leak_to_leak_stopped", at.get("leak stopped"), None),
+                 ("methane_released_m3", gas.get("volume_released_m3"), None)]
     return [{"kpi": k, "value": v, "target": t, "met": None if t is None else (v is not None and v <= t)}
             for k, v, t in rows]

@@ -44,10 +44,23 @@ VALUE_UNITS = {
     "leak_stopped": "volume lost, m3",
     "repair_done": "repair time, s",
     "incident_closed": "report to close, s",
+    # drainage (simulation/drainage): rain, surcharged and flooding manholes, roads under water
+    "rain_started": "rain intensity, mm/h",
+    "rain_stopped": "depth fallen, mm",
+    "surcharge_started": "water depth above the pipe crown, m",
+    "surcharge_ended": "water depth above the pipe crown, m",
+    "flooding_started": "overflow, L/s",
+    "flooding_stopped": "volume flooded, m3",
+    "road_flooded": "water depth on the road, m",
+    "road_reopened": "water depth on the road, m",
+    # gas (simulation/gas): customers without gas (leaks use leak_started / leak_stopped on gas_mains)
+    "gas_supply_lost": "people",
+    "gas_supply_restored": "people",
     # drills (simulation/drill): injects to trainees, trainees' actions, their notifications and requests
     "inject_delivered": "inject number",
     "action_taken": "",
     "notified": "",
+    "evacuation_ordered": "people",
     "mutual_aid_requested": "",
 }
 KINDS = tuple(VALUE_UNITS)

@@ -81,18 +81,25 @@ at once (no feedback delay: the platform has been on the case since the
 alert).  Orange (restricted) and yellow alerts open nothing.
 
 **Drill mode** (``ResponsePlan.manual``, :mod:`simulation.drill`): a water
-main break still opens its incident from the alarm, but then waits for the
-trainees' ``action_taken`` events instead of acting on its own: ``verify``
-(the ``alarm_acknowledged`` of the verification, at the action's time),
-``dispatch`` of named units (each travels the roads as above, with its
-turnout), ``close_valves`` with the valves the trainees chose (the crew
+main break, a fire or a gas leak still opens its incident from the alarm, but
+then waits for the trainees' ``action_taken`` events instead of acting on its
+own: ``verify`` (the ``alarm_acknowledged`` of the verification, at the
+action's time), ``dispatch`` of named units (each travels the roads as above,
+with its turnout; a unit already busy is noted on the incident and not sent),
+``close_valves`` with the valves the trainees chose (main breaks: the crew
 closes exactly those, ``isolate_s`` after it is on scene and they are
 chosen: a wrong choice leaves the leak running and more people without
-water), and ``close_incident`` (taken once the pipe is repaired; earlier it
-is noted and ignored).  The crew repairs ``repair_s`` after closing the
-valves, reopens them and is released.  An action names its incident
-(``parameters: {incident: INC-001}``) or goes to the latest open main-break
-incident.  Fires, gas leaks and drones keep their automatic response.
+water), and ``close_incident`` (taken once the incident is handled; earlier
+it is noted and ignored).  Handled means: a main break repaired (the crew
+repairs ``repair_s`` after closing the valves, reopens them and is
+released); a fire out ``fire_handle_s`` after the first unit the trainees sent
+is on scene (every unit sent is released once it is out, or on arrival if it
+comes later); a gas leak made safe by a ``gas_crew`` the trainees sent
+(``gas_make_safe_s`` after it is on scene; the other units stand by until
+then, so sending no gas crew leaves the leak running and the engine on
+scene).  An action names its incident (``parameters: {incident: INC-001}``)
+or goes to the latest open incident of those types.  Drones keep their
+automatic response.
 
 A unit type the fleet lacks is replaced by its fallback in the emergency
 scenario (gas crew -> engine), noted on the incident.  Unit shifts (the gas
@@ -108,6 +115,8 @@ import shapely
 import simpy
 
 SOURCE = "emergency"
+#: incident types the trainees handle in drill mode (``ResponsePlan.manual``)
+MANUAL_TYPES = ("water_main_break", "fire", "gas_leak")
 AIRSPACE = "airspace"  # the source of drone alerts (simulation.session.airspace)
 
 
@@ -181,6 +190,7 @@ class Response:
         self.plan = plan or ResponsePlan()
         self.model = model or EmergencyModel.from_twin(twin, load_scenario())
         self.fleet, self.travel = self.model.fleet, self.model.travel
+        self._dry_travel, self._roads_key, self._travel_by_roads = self.travel, (), {(): self.travel}
         self.env = simpy.Environment()
         self.incidents: list[dict] = []
         self.free = {u.index: True for u in self.fleet.units}
@@ -290,6 +300,9 @@ class Response:
             inc["context"], inc["reason"] = context, reason
             extra.update(context=context, reason=reason)
             cause = f"{cause}; {context}"
+        if self.plan.manual and itype in MANUAL_TYPES:
+            # the trainees' orders are taken from now on, also those of this frame before its life starts
+            inc["orders"] = simpy.Store(self.env)
         self.incidents.append(inc)
         session.state["incidents"][inc["id"]] = {"type": itype, "state": "open", "ref": ref}
         session.publish(time, "incident_opened", SOURCE, "incidents", inc["id"], priority,
@@ -309,7 +322,7 @@ class Response:
 
     def _life(self, inc: dict, delay: float):
         env, plan, session = self.env, self.plan, self.session
-        if plan.manual and inc["type"] == "water_main_break":
+        if plan.manual and inc["type"] in MANUAL_TYPES:
             yield from self._life_manual(inc, delay)
             return
         if delay:
@@ -351,7 +364,7 @@ class Response:
                         self.fleet.stations[unit.station].id, travel,
                         f"{unit.name} ({unit.type}) sent to {inc['id']}"
                         f"{' on its way back from another job' if en_route else ''}", unit=unit.name,
-                        incident=inc["id"], en_route=en_route)
+                        incident=inc["id"], en_route=en_route, **self._flooded(inc, unit, en_route))
         sent = self._clock()
         yield env.timeout((0.0 if en_route else plan.turnout_s) + travel)
         session.state["units"][unit.name].update(status="on_scene", x=float(inc["xy"][0]), y=float(inc["xy"][1]))
@@ -367,6 +380,9 @@ class Response:
     def _life_multi(self, inc: dict, delay: float):
         """Verify, then send several units together; the first leads the work on scene."""
         env, plan, session = self.env, self.plan, self.session
+        if plan.manual and inc["type"] in MANUAL_TYPES:
+            yield from self._life_manual(inc, delay)
+            return
         if delay:
             yield env.timeout(delay)
         verify_s, dispatch_s = plan.timing(inc["type"])
@@ -484,7 +500,8 @@ class Response:
         session.publish(self._clock(), "unit_dispatched", SOURCE, "fire_stations", station.id, travel,
                         f"{unit.name} ({unit.type}, {station.name}) sent to {inc['id']}: turnout {turnout:g} s, "
                         f"travel {travel:.0f} s", unit=unit.name, unit_type=unit.type, incident=inc["id"],
-                        station_kind=station.kind, turnout_s=turnout, travel_s=round(travel, 3))
+                        station_kind=station.kind, turnout_s=turnout, travel_s=round(travel, 3),
+                        **self._flooded(inc, unit, en_route))
         sent = self._clock()
         yield env.timeout(turnout + travel)
         session.state["units"][unit.name].update(status="on_scene", x=float(inc["xy"][0]), y=float(inc["xy"][1]))
@@ -643,10 +660,10 @@ class Response:
 
     # ---------------------------------------------------------------- drill mode: the trainees decide
     def _on_action(self, event) -> None:
-        """A trainee's action (drill mode): handed to its main-break incident's life cycle at its time."""
+        """A trainee's action (drill mode): handed to its incident's life cycle at its time."""
         params = dict(event.get("parameters") or {})
         wanted = params.get("incident")
-        open_ = [inc for inc in self.incidents if inc["type"] == "water_main_break" and not inc["closed"]]
+        open_ = [inc for inc in self.incidents if inc["type"] in MANUAL_TYPES and not inc["closed"]]
         inc = next((i for i in open_ if i["id"] == wanted), None) if wanted else (open_[-1] if open_ else None)
         if inc is None or "orders" not in inc:
             return
@@ -659,10 +676,11 @@ class Response:
         inc["orders"].put(order)
 
     def _life_manual(self, inc: dict, delay: float):
-        """A main break in drill mode: verify, dispatch, valves and close as the trainees order them."""
+        """An incident in drill mode: verify, dispatch, valves and close as the trainees order them."""
         env, session = self.env, self.session
-        inc["orders"] = simpy.Store(env)
+        inc.setdefault("orders", simpy.Store(env))
         inc["valves_chosen"] = env.event()
+        inc["handled"] = env.event()   # repaired, fire out, leak made safe
         inc["repaired"] = False
         inc["units"] = []
         if delay:
@@ -681,9 +699,10 @@ class Response:
             elif action == "dispatch":
                 for name in params.get("units") or []:
                     unit = next((u for u in self.fleet.units if u.name == name), None)
-                    if unit is None or not self.free[unit.index]:
+                    if unit is None or not self.free[unit.index] or unit.name in inc["units"]:
                         inc["notes"].append(f"{role} sent {name}: " + ("no such unit" if unit is None else "busy"))
                         continue
+                    inc["units"].append(unit.name)  # taken at once: a second order in the frame is noted
                     env.process(self._crew_manual(inc, unit, sites, out))
             elif action == "close_valves" and not inc["valves_chosen"].triggered:
                 inc["valves"] = [str(v) for v in params.get("valves") or []]
@@ -699,21 +718,42 @@ class Response:
         env, plan, session = self.env, self.plan, self.session
         unit, travel, en_route = self._pick([unit], sites, out)  # from the road if it is on its way home
         station = self.fleet.stations[unit.station]
-        inc["units"].append(unit.name)
         inc.setdefault("unit", unit.name)
         session.state["units"][unit.name].update(status="dispatched", incident=inc["id"])
         session.publish(self._clock(), "unit_dispatched", SOURCE, "fire_stations", station.id, travel,
                         f"{unit.name} ({unit.type}) sent to {inc['id']}", unit=unit.name, incident=inc["id"],
-                        en_route=en_route, unit_type=unit.type)
+                        en_route=en_route, unit_type=unit.type, **self._flooded(inc, unit, en_route))
         sent = self._clock()
         yield env.timeout((0.0 if en_route else plan.turnout(unit.type)) + travel)
         session.state["units"][unit.name].update(status="on_scene", x=float(inc["xy"][0]), y=float(inc["xy"][1]))
         session.publish(self._clock(), "unit_arrived", SOURCE, "incidents", inc["id"], self._clock() - sent,
-                        f"{unit.name} on scene of {inc['id']}", unit=unit.name)
+                        f"{unit.name} on scene of {inc['id']}", unit=unit.name, unit_type=unit.type,
+                        station_kind=station.kind)
         inc.setdefault("on_scene", self._clock())
         if inc["type"] == "water_main_break" and unit.type == "water_crew" and "pipe" not in inc:
             yield from self._isolate_chosen(inc)
-        self._release(inc, unit, sent, sites)
+        elif inc["type"] == "fire" and "attack" not in inc:
+            inc["attack"] = self._clock()   # the first unit on scene starts the attack
+            env.process(self._handled_after(inc, plan.fire_handle_s, "fire out"))
+        elif inc["type"] == "gas_leak" and unit.type == "gas_crew" and "made_safe" not in inc:
+            yield from self._make_safe(inc)
+            self._handled(inc, "leak made safe" if "made_safe" in inc else inc.get("finding", ""))
+        if inc["type"] in ("fire", "gas_leak") and not inc["handled"].triggered:
+            yield inc["handled"]            # stand by until the fire is out / the leak is made safe
+        self._release(inc, unit, sent, sites, unit_type=unit.type)
+
+    def _handled_after(self, inc: dict, seconds: float, what: str):
+        yield self.env.timeout(seconds)
+        self._handled(inc, what)
+
+    def _handled(self, inc: dict, what: str) -> None:
+        """The incident is handled (drill mode): the trainees may close it from now on."""
+        inc["repaired"] = True
+        inc["handled_at"] = self._clock()
+        if what:
+            inc["notes"].append(f"{what} at {self._clock() - self.session.start:.0f} s")
+        if not inc["handled"].triggered:
+            inc["handled"].succeed()
 
     def _isolate_chosen(self, inc: dict):
         """Close the valves the trainees chose (``isolate_s`` after both the crew and the choice are there)."""
@@ -723,7 +763,7 @@ class Response:
         yield inc["valves_chosen"]
         closing = [(v, self._valve_link(v)) for v in inc["valves"]]
         yield from self._close_repair_reopen(inc, pipe, closing, "(chosen by the trainees) for")
-        inc["repaired"] = True
+        self._handled(inc, "")
 
     def _valve_link(self, vid: str) -> str | None:
         """The link a valve closes: its pipe, or the half of a broken pipe it sits at."""
@@ -737,7 +777,35 @@ class Response:
         return pipe
 
     # ---------------------------------------------------------------- time
+    def _follow_roads(self) -> None:
+        """Travel on the roads as they are now: flooded streets (``session.state["road_speed_factor"]``,
+        road id -> factor of its speed, 0 closed; written by :mod:`simulation.drainage`) slow or close
+        their edges for the units dispatched from this frame on (a unit already driving keeps the time it
+        was given).  The travel for each set of factors is worked out once and kept."""
+        factors = self.session.state.get("road_speed_factor") or {}
+        key = tuple(sorted((str(k), round(float(v), 3)) for k, v in factors.items()))
+        if key == self._roads_key:
+            return
+        self._roads_key = key
+        if key not in self._travel_by_roads:
+            if len(self._travel_by_roads) >= 16:
+                self._travel_by_roads.clear()
+            self._travel_by_roads[key] = self._dry_travel.slowed(dict(key))
+        self.travel = self._travel_by_roads[key]
+
+    def _flooded(self, inc: dict, unit, en_route: bool) -> dict:
+        """While streets are flooded: the travel the unit would have had on dry roads (``dry_travel_s``,
+        from its station; left out for a unit sent from the road) and the roads slowed or closed."""
+        if self.travel is self._dry_travel:
+            return {}
+        out = {"roads_flooded": len(self._roads_key)}
+        if not en_route:
+            dry = self._dry_travel
+            out["dry_travel_s"] = round(float(dry.out_times(dry.locate(inc["xy"].reshape(1, 2)), 0)[unit.station]), 3)
+        return out
+
     def advance_to(self, t: float) -> None:
+        self._follow_roads()
         until = t - self.session.start
         if until > self.env.now:
             self.env.run(until=until)

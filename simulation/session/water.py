@@ -46,6 +46,8 @@ from simulation.hydraulics.solver import (_US_UNITS as US_UNITS, DURATION, FLOW,
 SOURCE = "water"
 #: shared baselines kept per process, at most so many and (but for the latest) so many bytes of pressures:
 #: a baseline holds nodes x steps x 8 bytes (the demo city's day in 60 s steps: 935 x 1,459, about 11 MB)
+#: the range the pressure colours span, m
+PRESSURE_RANGE = (0.0, 60.0)
 BASELINES_KEPT = 4
 BASELINES_BYTES = 256 * 2**20
 
@@ -201,6 +203,8 @@ class WaterNetwork:
 
     # ---------------------------------------------------------------- events from other engines
     def _on_event(self, event) -> None:
+        if event.kind in ("valve_closed", "valve_opened") and event.layer != "water_valves":
+            return  # a gas main shut off, a drain gate: not this network's
         if event.kind == "valve_closed" and not any(w == "valves closed" for w, _, _ in self.snapshots):
             self._snapshot_next = "valves closed"
         elif event.kind == "repair_done" and event.get("pipe") in self.breaks:
@@ -321,6 +325,38 @@ class WaterNetwork:
         self.timeline.append((now, self.people_without, leak_total * 1000.0))
 
     # ---------------------------------------------------------------- reading the state
+    def layer_values(self) -> list:
+        """Junction pressures, and pipe pressures (the mean of a pipe's two ends, as ``render --color-by``
+        shows them: junctions are specks from a town's height, the mains carry the colour), m, now."""
+        from simulation.session.values import LayerValues
+
+        if self.pressure is None or self.solver is None:
+            return []
+        s, p = self.solver, self.pressure
+        out = [LayerValues("water_junctions", "pressure", pd.Series(p[s.junctions], index=[s.node_ids[i]
+                           for i in s.junctions]), "m", "RdYlBu", PRESSURE_RANGE)]
+        ends = self._pipe_ends()
+        if ends is not None:
+            ids, a, b = ends
+            out.append(LayerValues("water_pipes", "pressure", pd.Series((p[a] + p[b]) / 2.0, index=ids), "m",
+                                   "RdYlBu", PRESSURE_RANGE))
+        return out
+
+    def _pipe_ends(self):
+        """(pipe ids, start node index, end node index) of the twin's water pipes EPANET knows, kept."""
+        if getattr(self, "_ends", None) is None:
+            twin = getattr(self.session, "twin", None)
+            if twin is None or "water_pipes" not in twin.layers:
+                return None
+            s, pipes = self.solver, twin["water_pipes"]
+            keep = [k for k, (a, b) in enumerate(zip(pipes["start_node"], pipes["end_node"]))
+                    if a in s.node_index and b in s.node_index]
+            ids = pipes["id"].astype(str).to_numpy()[keep]
+            start = np.array([s.node_index[a] for a in pipes["start_node"].to_numpy()[keep]], dtype=np.int64)
+            end = np.array([s.node_index[b] for b in pipes["end_node"].to_numpy()[keep]], dtype=np.int64)
+            self._ends = (ids, start, end)
+        return self._ends
+
     def node_value(self, node_id: str, t_clock: float, what: str = "pressure") -> float:
         """Pressure (m) of a node as EPANET's solution holds it at clock time ``t_clock``."""
         i = self.solver.node_index[node_id]
