@@ -41,9 +41,11 @@ class RoadGraph:
     """Nodes (x, y), a sparse matrix of driving times in seconds, and its parts."""
 
     def __init__(self, xy: np.ndarray, times: csr_matrix, lengths: csr_matrix, road_of_node: np.ndarray,
-                 road_ids: np.ndarray):
+                 road_ids: np.ndarray, edge_road: csr_matrix | None = None):
         self.xy = xy
         self.times = times
+        #: index (in ``road_ids``) + 1 of the road each edge of ``times`` belongs to, same sparsity
+        self.edge_road = edge_road
         self.lengths = lengths
         self._road_of_node = road_of_node
         self._road_ids = road_ids
@@ -109,17 +111,48 @@ class RoadGraph:
         ll = np.concatenate([length, length[two_way]])
         n = len(xy)
         # Parallel edges between the same pair of nodes: the fastest one counts.
+        rr = np.concatenate([seg_road, seg_road[two_way]])
         order = np.lexsort((tt, dst, src))
-        src, dst, tt, ll = src[order], dst[order], tt[order], ll[order]
+        src, dst, tt, ll, rr = src[order], dst[order], tt[order], ll[order], rr[order]
         first_of_pair = np.ones(len(src), bool)
         first_of_pair[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
-        src, dst, tt, ll = src[first_of_pair], dst[first_of_pair], tt[first_of_pair], ll[first_of_pair]
+        keep = first_of_pair
+        src, dst, tt, ll, rr = src[keep], dst[keep], tt[keep], ll[keep], rr[keep]
         # csgraph treats an explicit 0 as "no edge"; a zero-time edge cannot occur (a != b, speed > 0).
         times = coo_matrix((tt, (src, dst)), shape=(n, n)).tocsr()
         lengths = coo_matrix((ll, (src, dst)), shape=(n, n)).tocsr()
+        edge_road = coo_matrix((rr + 1.0, (src, dst)), shape=(n, n)).tocsr()
         road_of_node = np.empty(n, dtype=np.int64)
         road_of_node[node_of_vertex] = road_idx
-        return cls(xy, times, lengths, road_of_node, roads["id"].to_numpy())
+        return cls(xy, times, lengths, road_of_node, roads["id"].to_numpy(), edge_road)
+
+    def slowed(self, speed_factor: dict[str, float]) -> "RoadGraph":
+        """The same roads with some driven slower: each edge of a road in ``speed_factor`` (road id ->
+        factor of its speed, 0 < f <= 1) takes 1/f times as long; a factor of 0 closes the road (its edges
+        are removed).  Roads not named keep their times.  Flooded streets (:mod:`simulation.drainage`) use it.
+        """
+        if self.edge_road is None:
+            raise ValueError("this road graph does not know the road of each edge (built without from_roads)")
+        index = {str(r): k for k, r in enumerate(self._road_ids)}
+        factor = np.ones(len(self._road_ids) + 1)
+        for rid, f in speed_factor.items():
+            f = float(f)
+            if not (0.0 <= f <= 1.0):
+                raise ValueError(f"road {rid!r}: speed factor must be within 0..1, not {f!r}")
+            if str(rid) in index:
+                factor[index[str(rid)] + 1] = f
+        times, lengths, edge_road = self.times.tocoo(), self.lengths.tocoo(), self.edge_road.tocoo()
+        # the three matrices share their sparsity pattern and order (built from the same triplets)
+        if not (np.array_equal(times.row, edge_road.row) and np.array_equal(times.col, edge_road.col)):
+            raise ValueError("road graph: the edges' roads do not line up with the driving times")
+        f = factor[edge_road.data.astype(np.int64)]
+        open_ = f > 0
+        n = self.n_nodes
+        rows, cols = times.row[open_], times.col[open_]
+        new_times = coo_matrix((times.data[open_] / f[open_], (rows, cols)), shape=(n, n)).tocsr()
+        new_lengths = coo_matrix((lengths.data[open_], (rows, cols)), shape=(n, n)).tocsr()
+        new_roads = coo_matrix((edge_road.data[open_], (rows, cols)), shape=(n, n)).tocsr()
+        return RoadGraph(self.xy, new_times, new_lengths, self._road_of_node, self._road_ids, new_roads)
 
     # ------------------------------------------------------------------ queries
     def parts(self) -> list[RoadPart]:

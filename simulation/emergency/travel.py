@@ -91,6 +91,7 @@ class RoadTravel(_TimeOfDay):
         self.access_mps = roads.access_speed_kmh / 3.6
         station_xy = np.asarray(station_xy, dtype=float).reshape(-1, 2)
         ids = list(station_ids) if station_ids is not None else [str(i) for i in range(len(station_xy))]
+        self._stations = (station_xy, ids)
         self.station_node, self.station_snap_m = graph.snap(station_xy)
         self.notes: list[str] = []
         for sid, d in zip(ids, self.station_snap_m):
@@ -116,6 +117,17 @@ class RoadTravel(_TimeOfDay):
     @property
     def n_stations(self) -> int:
         return self.out.shape[1]
+
+    def slowed(self, speed_factor: dict[str, float]) -> "RoadTravel":
+        """Travel on the same roads with some slowed or closed (road id -> factor of its speed, 0 closes
+        it; :meth:`RoadGraph.slowed`): the station tables are worked out again, so units detour round
+        closed roads, and the calibration (hour factor, spread, sigma) is kept.  No factor: this travel."""
+        if not speed_factor:
+            return self
+        travel = RoadTravel(self.graph.slowed(speed_factor), *self._stations[:1], self.roads,
+                            station_ids=self._stations[1])
+        travel.hour_factor, travel.spread, travel.sigma = self.hour_factor, self.spread, self.sigma
+        return travel
 
     def locate(self, xy: np.ndarray) -> Sites:
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
@@ -169,6 +181,10 @@ class StraightLineTravel(_TimeOfDay):
     @property
     def n_stations(self) -> int:
         return len(self.station_xy)
+
+    def slowed(self, speed_factor: dict[str, float]) -> "StraightLineTravel":
+        """Straight-line travel knows no roads: flooded streets do not change it."""
+        return self
 
     def seconds(self, d_m: np.ndarray) -> np.ndarray:
         p = self.params
