@@ -7,6 +7,10 @@ Cases, each in its own subprocess so peak memory (``ru_maxrss``) is the case's o
 * ``nj1``      NJ1 (../shared/data/networks/NJ1.inp, 16k links) with a DEM from its junctions;
 * ``city100k`` a synthetic city: 100,000 pipe segments on a street grid, 50,000 buildings, a DEM.
 
+"window" is the look the window draws, a playback frame of it (new pipe results, render): the same
+scene with far buildings merged into blocks (``Scene(..., far_buildings=True)``, app/scene/lod.py); the
+100k goal (a playback frame at most 5x the sphere's) is read on it.
+
 Frame times are printed as ratios to the sphere frame measured in the same run,
 because software GL (Mesa llvmpipe through EGL) makes absolute times meaningless
 across machines.  Run:
@@ -169,11 +173,27 @@ def run_case(name: str, size: tuple[int, int], frames: int) -> dict:
     scene.plotter.screenshot(return_img=True)
     update_frame = time.perf_counter() - t
     counts = {k: int(v.mesh.n_cells) for k, v in scene.layers.items()}
+    scene.close()
+    # the window's look: the same scene with far buildings merged into blocks (app/scene/lod.py), a
+    # playback frame (new pipe results, render) timed the same way
+    scene = Scene(twin, window_size=size, far_buildings=True)
+    scene.set_result(layer, "pressure", steps[0])
+    scene.color_by(layer, "pressure", clim=(0, 100))
+    scene.render()
+    window_frames = []
+    for values in steps[1:] * 2:
+        scene.set_result(layer, "pressure", values)
+        t = time.perf_counter()
+        scene.render()
+        scene.plotter.screenshot(return_img=True)
+        window_frames.append(time.perf_counter() - t)
+    far = scene.buildings_far
     pipes = twin["water_pipes"]
     segments = int(sum(len(g.coords) - 1 for g in pipes.geometry)) if len(pipes) < 200_000 else -1
     result = {"case": name, "twin_s": twin_s, "build_s": build, "first_frame_s": first, "frame_s": frame,
               "overview_frame_s": overview_frame,
               "update_ms": float(np.median(updates)) * 1000, "update_frame_s": update_frame,
+              "window_frame_s": float(np.median(window_frames)), "far_blocks": far,
               "pipes": len(pipes), "pipe_segments": segments, "buildings": len(twin["buildings"]),
               "actors": scene.actor_count, "layers": len(scene.layers), "cells": int(sum(counts.values())),
               "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -213,17 +233,19 @@ def main(argv=None) -> int:
           f"{' and '.join(f'{v * 1000:.1f}' for v in spheres)} ms before and after), median of {args.frames} frames")
     print(f"{'case':<10} {'pipes':>7} {'segments':>9} {'buildings':>9} {'actors':>6} {'cells':>10} "
           f"{'build s':>8} {'1st frame s':>11} {'frame ms':>9} {'x sphere':>8} {'overview ms':>11} "
-          f"{'x sphere':>8} {'update ms':>9} {'peak MiB':>9}")
+          f"{'x sphere':>8} {'update ms':>9} {'window ms':>9} {'x sphere':>8} {'peak MiB':>9}")
     for case, r in rows.items():
         if case.startswith("sphere"):
             continue
         print(f"{case:<10} {r['pipes']:>7} {r['pipe_segments']:>9} {r['buildings']:>9} {r['actors']:>6} "
               f"{r['cells']:>10} {r['build_s']:>8.2f} {r['first_frame_s']:>11.2f} {r['frame_s'] * 1000:>9.1f} "
               f"{r['frame_s'] / sphere:>8.1f} {r['overview_frame_s'] * 1000:>11.1f} "
-              f"{r['overview_frame_s'] / sphere:>8.1f} {r['update_ms']:>9.2f} {r['peak_mib']:>9.0f}")
+              f"{r['overview_frame_s'] / sphere:>8.1f} {r['update_ms']:>9.2f} {r['window_frame_s'] * 1000:>9.1f} "
+              f"{r['window_frame_s'] / sphere:>8.1f} {r['peak_mib']:>9.0f}"
+              + ("" if r["far_blocks"] else "  (buildings near: not merged)"))
     if "city100k" in rows:
         r = rows["city100k"]
-        got = {"build_s": r["build_s"], "frame_ratio": r["frame_s"] / sphere, "update_ms": r["update_ms"],
+        got = {"build_s": r["build_s"], "frame_ratio": r["window_frame_s"] / sphere, "update_ms": r["update_ms"],
                "peak_mib": r["peak_mib"]}
         verdict = ", ".join(f"{k} {got[k]:.2f} {'<=' if got[k] <= GOALS[k] else '>'} {GOALS[k]:g}"
                             for k in GOALS)

@@ -163,8 +163,13 @@ class Scene:
                  vertical_exaggeration: float = 1.0, underground_scale: float | None = None,
                  palette: Palette | None = None, terrain_opacity: float | None = None,
                  window_size: tuple[int, int] = (1280, 800), anti_aliasing: str | None = None,
-                 depth_peeling: bool = False):
+                 depth_peeling: bool = False, far_buildings: bool = False):
         self.twin = twin
+        #: blocks of buildings merged when seen from far (app/scene/lod.py); the window's choice
+        self.far_buildings = bool(far_buildings)
+        self._far = None            # FarBuildings of the drawn buildings, when far_buildings
+        self._far_source = None     # the buildings' mesh they were made from
+        self._far_typical = None    # a typical building's width, m (None: no far look)
         self.depth_peeling = depth_peeling
         self.palette = palette or Palette()
         self.frame = SceneFrame.for_twin(twin, vertical_exaggeration, underground_scale)
@@ -186,6 +191,15 @@ class Scene:
         self._setup_plotter(anti_aliasing)
         self._build(layers)
         self.camera("oblique")
+        # one scene at a time chooses the look of a plotter's buildings (a window draws a new scene on
+        # the same plotter when the exaggeration changes)
+        previous = getattr(self.plotter, "_far_buildings_observer", None)
+        if previous is not None:
+            self.plotter.ren_win.RemoveObserver(previous)
+            self.plotter._far_buildings_observer = None
+        if self.far_buildings:
+            self.plotter._far_buildings_observer = self.plotter.ren_win.AddObserver(
+                "StartEvent", self._choose_building_look)
 
     # ------------------------------------------------------------------ building
     def _setup_plotter(self, anti_aliasing: str | None) -> None:
@@ -294,7 +308,76 @@ class Scene:
                                            "title_font_size": 14, "label_font_size": 12})
         sl.actor = p.add_mesh(sl.mesh, **kwargs)
         sl.actor.SetVisibility(sl.visible)
+        if sl.style.kind == "building" and self.far_buildings:
+            self._draw_far(sl, kwargs)
         self._update_translucency()
+
+    # ------------------------------------------------------------------ far buildings (app/scene/lod.py)
+    FAR_ACTOR = "buildings (far)"
+
+    def _draw_far(self, sl: SceneLayer, kwargs: dict) -> None:
+        """Keep ``sl``'s look for its far blocks; draw them now if they are made and the camera is far.
+
+        The blocks are made the first time the camera is far (:meth:`_choose_building_look`): a window
+        that never zooms out pays nothing for them."""
+        from app.scene.lod import typical_width
+
+        self._far_look = (sl, kwargs)
+        if self._far_source is not sl.mesh:
+            self._far, self._far_source = None, sl.mesh
+            self._far_typical = typical_width(self.twin[sl.name])
+            self.plotter.remove_actor(self.FAR_ACTOR, render=False)
+        if self._far is not None:
+            self._add_far_actor()
+
+    def _add_far_actor(self) -> None:
+        sl, kwargs = self._far_look
+        far = self._far
+        look = {k: v for k, v in kwargs.items() if k not in ("scalar_bar_args", "name", "pickable")}
+        look["show_scalar_bar"] = False
+        if "scalars" in look:
+            far.mesh.cell_data[look["scalars"]] = far.cells_of(np.asarray(sl.mesh.cell_data[look["scalars"]]))
+        actor = self.plotter.add_mesh(far.mesh, name=self.FAR_ACTOR, pickable=False, render=False, **look)
+        actor.SetVisibility(sl.visible and far.far)
+        sl.actor.SetVisibility(sl.visible and not far.far)
+
+    def _far_actor(self):
+        return self.plotter.actors.get(self.FAR_ACTOR) if self._far is not None else None
+
+    def _choose_building_look(self, *_args) -> None:
+        """Before each render: the far blocks or the buildings themselves, by the camera's distance
+        (the blocks are made the first time they are needed)."""
+        from app.scene.lod import far_buildings, looks_far
+
+        look = getattr(self, "_far_look", None)
+        if look is None or self._far_typical is None:
+            return
+        sl = look[0]
+        if sl.actor is None or self.layers.get(sl.name) is not sl:
+            return
+        was = self._far.far if self._far is not None else False
+        far = looks_far(self._far_typical, was, self.plotter.camera, self.plotter.window_size[1])
+        if self._far is None:
+            if not far:
+                return
+            self._far = far_buildings(self.twin[sl.name], sl.mesh, self.frame.xy)
+            if self._far is None:
+                self._far_typical = None   # too few buildings to merge: never again
+                return
+            self._far.far = far
+            self._add_far_actor()
+        self._far.far = far
+        far_actor = self._far_actor()
+        if far_actor is None:
+            return
+        far_actor.SetVisibility(sl.visible and far)
+        sl.actor.SetVisibility(sl.visible and not far)
+        far_actor.GetProperty().SetOpacity(sl.opacity)
+
+    @property
+    def buildings_far(self) -> bool:
+        """Whether the buildings are drawn as far blocks now (as of the last render)."""
+        return self._far is not None and self._far.far and self._far_actor() is not None
 
     def _update_translucency(self) -> None:
         """How see-through layers are blended: plainly for one, order-independently for more.
@@ -383,6 +466,8 @@ class Scene:
         sl = self.layer(name)
         sl.visible = bool(visible)
         sl.actor.SetVisibility(sl.visible)
+        if sl.style.kind == "building" and self._far_actor() is not None:
+            self._choose_building_look()
         self._update_translucency()
         self._refresh_legend()
 
@@ -496,6 +581,9 @@ class Scene:
             raise ValueError(f"result {result!r} for layer {name!r} has {values.shape[0] if values.ndim else 1} "
                              f"values; the layer has {len(sl.ids)} features")
         cells = sl.mesh.GetCellData()
+        if sl.style.kind == "building" and self._far is not None and self._far_source is sl.mesh:
+            far = self._far
+            far.mesh.cell_data[result] = values[far.representative][far.mesh.cell_data["block_index"]]
         if cells.GetArray(result) is None:
             sl.mesh.cell_data[result] = values[sl.feature_index]
             return
@@ -1074,6 +1162,17 @@ class Scene:
         the scene's former pick, VTK's brute force over every cell, kept for
         ``bench/bench_pick.py``.
         """
+        far = self._far_actor()
+        if far is not None and far.GetVisibility():
+            # the far blocks are never picked: the building under the cursor is, on the full mesh
+            try:
+                far.SetVisibility(False)
+                for sl in self.layers.values():
+                    if sl.style.kind == "building" and sl.actor is not None:
+                        sl.actor.SetVisibility(sl.visible)
+                return self.pick(x, y, layers, locate=locate)
+            finally:
+                self._choose_building_look()
         candidates = [n for n in (layers or self.layers) if n != "terrain" and self.layers[n].visible]
         ordered = [c for c in candidates if self.layers[c].opacity > _SEE_THROUGH]
         passes = [ordered, candidates] if ordered != candidates else [candidates]

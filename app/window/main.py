@@ -183,8 +183,8 @@ class MainWindow(QMainWindow):
         self.path = Path(path) if path else None
         self.modified = False
         self.view_model = ViewModel.for_twin(twin)
-        self.scene = Scene(twin, plotter=self.interactor)
         prefs = self.preferences()
+        self.scene = Scene(twin, plotter=self.interactor, far_buildings=prefs.far_buildings)
         # the layer tree is the legend; a viewport-high legend crowds the view (Preferences turn it on)
         self.scene.legend(prefs.legend)
         self.view_model.clock.speed = prefs.speed
@@ -207,7 +207,8 @@ class MainWindow(QMainWindow):
 
         pose = self.scene.pose()
         self.interactor.clear()
-        self.scene = Scene(self.twin, plotter=self.interactor, vertical_exaggeration=float(exaggeration))
+        self.scene = Scene(self.twin, plotter=self.interactor, vertical_exaggeration=float(exaggeration),
+                           far_buildings=self.preferences().far_buildings)
         self.scene.legend(self.preferences().legend)
         self.scene.bind(self.view_model)
         self.scene.go_to_pose(pose)

@@ -147,3 +147,21 @@ def test_preferences_are_kept_in_the_settings_and_applied(window, qtbot):
         before.write(window.settings)
         window.apply_preferences()
     assert window.scene.plotter.legend is None
+
+
+def test_zoomed_out_the_buildings_are_drawn_as_blocks_and_come_back_near(window, qtbot):
+    scene = window.scene
+    assert scene.far_buildings                           # the window's look (Preferences: on by default)
+    pose = scene.pose()
+    sl = scene.layers["buildings"]
+    try:
+        scene.plotter.camera.zoom(0.05)                  # the whole town and more: buildings a pixel wide
+        window.interactor.render()
+        qtbot.waitUntil(lambda: scene.buildings_far, timeout=5000)
+        far_actor = scene.plotter.actors[scene.FAR_ACTOR]
+        assert far_actor.GetVisibility() and not sl.actor.GetVisibility()
+        assert 0 < scene._far.blocks < len(window.twin["buildings"]) / 4
+    finally:
+        scene.go_to_pose(pose)
+        window.interactor.render()
+    assert not scene.buildings_far and sl.actor.GetVisibility()

@@ -1,0 +1,134 @@
+"""Buildings seen from far are drawn as merged blocks (the window's look), the buildings themselves near."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from app.scene import Scene
+from app.scene.lod import FAR_PIXELS, far_buildings, looks_far, typical_width
+from twin.crs import local_metric_crs
+from twin.model import Twin
+
+SPACING = 40.0
+
+
+@pytest.fixture(scope="module")
+def grid_town():
+    """A 20 x 20 grid of 24 m square buildings, 40 m apart, 4 to 40 m tall, four uses."""
+    crs = local_metric_crs("grid town")
+    ii, jj = np.meshgrid(np.arange(20), np.arange(20), indexing="ij")
+    x, y = ii.ravel() * SPACING, jj.ravel() * SPACING
+    rng = np.random.default_rng(3)
+    buildings = gpd.GeoDataFrame({
+        "id": [f"B{k:03d}" for k in range(len(x))], "height": rng.uniform(4, 40, len(x)),
+        "use": rng.choice(["residential", "commercial", "industrial", "public"], len(x))},
+        geometry=shapely.box(x - 12, y - 12, x + 12, y + 12), crs=crs)
+    twin = Twin("grid town", crs)
+    twin.set_layer("buildings", buildings)
+    return twin
+
+
+def test_blocks_of_sixteen_from_the_drawn_buildings(grid_town):
+    scene = Scene(grid_town, window_size=(400, 300))
+    sl = scene.layers["buildings"]
+    far = far_buildings(grid_town["buildings"], sl.mesh, scene.frame.xy)
+    # four spacings a block: 400 buildings in 5 x 5 blocks of 4 x 4
+    assert far.block_m == pytest.approx(4 * SPACING) and far.blocks == 25
+    assert far.typical_m == pytest.approx(24.0) == typical_width(grid_town["buildings"])
+    # one prism a block: 4 walls and a roof of 2 triangles
+    assert far.mesh.n_cells == 25 * 6
+    b = grid_town["buildings"]
+    area_height = (b.geometry.area * b["height"]).to_numpy()
+    # the first block (x, y < 160 m): the hull of its 16 buildings, roof at their area-weighted mean height
+    first = (b.geometry.centroid.x < 160) & (b.geometry.centroid.y < 160)
+    roof = area_height[first].sum() / b.geometry.area[first].sum()
+    block = far.mesh.extract_cells(np.flatnonzero(far.mesh.cell_data["block_index"] == 0))
+    assert block.bounds[0:4] == pytest.approx(scene.frame.xy(np.array([-12.0, 132.0]), np.array([-12.0, 132.0]))
+                                              [0].tolist() + scene.frame.xy(np.array([-12.0, 132.0]),
+                                                                            np.array([-12.0, 132.0]))[1].tolist(),
+                                              abs=1e-6)
+    assert block.bounds[5] - block.bounds[4] == pytest.approx(roof, rel=1e-6)
+    # the block shows its largest building (all equal here: the first of them)
+    assert far.representative[0] == int(np.flatnonzero(first)[0])
+    scene.close()
+
+
+def test_the_far_look_follows_the_camera_and_picks_the_real_building(grid_town):
+    scene = Scene(grid_town, window_size=(400, 300), far_buildings=True)
+    sl = scene.layers["buildings"]
+    scene.plotter.view_xy()
+    scene.plotter.camera.zoom(0.2)        # the whole town a speck: far
+    scene.screenshot()
+    assert scene.buildings_far
+    far_actor = scene.plotter.actors[Scene.FAR_ACTOR]
+    assert far_actor.GetVisibility() and not sl.actor.GetVisibility() and not far_actor.GetPickable()
+    # a pick on the far look still names the building under the cursor
+    b = grid_town["buildings"]
+    target = b.iloc[210]
+    x, y = scene.display_position((target.geometry.centroid.x, target.geometry.centroid.y, target["height"]))
+    picked = scene.pick(x, y)
+    assert picked is not None and picked.layer == "buildings" and picked.feature_id == "B210"
+    assert far_actor.GetVisibility() and not sl.actor.GetVisibility()      # and the far look is back
+    # closer than the band: the buildings themselves
+    scene.plotter.camera.zoom(40)
+    scene.screenshot()
+    assert not scene.buildings_far and sl.actor.GetVisibility() and not far_actor.GetVisibility()
+    # hiding the layer hides both looks
+    scene.plotter.camera.zoom(1 / 40)
+    scene.hide("buildings")
+    scene.screenshot()
+    assert not far_actor.GetVisibility() and not sl.actor.GetVisibility()
+    scene.close()
+
+
+def test_results_and_colours_reach_the_far_blocks(grid_town):
+    scene = Scene(grid_town, window_size=(400, 300), far_buildings=True)
+    scene.plotter.view_xy()
+    scene.plotter.camera.zoom(0.2)
+    scene.screenshot()
+    far = scene._far
+    values = np.arange(400, dtype=float)
+    scene.set_result("buildings", "age_h", values)
+    # each block carries its largest building's value
+    assert np.array_equal(far.mesh.cell_data["age_h"], values[far.representative][far.mesh.cell_data["block_index"]])
+    # coloured by use: each block in its representative's colour
+    sl = scene.layers["buildings"]
+    rgb = np.asarray(sl.mesh.cell_data["__rgb__"])
+    got = np.asarray(far.mesh.cell_data["__rgb__"])
+    want = rgb[far.cell_of_feature[far.representative]][far.mesh.cell_data["block_index"]]
+    assert np.array_equal(got, want)
+    scene.close()
+
+
+def test_the_band_between_far_and_near(grid_town):
+    class Camera:
+        def __init__(self, distance):
+            self.d = distance
+
+        def GetParallelProjection(self):
+            return False
+
+        def GetDistance(self):
+            return self.d
+
+        def GetViewAngle(self):
+            return 30.0
+
+    # 24 m at the focal point on a 300-pixel-high view: FAR_PIXELS wide at this distance
+    d = 24.0 * 300 / FAR_PIXELS / (2 * np.tan(np.radians(15.0)))
+    assert looks_far(24.0, False, Camera(d * 1.01), 300) and not looks_far(24.0, False, Camera(d * 0.99), 300)
+    # once far, it stays far until the building is 5 pixels wide
+    assert looks_far(24.0, True, Camera(d * 0.9), 300)
+    assert not looks_far(24.0, True, Camera(d * 0.7), 300)
+
+
+def test_a_scene_without_the_far_look_has_no_far_actor(grid_town):
+    scene = Scene(grid_town, window_size=(400, 300))
+    scene.plotter.view_xy()
+    scene.plotter.camera.zoom(0.2)
+    scene.screenshot()
+    assert Scene.FAR_ACTOR not in scene.plotter.actors and not scene.buildings_far
+    scene.close()
