@@ -13,11 +13,12 @@ movie writer sets ``model.clock.time``; everything else follows):
   :attr:`events_arrived` (a list, in time order); after a seek back,
   :attr:`rewound` fires first and the whole log up to the new time follows;
   :attr:`shown` fires once the new state is on the view model;
-* the state of the city is shown on the view model: junction pressures
-  and pipe pressures (the mean of a pipe's two ends), ``pressure`` in m, red
-  at 0 m to blue at 60 m; the
-  junctions without water, the pipes broken and closed, the active alarms by
-  level (sensors, and airspace zones for drone alerts).
+* the state of the city is shown on the view model: every engine's values
+  on the layers (:mod:`simulation.session.values`: junction and pipe
+  pressures, red at 0 m to blue at 60 m; water depth in the wells; gas
+  pressures), the junctions without water, the pipes broken and closed, the
+  roads flooded and closed, the active alarms by level (sensors, and
+  airspace zones for drone alerts).
 
 Long moves (a whole day, a seek far ahead or far back) may run off the
 window's thread: :meth:`run_to` only steps the session (and records), with a
@@ -52,14 +53,16 @@ import numpy as np
 import pandas as pd
 from psygnal import Signal
 
+from simulation.session.values import layer_values
 from twin.schema import RISK_COLOURS, RISK_LEVELS
 
 #: Highlight names and colours on the view model.
 WITHOUT_WATER = "without water"
 BROKEN = "pipes broken"
 CLOSED = "links closed"
+FLOODED = "roads flooded"
+FLOODED_CLOSED = "roads closed by water"
 ALARM = "alarm {}"
-PRESSURE_RANGE = (0.0, 60.0)
 #: Moves of the clock costing more than this much clock time go to :attr:`Playback.far`, when set.
 FAR_S = 3600.0
 #: Node and link values kept per hydraulic step for every feature; above it, only watched features.
@@ -648,24 +651,15 @@ class Playback:
     def show_state(self) -> None:
         m, s = self.model, self.session
         state = s.state
-        water = getattr(s, "water", None)
-        if water is not None and water.pressure is not None and "water_junctions" in m.layers:
-            solver = water.solver
-            ids = [solver.node_ids[i] for i in solver.junctions]
-            pressure = pd.Series(water.pressure[solver.junctions], index=ids)
-            m.show_values("water_junctions", "pressure", pressure, unit="m", cmap="RdYlBu",
-                          clim=PRESSURE_RANGE)
-            if "water_pipes" in m.layers:
-                # junctions are specks from a town's height: the mains carry the pressure where it is seen
-                # (a pipe's pressure is the mean of its two ends', as `render --color-by` shows it)
-                ends = self._pipe_ends(solver)
-                p = water.pressure
-                pipe_pressure = pd.Series((p[ends[1]] + p[ends[2]]) / 2.0, index=ends[0])
-                m.show_values("water_pipes", "pressure", pipe_pressure, unit="m", cmap="RdYlBu",
-                              clim=PRESSURE_RANGE)
+        for v in layer_values(s):   # every engine's results on the layers (simulation/session/values.py)
+            if v.layer in m.layers:
+                m.show_values(v.layer, v.field, v.values, unit=v.unit, cmap=v.cmap, clim=v.clim)
         self._highlight(WITHOUT_WATER, "water_junctions", state.get("junctions_without_service", ()), "#7b3294")
         self._highlight(BROKEN, "water_pipes", state.get("breaks", {}).keys(), RISK_COLOURS["red"])
         self._highlight(CLOSED, "water_pipes", state.get("links_closed", ()), "#111111")
+        flooded = state.get("road_speed_factor") or {}
+        self._highlight(FLOODED, "roads", [r for r, f in flooded.items() if f > 0], "#6baed6")
+        self._highlight(FLOODED_CLOSED, "roads", [r for r, f in flooded.items() if f <= 0], "#08306b")
         by_level: dict[tuple[str, str], list[str]] = {}
         for (layer, feature), level in self.alarms.levels().items():
             by_level.setdefault((layer, level), []).append(feature)
@@ -674,18 +668,6 @@ class Playback:
             for level in RISK_LEVELS:
                 name = ALARM.format(level) if layer == "sensors" else f"{ALARM.format(level)} ({layer})"
                 self._highlight(name, layer, by_level.get((layer, level), ()), RISK_COLOURS[level])
-
-    def _pipe_ends(self, solver):
-        """(pipe ids, start node index, end node index) of the twin's water pipes EPANET knows, cached."""
-        if getattr(self, "_ends", None) is None:
-            pipes = self.session.twin["water_pipes"]
-            keep = [k for k, (a, b) in enumerate(zip(pipes["start_node"], pipes["end_node"]))
-                    if a in solver.node_index and b in solver.node_index]
-            ids = pipes["id"].astype(str).to_numpy()[keep]
-            start = np.array([solver.node_index[a] for a in pipes["start_node"].to_numpy()[keep]], dtype=np.int64)
-            end = np.array([solver.node_index[b] for b in pipes["end_node"].to_numpy()[keep]], dtype=np.int64)
-            self._ends = (ids, start, end)
-        return self._ends
 
     def _highlight(self, name: str, layer: str, ids, colour: str) -> None:
         m = self.model
