@@ -93,6 +93,9 @@ def build_demo(seed: int = 7, *, timings: dict[str, float] | None = None) -> Twi
     layers["manholes"] = _concat(sanitary.manholes, storm.manholes, wells)
     layers["septic_tanks"] = drainage.septic_tanks(plan, houses, houses.zone == "rural")
     layers["roads"] = streets.frame[["id", "road_class", "speed_kmh", "name", "oneway", "lanes", "geometry"]]
+    # the mains as laid fall into pieces with the streets: joined into one network the gate station feeds
+    # (the wells, sites and stations placed from the mains as laid keep their places and ids)
+    layers["gas_mains"] = gas.join_sections(gas_mains.frame, streets.frame, gas_mains.gate_xy)
     lap("gas and drainage")
 
     sites, buildings_frame = register.build_sites(
