@@ -38,6 +38,14 @@ def register(sub) -> None:
     osm.add_argument("--name", help="project name (default: the file's stem)")
     _common(osm)
 
+    swmm = kinds.add_parser("swmm", help="an EPA SWMM 5 .inp drainage model (manholes and sewers)")
+    swmm.add_argument("model", help="SWMM .inp file")
+    swmm.add_argument("--crs", required=True, help="CRS of the model's coordinates, e.g. EPSG:25832; local:ft "
+                           "or local:m for a model with no georeference")
+    swmm.add_argument("--to-crs", help="metric CRS of the twin (default: the metric sibling of --crs)")
+    swmm.add_argument("--name", help="project name (default: the file's stem)")
+    _common(swmm)
+
     vec = kinds.add_parser("vector", help="any GDAL vector file into one layer of a project")
     vec.add_argument("source", help="vector file (shapefile, GeoJSON, GeoPackage, ...)")
     vec.add_argument("--layer", required=True, help="twin layer to fill, e.g. buildings")
@@ -91,6 +99,8 @@ def run(args) -> int:
     elif args.kind == "osm":
         options = dict(to_crs=args.to_crs, storey_height=args.storey_height, name=args.name)
         source = args.source
+    elif args.kind == "swmm":
+        options, source = dict(crs=args.crs, to_crs=args.to_crs, name=args.name), args.model
     elif args.kind == "vector":
         options = dict(layer=args.layer, project=args.project, source_layer=args.source_layer,
                        mapping=_pairs(args.map, "--map"),

@@ -53,6 +53,10 @@ FORMS: dict[str, tuple[Field, ...]] = {
                Field("crs", "CRS when the file has none", "text")),
     "raster": (Field("source", "Raster file", "file", True),
                Field("crs", "CRS when the raster has none", "text")),
+    "swmm": (Field("source", "SWMM .inp file", "file", True),
+             Field("crs", "CRS of its coordinates", "text", True, "local:m"),
+             Field("to_crs", "Metric CRS of the twin", "text"),
+             Field("name", "Project name", "text")),
 }
 
 

@@ -53,6 +53,7 @@ IMPORTERS = {
     "osm": ("twin.importers.osm", "import_osm", "an OpenStreetMap extract (.osm.pbf or .osm)"),
     "vector": ("twin.importers.vector", "import_vector", "any GDAL vector file into one layer of a project"),
     "raster": ("twin.importers.raster", "import_raster", "any GDAL raster as the project's DEM"),
+    "swmm": ("twin.importers.swmm", "import_swmm", "an EPA SWMM 5 .inp drainage model (manholes and sewers)"),
 }
 #: Importers that add to an existing project (their ``project`` option) instead of making a new twin.
 ADDS_TO_PROJECT = ("vector", "raster")
