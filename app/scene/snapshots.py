@@ -7,6 +7,9 @@ in their HTML:
 * for each moment the water network kept (the break, the valves closed, the
   repair done), the town from above with the junctions coloured by the
   pressure EPANET gave then;
+* when a storm flooded the streets, the town from above at the moment most
+  roads were closed by water (from the drainage network's road events):
+  roads closed in dark blue, roads under water in light blue;
 * for each fire and gas-leak incident of the event log, the scene round the
   incident (oblique, about 500 m across, buildings and ground faded, no
   legend) when it opened, when the first unit was on scene and when it was
@@ -31,7 +34,8 @@ def key_moments(session, size=(960, 600)) -> list[tuple[str, bytes]]:
     water = getattr(session, "water", None)
     water_moments = water is not None and water.snapshots and len(session.twin["water_junctions"])
     incidents = _incident_moments(session)
-    if not water_moments and not incidents:
+    streets = _worst_streets(session)
+    if not water_moments and not incidents and streets is None:
         return []
     from app.scene.scene import Scene
     from simulation.clock import iso
@@ -47,6 +51,23 @@ def key_moments(session, size=(960, 600)) -> list[tuple[str, bytes]]:
                 scene.color_by("water_junctions", "pressure_now", cmap="RdYlBu", clim=(0.0, 60.0), unit="m")
                 shots.append((f"{iso(t)}: {what}; junctions coloured by pressure (m)", _png(scene)))
             scene.color_by("water_junctions", None)
+            scene.show("water_junctions", False)
+        if streets is not None:
+            t, flooded, closed = streets
+            scene.legend(False)
+            hidden = [n for n in scene.layers if n not in ("terrain", "roads", "buildings")]
+            for n in hidden:
+                scene.hide(n)
+            scene.camera("top")
+            scene.zoom_to("roads", _core(session.twin["roads"], flooded + closed), margin=1.1)
+            _road_lines(scene, session.twin["roads"], flooded, "roads under water", "#3182bd")
+            _road_lines(scene, session.twin["roads"], closed, "roads closed", "#08306b")
+            shots.append((f"{iso(t)}: the streets at their worst: {len(closed)} roads closed by water (dark blue), "
+                          f"{len(flooded)} more under water (blue); the town centre", _png(scene)))
+            scene.plotter.remove_actor("roads under water", render=False)
+            scene.plotter.remove_actor("roads closed", render=False)
+            for n in hidden:
+                scene.show(n)
         if incidents:
             # the incident's feature and the gas main under the street read through faded buildings and
             # ground; the legend and the airspace would only cover them
@@ -97,6 +118,63 @@ def _pin(scene, layer: str, fid: str, units: int = 0) -> None:
                                render=False)
     else:
         scene.plotter.remove_actor(UNITS, render=False)
+
+
+def _core(roads, ids) -> list[str]:
+    """The roads of ``ids`` whose middles lie within the 10th-90th percentiles of them all, east and north:
+    the flooded town rather than a stray country road."""
+    import numpy as np
+    import shapely
+
+    rows = roads[roads["id"].astype(str).isin(ids)]
+    mid = shapely.get_coordinates(shapely.line_interpolate_point(rows.geometry.values, 0.5, normalized=True))
+    lo, hi = np.percentile(mid, 10, axis=0), np.percentile(mid, 90, axis=0)
+    keep = ((mid >= lo) & (mid <= hi)).all(axis=1)
+    return rows["id"].astype(str)[keep].tolist() or list(ids)
+
+
+def _road_lines(scene, roads, ids, name: str, colour: str) -> None:
+    """Roads ``ids`` as thick lines 2 m over the ground (seen at a town's scale, where a road is a pixel)."""
+    import numpy as np
+    import pyvista as pv
+    import shapely
+
+    scene.plotter.remove_actor(name, render=False)
+    rows = roads[roads["id"].astype(str).isin(ids)]
+    if not len(rows):
+        return
+    xy, part = shapely.get_coordinates(rows.geometry.values, return_index=True)
+    f = scene.frame
+    sx, sy = f.xy(xy[:, 0], xy[:, 1])
+    z = f.z(np.nan_to_num(f.ground(xy[:, 0], xy[:, 1]))) + 2.0
+    lines = []
+    for k in np.unique(part):
+        idx = np.flatnonzero(part == k)
+        lines.append(np.r_[len(idx), idx])
+    mesh = pv.PolyData(np.column_stack([sx, sy, z]), lines=np.concatenate(lines))
+    scene.plotter.add_mesh(mesh, name=name, color=colour, line_width=5, lighting=False, pickable=False,
+                           reset_camera=False, render=False)
+
+
+def _worst_streets(session):
+    """(clock time, roads under water, roads closed) when most roads were closed by water, from the
+    drainage network's road events; None when no road flooded."""
+    state: dict[str, str] = {}
+    worst = None
+    for e in session.log.events:
+        if e.kind not in ("road_flooded", "road_closed", "road_reopened"):
+            continue
+        if e.kind == "road_reopened":
+            state.pop(e.feature, None)
+        else:
+            state[e.feature] = "closed" if e.kind == "road_closed" else "flooded"
+        closed = sum(1 for v in state.values() if v == "closed")
+        if worst is None or closed > worst[0]:
+            worst = (closed, e.time, dict(state))
+    if worst is None:
+        return None
+    _, t, roads = worst
+    return (t, sorted(r for r, v in roads.items() if v == "flooded"), sorted(r for r, v in roads.items() if v == "closed"))
 
 
 def _png(scene) -> bytes:

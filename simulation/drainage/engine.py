@@ -532,7 +532,11 @@ class Drainage:
 
         if self._depth is None:
             return []
-        out = [LayerValues("manholes", "water_depth", self.node_depth_m, "m", "Blues", (0.0, 3.0))]
+        depth = self.node_depth_m
+        twin = getattr(self.session, "twin", None)
+        if twin is not None and "manholes" in twin.layers:   # the model's own nodes (outfalls) are not wells
+            depth = depth[depth.index.isin(twin["manholes"]["id"].astype(str))]
+        out = [LayerValues("manholes", "water_depth", depth, "m", "Blues", (0.0, 3.0))]
         if self.roads is not None and len(self.roads):
             depth = pd.Series(0.0, index=self.roads["id"].astype(str).to_numpy())
             if len(self.road_depth):

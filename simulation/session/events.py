@@ -52,6 +52,7 @@ VALUE_UNITS = {
     "flooding_started": "overflow, L/s",
     "flooding_stopped": "volume flooded, m3",
     "road_flooded": "water depth on the road, m",
+    "road_closed": "water depth on the road, m",
     "road_reopened": "water depth on the road, m",
     # gas (simulation/gas): customers without gas (leaks use leak_started / leak_stopped on gas_mains)
     "gas_supply_lost": "people",

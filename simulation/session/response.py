@@ -57,8 +57,11 @@ Fires and gas leaks (chains of issue 11, item 6) send several units at once:
   and makes it safe ``gas_make_safe_s`` (default 15 min) after arriving: a
   gas main is shut off (``valve_closed`` on ``gas_mains``; the twin has no
   gas valves, so the event names the main), a septic tank is ventilated
-  (``repair_done`` on ``septic_tanks``).  The sources engine stops the leak
-  on that event.
+  (``repair_done`` on ``septic_tanks``).  The sources engine (or the gas
+  network, :mod:`simulation.gas`) stops the leak on that event.  With
+  ``gas_repair_s`` the main is repaired that long after (``repair_done`` on
+  ``gas_mains``) and opened again (``valve_opened``): its customers get gas
+  back.
 
 Drones (the airspace chain of issue 11, item 6): a **red airspace alert**
 (``alarm_raised`` from :mod:`simulation.session.airspace`: a drone in a
@@ -153,6 +156,7 @@ class ResponsePlan:
     gas_verify_s: float = 60.0
     gas_dispatch_s: float = 20.0
     gas_make_safe_s: float = 900.0  # the gas crew on scene until the main is shut off / the tank ventilated
+    gas_repair_s: float | None = None  # main shut off -> repair done and reopened (None: left shut)
     #: turnout per unit type (s); medians of scenarios/emergency-default.yaml; others take turnout_s
     turnout_by_unit: dict = field(default_factory=lambda: {"micro": 40.0, "engine": 65.0, "gas_crew": 300.0})
     drone_verify_s: float = 60.0    # the track checked against the registered flights, the operator called
@@ -348,6 +352,7 @@ class Response:
         out = self.travel.out_times(sites, 0)
         while True:
             free = [u for u in self.fleet.units if u.type == unit_type and self.free[u.index]]
+            free = self._can_reach(inc, free, sites, out, unit_type)
             if free:
                 break
             if not any(u.type == unit_type for u in self.fleet.units):
@@ -356,7 +361,9 @@ class Response:
                                 served=False)
                 inc["closed"] = True
                 return
-            yield env.timeout(60.0)  # wait for a crew to come free
+            yield env.timeout(60.0)  # wait for a crew to come free (or for a road to reopen)
+            sites = self.travel.locate(inc["xy"].reshape(1, 2))
+            out = self.travel.out_times(sites, 0)
         unit, travel, en_route = self._pick(free, sites, out)
         inc["unit"] = unit.name
         session.state["units"][unit.name].update(status="dispatched", incident=inc["id"])
@@ -489,9 +496,12 @@ class Response:
         env, plan, session = self.env, self.plan, self.session
         while True:
             free = [u for u in self.fleet.units if u.type == unit_type and self.free[u.index]]
+            free = self._can_reach(inc, free, sites, out, unit_type)
             if free:
                 break
-            yield env.timeout(60.0)  # wait for a unit to come free
+            yield env.timeout(60.0)  # wait for a unit to come free (or for a road to reopen)
+            sites = self.travel.locate(inc["xy"].reshape(1, 2))
+            out = self.travel.out_times(sites, 0)
         unit, travel, en_route = self._pick(free, sites, out)
         turnout = 0.0 if en_route else plan.turnout(unit.type)
         station = self.fleet.stations[unit.station]
@@ -526,11 +536,22 @@ class Response:
             session.publish(self._clock(), "valve_closed", SOURCE, "gas_mains", leak["feature"], None,
                             f"gas main {leak['feature']} shut off by the gas crew", main=leak["feature"],
                             incident=inc["id"])
+            if self.plan.gas_repair_s is not None:
+                env.process(self._repair_gas_main(leak["feature"], inc["id"]))
         else:
             session.publish(self._clock(), "repair_done", SOURCE, leak["layer"], leak["feature"],
                             self.plan.gas_make_safe_s, f"{leak['feature']} ventilated by the gas crew",
                             incident=inc["id"])
         inc["made_safe"] = self._clock()
+
+    def _repair_gas_main(self, main: str, incident: str):
+        """The gas company repairs the main ``gas_repair_s`` after it was shut off and opens it again:
+        ``repair_done`` then ``valve_opened`` on the main (the gas network puts its customers back on)."""
+        yield self.env.timeout(self.plan.gas_repair_s)
+        self.session.publish(self._clock(), "repair_done", SOURCE, "gas_mains", main, self.plan.gas_repair_s,
+                             f"gas main {main} repaired", main=main, incident=incident)
+        self.session.publish(self._clock(), "valve_opened", SOURCE, "gas_mains", main, None,
+                             f"gas main {main} opened again", main=main, incident=incident)
 
     def _verified(self, inc: dict) -> bool:
         """The twin checks the alarm against its model: a junction well below the pressure it should have."""
@@ -580,16 +601,26 @@ class Response:
         f = min(1.0, (self.env.now - t0) / seconds) if seconds > 0 else 1.0
         return x0 + (st.x - x0) * f, y0 + (st.y - y0) * f
 
+    def _reach(self, u, sites, out) -> float:
+        if u.index in self.returning:
+            return float(self.travel.from_point(np.array(self._position(u)), sites, 0))
+        return float(out[u.station])
+
+    def _can_reach(self, inc: dict, units, sites, out, unit_type: str) -> list:
+        """The units of ``units`` with a way to the site on the roads as they are now; when there are units
+        but every way is closed (flooded roads), noted once on the incident."""
+        ok = [u for u in units if np.isfinite(self._reach(u, sites, out))]
+        if units and not ok and not inc.get(f"cut_off_{unit_type}"):
+            inc[f"cut_off_{unit_type}"] = True
+            inc["notes"].append(f"no free {unit_type} can reach the site at {self._clock() - self.session.start:.0f} s:"
+                                " every way closed by water; waiting for a road to reopen")
+        return ok
+
     def _pick(self, free, sites, out):
         """The free unit that reaches the site first: from its station, or from the road on its way back
         (no turnout then: the crew is already rolling).  Returns (unit, travel s, on its way back)."""
-        def reach(u):
-            if u.index in self.returning:
-                return float(self.travel.from_point(np.array(self._position(u)), sites, 0))
-            return float(out[u.station])
-
-        unit = min(free, key=lambda u: (reach(u), u.index))
-        travel = reach(unit)
+        unit = min(free, key=lambda u: (self._reach(u, sites, out), u.index))
+        travel = self._reach(unit, sites, out)
         en_route = unit.index in self.returning
         self.returning.pop(unit.index, None)
         self.free[unit.index] = False
@@ -716,6 +747,11 @@ class Response:
     def _crew_manual(self, inc: dict, unit, sites, out):
         """A unit the trainees named: to the scene over the roads, the chosen valves, repair, release."""
         env, plan, session = self.env, self.plan, self.session
+        self.free[unit.index] = False          # ordered: held for this incident while it waits for a way
+        while not self._can_reach(inc, [unit], sites, out, unit.type):
+            yield env.timeout(60.0)            # every way to the site closed (flooded roads): wait
+            sites = self.travel.locate(inc["xy"].reshape(1, 2))
+            out = self.travel.out_times(sites, 0)
         unit, travel, en_route = self._pick([unit], sites, out)  # from the road if it is on its way home
         station = self.fleet.stations[unit.station]
         inc.setdefault("unit", unit.name)

@@ -7,9 +7,12 @@ It is read with ``yaml.safe_load`` and validated with pydantic: unknown keys
 are refused, and every error names the file, the line and the field path.
 Its JSON Schema is ``docs/scenario.schema.json`` (:func:`json_schema`).
 :func:`build_session` turns it into a :class:`~simulation.session.Session`
-(hydraulics, then virtual sensors and alarms, then the scripted smoke and
+(hydraulics, then virtual sensors and alarms, then the drainage network on
+SWMM when the scenario has ``rain`` or ``drainage`` (:mod:`simulation.drainage`),
+then the gas network and the methane it puts in the ground when it has
+``gas`` or a leak with ``hole_mm`` (:mod:`simulation.gas`), then the scripted smoke and
 methane sources of :mod:`simulation.session.sources` when the scenario has
-``smoke`` or ``gas_leak`` events, then the drone flights of
+``smoke`` or scripted ``gas_leak`` events, then the drone flights of
 :mod:`simulation.session.airspace` when it has ``drones``, then the emergency
 response, advanced in that order) that can re-run itself to seek back.
 """
@@ -59,8 +62,80 @@ class GasLeakEvent(_Strict):
     at: str = Field(description="clock time HH:MM on the first day of the run, or ISO 8601 UTC")
     near: str = Field(description="id of the leaking gas main or of the septic tank giving off biogas")
     along: float = Field(0.5, ge=0, le=1, description="where on the gas main, as a fraction of its length")
-    flow_lps: float = Field(50.0, gt=0, le=10000, description="methane released, L/s")
-    dispersion_m2s: float = Field(0.02, gt=0, le=10, description="effective dispersion coefficient, m²/s")
+    hole_mm: float | None = Field(None, gt=0, le=1000, description=(
+        "equivalent round hole, mm: a leak on the gas network (simulation/gas), its flow from the pressure at "
+        "the hole; without it, a scripted source of flow_lps"))
+    flow_lps: float = Field(50.0, gt=0, le=10000, description="methane released, L/s (scripted source only)")
+    dispersion_m2s: float = Field(0.02, gt=0, le=10, description="effective dispersion coefficient, m²/s "
+                                  "(scripted source only)")
+
+    @model_validator(mode="after")
+    def one_model(self):
+        scripted = {"flow_lps", "dispersion_m2s"} & self.model_fields_set
+        if self.hole_mm is not None and scripted:
+            raise ValueError("a leak with hole_mm takes its flow from the gas network: no "
+                             + ", ".join(sorted(scripted)))
+        return self
+
+
+class GasNetworkSpec(_Strict):
+    """The gas network (simulation/gas): pandapipes steady states on the clock, methane into the ground."""
+
+    soil: str = Field("silty_sand", description="gravel, sand, silty_sand, silt or clay: the ground's dispersion")
+    reach_m: float = Field(100.0, gt=0, le=1000, description="wells, tanks and tunnels this near a leak are watched, m")
+    customer_reach_m: float = Field(60.0, gt=0, le=1000, description="buildings this near a low-pressure main are "
+                                    "on gas, m")
+    min_supply_kpa: float = Field(1.5, gt=0, le=100, description="below it a customer is without gas, kPa")
+    hourly_factors: list[float] | None = Field(None, min_length=24, max_length=24,
+                                               description="24 shares of the design hour, by local hour")
+    utc_offset_h: float = Field(0.0, ge=-14, le=14, description="local time minus UTC, hours (for hourly_factors)")
+
+    @field_validator("soil")
+    @classmethod
+    def known_soil(cls, v: str) -> str:
+        from simulation.gas.migration import SOIL_PERMEABILITY_M2
+
+        if v not in SOIL_PERMEABILITY_M2:
+            raise ValueError(f"unknown soil {v!r} (known: {', '.join(SOIL_PERMEABILITY_M2)})")
+        return v
+
+
+class IntensityFormulaSpec(_Strict):
+    """A rainstorm intensity formula i = A1 (1 + C lg P) / (t + b)^n, i in mm/min, t in min, P in years."""
+
+    A1: float = Field(gt=0, le=1000, description="mm/min")
+    C: float = Field(ge=0, le=10)
+    b: float = Field(ge=0, le=100, description="min")
+    n: float = Field(gt=0, le=2)
+
+
+class RainSpec(_Strict):
+    """Rain on the town: a Chicago design storm from an intensity formula, or a recorded rain gauge series."""
+
+    at: str | None = Field(None, description="clock time the design storm starts, HH:MM or ISO 8601 UTC")
+    formula: IntensityFormulaSpec | None = Field(None, description="the city's rainstorm intensity formula")
+    return_period_years: float = Field(5.0, gt=0, le=1000)
+    duration_min: float = Field(120.0, gt=0, le=1440)
+    peak_ratio: float = Field(0.4, ge=0, le=1, description="peak position r: share of the duration before the peak")
+    step_min: float = Field(1.0, gt=0, le=60, description="time step of the hyetograph, a divisor of the duration")
+    gauge: str | None = Field(None, description="CSV of a recorded rain gauge (time, intensity_mm_h or depth_mm), "
+                              "relative to the scenario file")
+
+    @model_validator(mode="after")
+    def one_kind(self):
+        if (self.gauge is None) == (self.formula is None):
+            raise ValueError("give a design storm (at and formula) or a rain gauge series (gauge), not both")
+        if self.formula is not None and self.at is None:
+            raise ValueError("a design storm needs its start: at")
+        return self
+
+
+class DrainageSpec(_Strict):
+    """How flooding reaches the roads (simulation/drainage/roads.py)."""
+
+    reach_m: float = Field(40.0, gt=0, le=500, description="roads this near a flooding manhole take its water, m")
+    street_area_m2: float = Field(560.0, gt=0, le=100000, description="street area a manhole's ponded water "
+                                  "spreads over, m²")
 
 
 class DroneFlight(_Strict):
@@ -106,6 +181,8 @@ class GasSpec(_Strict):
     verify_s: float = Field(60.0, ge=0, le=86400)
     dispatch_s: float = Field(20.0, ge=0, le=86400)
     make_safe_min: float = Field(15.0, ge=0, le=1440, description="gas crew on scene until the leak is shut off")
+    repair_h: float | None = Field(None, ge=0, le=168, description=(
+        "from the main shut off to its repair done and reopened (none: the crew leaves it shut)"))
 
 
 def _turnouts():
@@ -152,7 +229,12 @@ class Scenario(_Strict):
     service_pressure_m: float = Field(14.0, ge=0, le=300)
     breaks: list[PipeBreak] = Field(default_factory=list)
     smoke: list[SmokeEvent] = Field(default_factory=list, description="scripted smoke in buildings")
-    gas_leak: list[GasLeakEvent] = Field(default_factory=list, description="scripted methane leaks")
+    gas_leak: list[GasLeakEvent] = Field(default_factory=list, description="gas leaks: on the gas network "
+                                         "(hole_mm) or scripted methane sources (flow_lps)")
+    gas: GasNetworkSpec | None = Field(None, description="run the gas network (on by itself with a hole_mm leak)")
+    rain: RainSpec | None = Field(None, description="rain on the town: the drainage network (SWMM) runs under it")
+    drainage: DrainageSpec | None = Field(None, description="run the drainage network (on by itself with rain, "
+                                          "or for a twin with an imported SWMM model)")
     drones: list[DroneFlight] = Field(default_factory=list, description="drone flights tested against the "
                                       "airspace zones (simulation/session/airspace.py)")
 
@@ -188,6 +270,8 @@ class Scenario(_Strict):
                 for e in self.gas_leak]
         out += [("drones", f"flight {self.drone_id(k)}", e.at, self.clock_time(e.at, f"flight {self.drone_id(k)}"))
                 for k, e in enumerate(self.drones)]
+        if self.rain is not None and self.rain.at is not None:
+            out.append(("rain", "the design storm", self.rain.at, self.clock_time(self.rain.at, "rain")))
         return out
 
     def drone_id(self, k: int) -> str:
@@ -282,7 +366,17 @@ def build_session(scenario: Scenario, folder: Path, twin=None, system=None, *, m
         water.break_pipe(b.pipe, scenario.break_time(b), b.hole_mm)
     sensors = VirtualSensors(twin, water)
     session.attach(sensors)
-    if scenario.smoke or scenario.gas_leak:
+    drainage = _drainage(scenario, folder, twin, start)
+    if drainage is not None:
+        session.attach(drainage)    # before the response: the roads it floods are this frame's
+        session.drainage = drainage
+    physical = [e for e in scenario.gas_leak if e.hole_mm is not None]
+    if physical or scenario.gas is not None:
+        gas, migration = _gas(scenario, twin, sensors, physical)
+        session.attach(gas)         # the gas network, then the methane it puts in the ground
+        session.attach(migration)
+        session.gas = gas
+    if scenario.smoke or len(physical) < len(scenario.gas_leak):
         session.attach(_sources(scenario, twin, sensors))
     if scenario.drones:
         session.attach(_airspace(scenario, twin))
@@ -293,6 +387,7 @@ def build_session(scenario: Scenario, folder: Path, twin=None, system=None, *, m
                         fire_verify_s=r.fire.verify_s, fire_dispatch_s=r.fire.dispatch_s,
                         fire_handle_s=r.fire.handle_min * 60.0, gas_verify_s=r.gas_leak.verify_s,
                         gas_dispatch_s=r.gas_leak.dispatch_s, gas_make_safe_s=r.gas_leak.make_safe_min * 60.0,
+                        gas_repair_s=None if r.gas_leak.repair_h is None else r.gas_leak.repair_h * 3600.0,
                         drone_verify_s=r.drone.verify_s, drone_dispatch_s=r.drone.dispatch_s,
                         turnout_by_unit=dict(r.turnout_by_unit), manual=manual)
     for engine in (before_response(session) if before_response is not None else ()):
@@ -331,12 +426,54 @@ def _sources(scenario: Scenario, twin, sensors):
                          e.duration_min * 60.0) for e in scenario.smoke]
     leaks = []
     for e in scenario.gas_leak:
+        if e.hole_mm is not None:
+            continue   # on the gas network (simulation/gas)
         layer, xy = leak_point(twin, e.near, e.along)
         leaks.append(GasLeak(layer, e.near, xy, scenario.clock_time(e.at, f"gas leak near {e.near}"), e.flow_lps,
                              e.dispersion_m2s))
     if leaks and sensors.alarms.context is None:
         sensors.alarms.context = MethaneContext(twin, sensors.registry)
     return Sources(twin, sensors.alarms, smoke=smoke, leaks=leaks)
+
+
+def _gas(scenario: Scenario, twin, sensors, leaks):
+    """The gas network with the scenario's leaks on it, and the methane migration feeding the alarm engine."""
+    from simulation.gas.engine import GasNetwork
+    from simulation.gas.migration import Migration
+    from simulation.gas.network import gas_network
+
+    spec = scenario.gas or GasNetworkSpec()
+    grid = gas_network(twin, customer_reach_m=spec.customer_reach_m, min_supply_kpa=spec.min_supply_kpa)
+    gas = GasNetwork(grid, hourly_factors=spec.hourly_factors, utc_offset_h=spec.utc_offset_h)
+    for e in leaks:
+        gas.leak(e.near, scenario.clock_time(e.at, f"gas leak near {e.near}"), e.hole_mm, e.along)
+    return gas, Migration(twin, gas, sensors.alarms, soil=spec.soil, reach_m=spec.reach_m)
+
+
+def _drainage(scenario: Scenario, folder, twin, start: float):
+    """The drainage network on SWMM: the town's model under the scenario's rain, or the twin's imported model;
+    None when the scenario asks for neither."""
+    from simulation.drainage.engine import Drainage
+    from twin.importers.swmm import model_of
+
+    if scenario.rain is None and scenario.drainage is None:
+        return None
+    spec = scenario.drainage or DrainageSpec()
+    rain = None
+    if scenario.rain is not None:
+        from simulation.drainage.storm import IntensityFormula, chicago_storm, read_gauge_csv
+
+        r = scenario.rain
+        if r.gauge is not None:
+            rain = read_gauge_csv(Path(folder) / r.gauge, start=start)
+        else:
+            f = r.formula
+            rain = chicago_storm(IntensityFormula(f.A1, f.C, f.b, f.n), r.return_period_years, r.duration_min,
+                                 r.peak_ratio, r.step_min, scenario.clock_time(r.at, "rain") - start, "design storm")
+    elif model_of(twin) is None:
+        raise ValueError("drainage: the twin has no SWMM model and the scenario no rain: give rain (a design storm "
+                         "or a gauge) for the town's model")
+    return Drainage.for_twin(twin, rain, reach_m=spec.reach_m, street_area_m2=spec.street_area_m2)
 
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "scenario.schema.json"
