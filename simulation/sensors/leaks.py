@@ -8,7 +8,7 @@ splits area C off: ``PUMP_1 - A_T1 · dh/dt``).  :func:`net_inflow` builds it fr
 SCADA columns, an EPANET model giving tank diameters and which links leave
 reservoirs.
 
-Two detectors run over the inflow, day by day, on the flow *corrected* for the
+Three detectors run over the inflow, day by day, on the flow *corrected* for the
 leaks already found (so each new leak is measured against what the network drew
 before it, and a year's leaks are found one after another):
 
@@ -28,12 +28,29 @@ before it, and a year's leaks are found one after another):
   peaks arriving early are not bursts; a CUSUM with a large drift signals bursts
   within about an hour.
 
-Three settings, off by default, are meant for nights as noisy as the 2019
-L-Town ones (``bench/README.md``): ``step_size`` sizes a night step as the
-nights after it less the nights before it (not against a level that has taken
-part of it in), ``night_cut`` places the change on the nights first and then
-within the day before, and ``transient_hours`` moves a rise undone by a drop of
-about its size within that many hours to the demand changes (a transient).
+* **day** — each day's mean flow (days vary far less than nights: 2019
+  L-Town 0.8 % from one working day to the next against 3.2 % for the minimum
+  night flow) is compared with a Theil-Sen trend of the last ``trend_days``
+  days, each divided by its day type's factor; a CUSUM (``day_k``, ``day_h``)
+  signals a lasting step, placed on the days and then within them.  A leak adds
+  about as much at night as to the day's mean, customers drawing more about half
+  as much (L-Town's night is about half its mean): once ``min_nights`` nights
+  follow the step, a step whose nights rose by less than ``night_share`` of it
+  is a demand change.  Night detections are confirmed the same way
+  (``day_confirm``): a night step whose day means did not rise by at least
+  0.7 of it is noise (one odd night, a noisy run), and one whose nights rose by
+  less than ``night_share`` of the day means' rise is a demand change.
+
+``step_size`` (on) sizes a night step as the nights after it less the nights
+before it (not against a level that has taken part of it in); two settings, off
+by default, were tried for noisy nights (``bench/README.md``): ``night_cut``
+places the change on the nights first and then within the day before, and
+``transient_hours`` moves a rise undone by a drop of about its size within that
+many hours to the demand changes (a transient).  The defaults were chosen on
+simulated years as noisy as 2019 (``bench/bench_leaks.py --like-2019``); on
+years whose days vary ±3 % the day means confirm fewer night steps (see
+``bench/README.md``), and ``day_h=0, day_confirm=0, step_size=False, h=5``
+gives the night detector alone, as before.
 
 Both detectors also watch for **drops** (a leak repaired, a valve opened
 back): such an event has ``kind="repair"`` and takes its size off the
@@ -43,8 +60,9 @@ A detection becomes a :class:`LeakEvent`: ``start`` is the change point (the
 step that best splits the residual flow into before and after, between the last
 quiet night and the detection), ``detected`` when the CUSUM crossed, and
 ``size_m3h`` the mean excess flow since the start (at night for night
-detections; leaks driven by pressure are larger at night, when pressure is
-highest).
+detections, the step of the nights; for day detections the step of the day
+means; leaks driven by pressure are larger at night, when pressure is
+highest); ``method`` is "night", "burst" or "day".
 """
 
 from __future__ import annotations
@@ -100,7 +118,7 @@ class LeakDetector:
     baseline_days: int = 7
     min_baseline_days: int = 3
     k: float = 0.75
-    h: float = 5.0
+    h: float = 4.0
     burst_k: float = 2.0
     burst_h: float = 10.0
     sigma_floor_rel: float = 0.02   # night sigma at least 2 % of the night flow...
@@ -109,12 +127,22 @@ class LeakDetector:
     level_days: int = 7        # the night level: the last 7 nights of every day type...
     type_weeks: int = 6        # ...each less its day type's offset, measured over the last 6 weeks
     noise_days: int = 28       # night noise: the spread of the last 28 nights around their expectation
-    leak_share: float = 0.5    # a night rise is a leak when at least half of it is a constant flow
+    leak_share: float = 0.5    # day_confirm=0: a night rise is a leak when at least half of it is a constant flow
     holidays: tuple = ()       # dates (ISO strings or dates) whose demand is a Sunday's
-    # three mechanisms for noisy nights, off by default (bench/README.md: none gave a better 2019):
-    step_size: bool = False        # size a night step as the nights after it less the nights before it
+    # mechanisms for noisy nights (bench/README.md); step_size is on since the third attempt of issue 9 item 8:
+    step_size: bool = True         # size a night step as the nights after it less the nights before it
     night_cut: bool = False        # place a night detection's change on the nights first, then within a day
     transient_hours: float = 0.0   # a rise undone by a drop of about its size within this many hours is no leak
+    # the day detector: each day's mean flow against a trend of the last days (each divided by its day type's
+    # factor); a leak adds about as much at night as to the day's mean, a demand change about half as much
+    day_h: float = 5.0             # CUSUM threshold (0: off)
+    day_k: float = 0.75            # CUSUM drift, in standard deviations of a day's mean
+    trend_days: int = 21           # the trend: a Theil-Sen line through the last 21 days
+    night_share: float = 0.6       # a day step is a leak when the night step is at least 0.6 of it
+    day_sigma_floor_rel: float = 0.004  # a day's mean varies at least 0.4 %
+    min_nights: int = 5            # nights after a day step needed to judge it
+    flat_step: bool = True         # a day step is measured against the level of the level_days days before it
+    day_confirm: float = 0.7       # a night step is a leak only if the day means rose by this share of it (0: off)
 
     def __post_init__(self):
         self.untested_days: list[str] = []
@@ -155,6 +183,11 @@ class LeakDetector:
         night_resid = np.full(n_days, np.nan)  # each tested night less its expectation, for the noise
         self.untested_days = []
         self.demand_changes = []
+        self._demand_day = -1  # the day of the last demand change judged
+        self._event_day = 0    # the day of the last event's start
+        s_day = [0.0, 0.0]
+        day_run: list[list[int]] = [[], []]   # days of the current day-CUSUM runs
+        day_resid = np.full(n_days, np.nan)   # each tested day's mean less its expectation (m³/h)
 
         def record(method, direction, cut, j, size, score):
             nonlocal quiet_until
@@ -163,13 +196,17 @@ class LeakDetector:
             events.append(LeakEvent(index[start], index[j], size, method, float(score),
                                     "leak" if direction == 0 else "repair"))
             corr[start:] += size if direction == 0 else -size
+            self._event_day = start // spd
             s_burst[:] = [0.0, 0.0]
             s_night[:] = [0.0, 0.0]
+            s_day[:] = [0.0, 0.0]
+            day_run[0], day_run[1] = [], []
             night_run[0], night_run[1] = [], []
             quiet_end[:] = [j, j]
             quiet_until = j + win
 
         for d in range(n_days):
+            n_events = len(events)
             same = [x for x in range(d - 1, max(-1, d - 7 * self.baseline_days), -1)
                     if day_type[x] == day_type[d]][: self.baseline_days]
             if len(same) < self.min_baseline_days:
@@ -264,10 +301,30 @@ class LeakDetector:
                             night_run[direction] = [excess] if s_night[direction] > 0 else []
                             quiet_end[direction] = j - spd
                             continue
-                        constant = _constant_part(sign * (q1h - corr - profile), profile, nb, cut, j, spd // 2)
-                        if constant < self.leak_share * size:
+                        if self.day_confirm > 0:
+                            # a leak adds to the day's mean about what it adds at night; customers drawing
+                            # more add about twice as much; one odd night or a noisy run adds nothing
+                            day_step = sign * self._day_step_after(q, corr, cut, d, spd, day_type)
+                            if not np.isfinite(day_step):
+                                continue  # no whole day after the change yet: judge it after the next night
+                            recent = day_resid[max(0, d - self.noise_days):d]
+                            recent = recent[np.isfinite(recent)]
+                            day_sd = 1.4826 * float(np.median(np.abs(recent - np.median(recent)))) \
+                                if len(recent) >= 7 else 0.0
+                            if day_step < max(self.day_confirm * size, self.day_k * day_sd):
+                                s_night[direction] = max(0.0, excess / ns - self.k)
+                                night_run[direction] = [excess] if s_night[direction] > 0 else []
+                                quiet_end[direction] = j - spd
+                                continue
+                            night_step = sign * self._night_step(q1h - corr, first, d, spd, n0, n1, day_type, offset)
+                            demand = (night_step if np.isfinite(night_step) else size) < self.night_share * day_step
+                        else:
+                            constant = _constant_part(sign * (q1h - corr - profile), profile, nb, cut, j, spd // 2)
+                            demand = constant < self.leak_share * size
+                        if demand:
                             # customers draw more (or less) in proportion to their usual use: a demand
                             # change (season, growth, a new estate), not a leak; the night level follows it
+                            self._demand_day = cut // spd
                             self.demand_changes.append(LeakEvent(
                                 index[max(0, cut - win // 2)], index[j], size, "night", float(s_night[direction]),
                                 "demand rise" if direction == 0 else "demand fall"))
@@ -275,7 +332,145 @@ class LeakDetector:
                             continue
                         record("night", direction, cut, j, size, s_night[direction])
                         break
+            if self.day_h > 0 and len(events) == n_events:
+                self._day_test(q, q1h, corr, profile, index, d, spd, win, day_type, day_resid, s_day, day_run,
+                               n0, n1, record)
         return self._without_transients(events) if self.transient_hours > 0 else events
+
+    def _day_test(self, q, q1h, corr, profile, index, d, spd, win, day_type, day_resid, s_day, day_run,
+                  n0, n1, record) -> None:
+        """The day detector, at the end of day ``d``: a CUSUM on the day's mean flow less its expectation.
+
+        Expected: a Theil-Sen line through the last ``trend_days`` days' means,
+        each divided by its day type's factor (its median day mean over that of
+        the Tuesday-Friday days, last ``type_weeks`` weeks), extrapolated to
+        today and multiplied by today's factor.  On a crossing, the step is
+        placed on the days (the best split of the run's day residuals), then
+        within the two days around it on the one-hour residual; it is sized as
+        the days after it less the trend before it.  Once ``min_nights`` nights
+        follow it, a step whose nights rose by less than ``night_share`` of it is
+        customers drawing more in proportion (a demand change), not a leak.
+        """
+        first = max(0, d - 7 * self.type_weeks)
+        qc = (q - corr)[first * spd:(d + 1) * spd].reshape(-1, spd)
+        ok = np.isfinite(qc).sum(axis=1) >= spd // 2
+        with np.errstate(invalid="ignore"):
+            means = np.where(ok, np.nanmean(np.where(np.isfinite(qc), qc, np.nan), axis=1), np.nan)
+        types = day_type[first:d + 1]
+        factor = self._type_factors(means[:-1], types[:-1])
+        if factor is None or not np.isfinite(means[-1]):
+            return
+        norm = means / np.array([factor.get(t, 1.0) for t in types])
+        xs = np.arange(first, d + 1)
+        # the trend of the days since the last demand change judged (their step is not corrected for)
+        pick = (xs < d) & (xs >= max(d - self.trend_days, self._demand_day + 1))
+        line = _theil_sen(xs[pick], norm[pick])
+        if line is None:
+            return
+        f_today = factor.get(day_type[d], 1.0)
+        expected = (line[0] + line[1] * d) * f_today
+        resid = day_resid[max(0, d - self.noise_days):d]
+        resid = resid[np.isfinite(resid)]
+        spread = 1.4826 * float(np.median(np.abs(resid - np.median(resid)))) if len(resid) >= 7 else 0.0
+        sd = max(spread, self.day_sigma_floor_rel * abs(expected), self.sigma_floor_abs)
+        day_resid[d] = means[-1] - expected
+        for direction in (0, 1):
+            sign = 1.0 if direction == 0 else -1.0
+            s_day[direction] = max(0.0, s_day[direction] + sign * day_resid[d] / sd - self.day_k)
+            if s_day[direction] == 0.0:
+                day_run[direction] = []
+                continue
+            day_run[direction].append(d)
+            if s_day[direction] <= self.day_h or len(day_run[direction]) < 2:
+                continue
+            # the day of the step: the best split of the day residuals from a week before the run to today
+            a = max(first, day_run[direction][0] - 7, self._event_day)  # not before the last event's day
+            r = sign * day_resid[a:d + 1]
+            good = np.flatnonzero(np.isfinite(r))
+            if len(good) < 3:
+                continue
+            c = a + int(good[_best_split(r[good])])  # the first day wholly or partly after the step
+            lo, hi = max(0, (c - 1) * spd), min(len(q) - 1, (c + 1) * spd - 1)
+            cut = _change_point(sign * (q1h - corr - profile), lo, hi)
+            full = cut // spd + 1 if cut % spd else cut // spd  # the first whole day after the step
+            before = (xs >= max(first, cut // spd - self.trend_days, self._demand_day + 1)) & (xs < cut // spd)
+            after = (xs >= full) & np.isfinite(norm)
+            pre = _theil_sen(xs[before], norm[before])
+            if pre is None or not after.any():
+                continue
+            f = np.array([factor.get(t, 1.0) for t in types])
+            size = float(np.median(((norm - (pre[0] + pre[1] * xs)) * f)[after]))
+            if sign * size < self.day_k * sd:
+                s_day[direction], day_run[direction] = 0.0, []
+                continue
+            # the nights: those after the step less those before it, each less its day type's offset
+            nights = np.array([np.nanmin((q1h - corr)[x * spd + n0: x * spd + n1])
+                               if np.isfinite((q1h - corr)[x * spd + n0: x * spd + n1]).any() else np.nan
+                               for x in xs])
+            ref = np.nanmedian(nights[:-1][types[:-1] == 1]) if (types[:-1] == 1).any() else np.nan
+            offs = np.array([np.nanmedian(nights[:-1][types[:-1] == t]) - ref
+                             if (types[:-1] == t).any() and t != 1 else 0.0 for t in types])
+            nn = nights - np.nan_to_num(offs)
+            n_after = nn[(xs >= full) & np.isfinite(nn)]
+            n_before = nn[(xs < cut // spd) & (xs >= cut // spd - self.level_days) & np.isfinite(nn)]
+            if len(n_after) < self.min_nights or not len(n_before):
+                continue  # too few nights yet to tell a leak from customers drawing more: wait
+            night_step = float(np.median(n_after) - np.median(n_before))
+            if sign * night_step < self.night_share * sign * size:
+                self._demand_day = cut // spd
+                self.demand_changes.append(LeakEvent(  # sized at night, as the night detector's are
+                    index[max(0, cut - win // 2)], index[(d + 1) * spd - 1], abs(night_step), "day",
+                    float(s_day[direction]), "demand rise" if direction == 0 else "demand fall"))
+                s_day[direction], day_run[direction] = 0.0, []
+                continue
+            record("day", direction, cut, (d + 1) * spd - 1, abs(size), s_day[direction])
+            return
+
+    def _day_step_after(self, q, corr, cut, d, spd, day_type) -> float:
+        """The step of the day means at ``cut``: whole days after it, up to day ``d`` (excluded), less the trend before.
+
+        Each day's mean is divided by its day type's factor; the trend is a
+        Theil-Sen line through the ``trend_days`` days before the cut's day.
+        NaN when no whole day lies between the cut and day ``d``.
+        """
+        full = -(-cut // spd)
+        first = max(0, cut // spd - max(7 * self.type_weeks, self.trend_days))
+        if full >= d or cut // spd - first < 5:
+            return np.nan
+        qc = (q - corr)[first * spd:d * spd].reshape(-1, spd)
+        ok = np.isfinite(qc).sum(axis=1) >= spd // 2
+        with np.errstate(invalid="ignore"):
+            means = np.where(ok, np.nanmean(np.where(np.isfinite(qc), qc, np.nan), axis=1), np.nan)
+        xs = np.arange(first, d)
+        types = day_type[first:d]
+        before = xs < cut // spd
+        factor = self._type_factors(means[before], types[before])
+        if factor is None:
+            return np.nan
+        f = np.array([factor.get(t, 1.0) for t in types])
+        norm = means / f
+        if self.flat_step:  # the level of the last level_days days before it, as the night step is measured
+            pick = before & (xs >= max(cut // spd - self.level_days, self._demand_day + 1)) & np.isfinite(norm)
+            line = (float(np.median(norm[pick])), 0.0) if pick.any() else None
+        else:
+            pick = before & (xs >= max(cut // spd - self.trend_days, self._demand_day + 1))
+            line = _theil_sen(xs[pick], norm[pick])
+        after = (xs >= full) & np.isfinite(norm)
+        if line is None or not after.any():
+            return np.nan
+        return float(np.median(((norm - (line[0] + line[1] * xs)) * f)[after]))
+
+    def _type_factors(self, means, types) -> dict | None:
+        """Each day type's median day mean over that of the Tuesday-Friday days (None: no such day yet)."""
+        ref = means[(types == 1) & np.isfinite(means)]
+        if len(ref) < 3:
+            return None
+        ref = float(np.median(ref))
+        out = {}
+        for t in np.unique(types):
+            m = means[(types == t) & np.isfinite(means)]
+            out[t] = float(np.median(m)) / ref if len(m) and ref > 0 else 1.0
+        return out
 
     def _night_cut(self, resid, qc1h, sign, quiet, j, d, spd, n0, n1, day_type, offset) -> int:
         """Where a night detection's change lies: first the night, then the step in the day before it.
@@ -425,6 +620,18 @@ def _constant_part(resid: np.ndarray, profile: np.ndarray, night: float, a: int,
         return np.inf
     alpha, beta = np.polyfit(p, r, 1)
     return float(beta + min(alpha, 0.0) * night)  # a leak larger at night than at the peaks is all leak
+
+
+def _theil_sen(x: np.ndarray, y: np.ndarray):
+    """(intercept, slope) of the Theil-Sen line through the finite points; flat through their median with
+    fewer than 5, None with none."""
+    ok = np.isfinite(y)
+    x, y = np.asarray(x, dtype="float64")[ok], np.asarray(y, dtype="float64")[ok]
+    if len(x) < 5:
+        return (float(np.median(y)), 0.0) if len(x) else None
+    i, j = np.triu_indices(len(x), 1)
+    slope = float(np.median((y[j] - y[i]) / (x[j] - x[i])))
+    return float(np.median(y - slope * x)), slope
 
 
 def _change_point(resid: np.ndarray, a: int, b: int) -> int:
@@ -603,6 +810,7 @@ class SimulatedLeak:
     start_s: float
     coefficient: float  # EPANET emitter coefficient (flow units / m^0.5)
     end_s: float | None = None
+    ramp_s: float = 0.0  # an incipient leak: the coefficient grows linearly from 0 over this many seconds
 
 
 def simulate_inflow(inp, *, days: float, leaks=(), seed: int = 0, demand_sd: float = 0.03, night_sd: float = 0.0,
@@ -621,6 +829,10 @@ def simulate_inflow(inp, *, days: float, leaks=(), seed: int = 0, demand_sd: flo
     e.g. a season or a growth step) scales every demand of that day on top of the
     noise; each date in ``holidays`` is simulated with the demand patterns of the
     week's Sunday (a weekly pattern of whole days, as L-Town's, is assumed).
+
+    A leak with ``ramp_s`` grows (its emitter coefficient linearly from 0 to
+    ``coefficient`` over ``ramp_s`` seconds): an incipient leak, as a pipe crack
+    that widens.
 
     Returns ``{"flows": DataFrame, "levels": DataFrame, "leak_flow": DataFrame}``
     (flows of every link leaving a reservoir or a pump; ``leak_flow`` the true
@@ -692,7 +904,11 @@ def simulate_inflow(inp, *, days: float, leaks=(), seed: int = 0, demand_sd: flo
                 break
             t_next = t + tstep
             for leak, i in leak_idx:
-                if t < leak.start_s <= t_next or (leak.start_s <= 0 and t == 0):
+                if leak.ramp_s > 0 and leak.start_s < t_next < leak.start_s + leak.ramp_s + tstep \
+                        and (leak.end_s is None or t_next < leak.end_s):
+                    grown = min(1.0, (t_next - leak.start_s) / leak.ramp_s)
+                    en.setnodevalue(ph, i, en.EMITTER, leak.coefficient * grown)
+                elif leak.ramp_s <= 0 and (t < leak.start_s <= t_next or (leak.start_s <= 0 and t == 0)):
                     en.setnodevalue(ph, i, en.EMITTER, leak.coefficient)
                 if leak.end_s is not None and t < leak.end_s <= t_next:
                     en.setnodevalue(ph, i, en.EMITTER, 0.0)
