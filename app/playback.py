@@ -397,6 +397,7 @@ class Playback:
         self._new_history()
         self._connected = False
         self._alarm_layers: set[str] = set()
+        self._shown_values: set[tuple[str, str]] = set()   # (layer, field) the engines' values went to
         clock = model.clock
         clock.playing = False
         clock.start, clock.end = session.start, session.end
@@ -411,10 +412,13 @@ class Playback:
             self.model.clock.events.time.disconnect(self._on_time)
             self._connected = False
         m = self.model
-        for name in [WITHOUT_WATER, BROKEN, CLOSED, *[n for n in m.highlights if n.startswith("alarm ")]]:
+        for name in [WITHOUT_WATER, BROKEN, CLOSED, FLOODED, FLOODED_CLOSED,
+                     *[n for n in m.highlights if n.startswith("alarm ")]]:
             m.highlight(name, None)
-        if m.values.get("water_junctions", (None,))[0] == "pressure":
-            m.clear_values("water_junctions")
+        for layer, field in sorted(self._shown_values):   # every engine's values this run put on a layer
+            if m.values.get(layer, (None,))[0] == field:
+                m.clear_values(layer)
+        self._shown_values.clear()
 
     # ------------------------------------------------------------------ time
     def _on_time(self, t: float) -> None:
@@ -654,6 +658,7 @@ class Playback:
         for v in layer_values(s):   # every engine's results on the layers (simulation/session/values.py)
             if v.layer in m.layers:
                 m.show_values(v.layer, v.field, v.values, unit=v.unit, cmap=v.cmap, clim=v.clim)
+                self._shown_values.add((v.layer, v.field))
         self._highlight(WITHOUT_WATER, "water_junctions", state.get("junctions_without_service", ()), "#7b3294")
         self._highlight(BROKEN, "water_pipes", state.get("breaks", {}).keys(), RISK_COLOURS["red"])
         self._highlight(CLOSED, "water_pipes", state.get("links_closed", ()), "#111111")

@@ -30,9 +30,11 @@ from scipy.spatial import cKDTree
 from app.scene.prisms import Footprints, extrude
 
 #: a typical building drawn narrower than this many pixels at the camera's focal point: the far look
-FAR_PIXELS = 4.0
+#: (the demo town in the window's first view has its buildings 4 pixels wide and keeps them; the
+#: 100k-pipe city's are 2)
+FAR_PIXELS = 3.0
 #: back to the buildings themselves once it is drawn wider than this (no flicker at the threshold)
-NEAR_PIXELS = 5.0
+NEAR_PIXELS = 3.75
 #: blocks are this many typical spacings wide
 BLOCK_SPACINGS = 4.0
 

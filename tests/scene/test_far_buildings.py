@@ -8,7 +8,7 @@ import pytest
 import shapely
 
 from app.scene import Scene
-from app.scene.lod import FAR_PIXELS, far_buildings, looks_far, typical_width
+from app.scene.lod import FAR_PIXELS, NEAR_PIXELS, far_buildings, looks_far, typical_width
 from twin.crs import local_metric_crs
 from twin.model import Twin
 
@@ -120,9 +120,10 @@ def test_the_band_between_far_and_near(grid_town):
     # 24 m at the focal point on a 300-pixel-high view: FAR_PIXELS wide at this distance
     d = 24.0 * 300 / FAR_PIXELS / (2 * np.tan(np.radians(15.0)))
     assert looks_far(24.0, False, Camera(d * 1.01), 300) and not looks_far(24.0, False, Camera(d * 0.99), 300)
-    # once far, it stays far until the building is 5 pixels wide
-    assert looks_far(24.0, True, Camera(d * 0.9), 300)
-    assert not looks_far(24.0, True, Camera(d * 0.7), 300)
+    # once far, it stays far until the building is NEAR_PIXELS wide
+    between = d * (FAR_PIXELS / NEAR_PIXELS + 1.0) / 2.0
+    assert looks_far(24.0, True, Camera(between), 300) and not looks_far(24.0, False, Camera(between), 300)
+    assert not looks_far(24.0, True, Camera(d * FAR_PIXELS / NEAR_PIXELS * 0.99), 300)
 
 
 def test_a_scene_without_the_far_look_has_no_far_actor(grid_town):

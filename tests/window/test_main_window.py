@@ -19,14 +19,19 @@ def test_the_demo_city_is_drawn_with_its_layers_by_domain(window, demo_twin):
     assert window.windowTitle().startswith("Lifeline demo town (seed 7)")
 
 
+def _buildings_drawn(scene) -> bool:
+    """The buildings are drawn: themselves, or merged into blocks when the camera is far (app/scene/lod.py)."""
+    far = scene.plotter.actors.get(scene.FAR_ACTOR)
+    return bool(scene.layers["buildings"].actor.GetVisibility() or (far is not None and far.GetVisibility()))
+
+
 def test_unticking_a_layer_hides_it_in_the_3d_view_and_ticking_shows_it(window, qtbot):
     item = window.panels["layers"].items["buildings"]
-    actor = window.scene.layers["buildings"].actor
     item.setCheckState(0, Qt.CheckState.Unchecked)
     assert window.view_model.layer("buildings").visible is False
-    assert actor.GetVisibility() == 0
+    assert not _buildings_drawn(window.scene)
     item.setCheckState(0, Qt.CheckState.Checked)
-    assert actor.GetVisibility() == 1
+    assert _buildings_drawn(window.scene)
     # the model changed elsewhere: the tick follows
     window.view_model.layer("roads").visible = False
     assert window.panels["layers"].items["roads"].checkState(0) == Qt.CheckState.Unchecked
@@ -161,7 +166,10 @@ def test_zoomed_out_the_buildings_are_drawn_as_blocks_and_come_back_near(window,
         far_actor = scene.plotter.actors[scene.FAR_ACTOR]
         assert far_actor.GetVisibility() and not sl.actor.GetVisibility()
         assert 0 < scene._far.blocks < len(window.twin["buildings"]) / 4
+        scene.plotter.camera.zoom(40)                    # closer than the window's first view
+        window.interactor.render()
+        qtbot.waitUntil(lambda: not scene.buildings_far, timeout=5000)
+        assert sl.actor.GetVisibility() and not far_actor.GetVisibility()
     finally:
         scene.go_to_pose(pose)
         window.interactor.render()
-    assert not scene.buildings_far and sl.actor.GetVisibility()
