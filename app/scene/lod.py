@@ -6,6 +6,8 @@ four times the rest of a 100k-pipe city.  Seen from where a building is a few
 pixels wide, the eye cannot tell a block of them from one prism, so the
 window draws :class:`FarBuildings` instead while the camera is that far
 (:func:`looks_far`), and the buildings themselves once it comes closer.
+With the blocks the scene also draws a coarser ground (at most 15,000 cells)
+and its pipes and sewers one pixel wide (``Scene._far_ground_and_lines``).
 
 Blocks are the cells of a square grid ``block_m`` wide (by default four
 times the median distance between neighbouring buildings, so a block holds
@@ -36,7 +38,7 @@ FAR_PIXELS = 3.0
 #: back to the buildings themselves once it is drawn wider than this (no flicker at the threshold)
 NEAR_PIXELS = 3.75
 #: blocks are this many typical spacings wide
-BLOCK_SPACINGS = 4.0
+BLOCK_SPACINGS = 6.0
 
 
 @dataclass

@@ -373,6 +373,35 @@ class Scene:
         far_actor.SetVisibility(sl.visible and far)
         sl.actor.SetVisibility(sl.visible and not far)
         far_actor.GetProperty().SetOpacity(sl.opacity)
+        self._far_ground_and_lines(far)
+
+    #: the far look's ground: a grid of at most this many cells (the near one has up to 60,000 in town)
+    FAR_TERRAIN_CELLS = 8_000
+
+    def _far_ground_and_lines(self, far: bool) -> None:
+        """With the far blocks, a coarser ground (no underground window open) and pipes and sewers drawn
+        one pixel wide: on software GL their wide lines and the fine ground cost as much as the blocks."""
+        terrain = self.layers.get("terrain")
+        if terrain is not None and terrain.actor is not None:
+            mapper = terrain.actor.GetMapper()
+            if far and self.window is None:
+                coarse = getattr(self, "_far_terrain", None)
+                if coarse is None or coarse[0] is not terrain.mesh:
+                    from app.scene.terrain import terrain_mesh
+
+                    mesh = terrain_mesh(self.frame, max_cells=self.FAR_TERRAIN_CELLS,
+                                        town_cells=self.FAR_TERRAIN_CELLS)
+                    mesh.cell_data["__rgb__"] = self._hillshaded(mesh)
+                    coarse = self._far_terrain = (terrain.mesh, mesh)
+                if mapper.GetInput() is not coarse[1]:
+                    mapper.SetInputData(coarse[1])
+            elif mapper.GetInput() is not terrain.mesh:
+                mapper.SetInputData(terrain.mesh)
+        for sl in self.layers.values():
+            if sl.style.kind in ("pipe", "sewer") and sl.actor is not None and "line_width" in sl.render:
+                width = 1.0 if far else float(sl.render["line_width"])
+                if sl.actor.GetProperty().GetLineWidth() != width:
+                    sl.actor.GetProperty().SetLineWidth(width)
 
     @property
     def buildings_far(self) -> bool:

@@ -56,22 +56,24 @@ def _town_rows_cols(frame: SceneFrame, step: int, rows: int, cols: int):
 
 
 def terrain_mesh(frame: SceneFrame, window: tuple[float, float, float, float] | None = None,
-                 window_depth: float | None = None) -> pv.PolyData:
+                 window_depth: float | None = None, *, max_cells: int = MAX_TERRAIN_CELLS,
+                 town_cells: int = TOWN_TERRAIN_CELLS) -> pv.PolyData:
     """The terrain surface in scene coordinates, with cell array ``elevation`` (true m).
 
     ``window`` is (minx, miny, maxx, maxy) in twin coordinates; the soil walls
     around it go down ``window_depth`` scene metres (default: deep enough for
-    the pipes).
+    the pipes).  ``max_cells`` and ``town_cells`` bound the grid (the window's
+    far look asks for fewer).
     """
     terrain = frame.terrain
     heights = frame._filled_terrain.heights
     rows, cols = heights.shape
-    far = max(1, int(np.ceil(np.sqrt(rows * cols / MAX_TERRAIN_CELLS))))
+    far = max(1, int(np.ceil(np.sqrt(rows * cols / max_cells))))
     town = _town_rows_cols(frame, far, rows, cols)
     near = far
     if town is not None:
         r0, r1, c0, c1 = town
-        near = max(1, int(np.ceil(np.sqrt((r1 - r0) * (c1 - c0) / TOWN_TERRAIN_CELLS))))
+        near = max(1, int(np.ceil(np.sqrt((r1 - r0) * (c1 - c0) / town_cells))))
         # the coarse step a multiple of the fine one, so the coarse vertices on the seam are fine ones too
         far = max(far, near)
         far = int(np.ceil(far / near) * near)

@@ -8,7 +8,7 @@ import pytest
 import shapely
 
 from app.scene import Scene
-from app.scene.lod import FAR_PIXELS, NEAR_PIXELS, far_buildings, looks_far, typical_width
+from app.scene.lod import BLOCK_SPACINGS, FAR_PIXELS, NEAR_PIXELS, far_buildings, looks_far, typical_width
 from twin.crs import local_metric_crs
 from twin.model import Twin
 
@@ -31,25 +31,24 @@ def grid_town():
     return twin
 
 
-def test_blocks_of_sixteen_from_the_drawn_buildings(grid_town):
+def test_blocks_of_thirty_six_from_the_drawn_buildings(grid_town):
     scene = Scene(grid_town, window_size=(400, 300))
     sl = scene.layers["buildings"]
     far = far_buildings(grid_town["buildings"], sl.mesh, scene.frame.xy)
-    # four spacings a block: 400 buildings in 5 x 5 blocks of 4 x 4
-    assert far.block_m == pytest.approx(4 * SPACING) and far.blocks == 25
+    # six spacings a block: 400 buildings (20 x 20) in 4 x 4 blocks of up to 6 x 6
+    assert far.block_m == pytest.approx(BLOCK_SPACINGS * SPACING) == 240.0 and far.blocks == 16
     assert far.typical_m == pytest.approx(24.0) == typical_width(grid_town["buildings"])
     # one prism a block: 4 walls and a roof of 2 triangles
-    assert far.mesh.n_cells == 25 * 6
+    assert far.mesh.n_cells == 16 * 6
     b = grid_town["buildings"]
     area_height = (b.geometry.area * b["height"]).to_numpy()
-    # the first block (x, y < 160 m): the hull of its 16 buildings, roof at their area-weighted mean height
-    first = (b.geometry.centroid.x < 160) & (b.geometry.centroid.y < 160)
+    # the first block (x, y < 240 m): the hull of its 36 buildings, roof at their area-weighted mean height
+    first = (b.geometry.centroid.x < 240) & (b.geometry.centroid.y < 240)
+    assert int(first.sum()) == 36
     roof = area_height[first].sum() / b.geometry.area[first].sum()
     block = far.mesh.extract_cells(np.flatnonzero(far.mesh.cell_data["block_index"] == 0))
-    assert block.bounds[0:4] == pytest.approx(scene.frame.xy(np.array([-12.0, 132.0]), np.array([-12.0, 132.0]))
-                                              [0].tolist() + scene.frame.xy(np.array([-12.0, 132.0]),
-                                                                            np.array([-12.0, 132.0]))[1].tolist(),
-                                              abs=1e-6)
+    corner = scene.frame.xy(np.array([-12.0, 212.0]), np.array([-12.0, 212.0]))
+    assert block.bounds[0:4] == pytest.approx([*corner[0], *corner[1]], abs=1e-6)
     assert block.bounds[5] - block.bounds[4] == pytest.approx(roof, rel=1e-6)
     # the block shows its largest building (all equal here: the first of them)
     assert far.representative[0] == int(np.flatnonzero(first)[0])
@@ -132,4 +131,30 @@ def test_a_scene_without_the_far_look_has_no_far_actor(grid_town):
     scene.plotter.camera.zoom(0.2)
     scene.screenshot()
     assert Scene.FAR_ACTOR not in scene.plotter.actors and not scene.buildings_far
+    scene.close()
+
+
+def test_the_far_look_draws_a_coarser_ground_and_thin_pipes():
+    """With the blocks: the ground's grid at most FAR_TERRAIN_CELLS, pipes one pixel wide; near again: as built."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_scene", Path(__file__).resolve().parents[2] / "bench" / "bench_scene.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    city = bench.city100k_twin(n_segments=20_000, n_buildings=3_000)  # the bench's city, smaller
+    scene = Scene(city, window_size=(400, 300), far_buildings=True)
+    terrain, pipes = scene.layers["terrain"], scene.layers["water_pipes"]
+    scene.plotter.camera.zoom(0.3)                   # the whole city small: buildings about a pixel wide
+    scene.screenshot()
+    assert scene.buildings_far
+    drawn = terrain.actor.GetMapper().GetInput()
+    assert drawn is not terrain.mesh and drawn.n_cells <= Scene.FAR_TERRAIN_CELLS < terrain.mesh.n_cells
+    assert "__rgb__" in drawn.cell_data and pipes.actor.GetProperty().GetLineWidth() == 1.0
+    scene.plotter.camera.zoom(30)
+    scene.screenshot()
+    assert not scene.buildings_far
+    assert terrain.actor.GetMapper().GetInput() is terrain.mesh
+    assert pipes.actor.GetProperty().GetLineWidth() == float(pipes.render["line_width"])
     scene.close()
