@@ -18,7 +18,9 @@ movie writer sets ``model.clock.time``; everything else follows):
   pressures, red at 0 m to blue at 60 m; water depth in the wells; gas
   pressures), the junctions without water, the pipes broken and closed, the
   roads flooded and closed, the active alarms by level (sensors, and
-  airspace zones for drone alerts).
+  airspace zones for drone alerts), and the response units where the run has
+  them (``ViewModel.vehicles``: at their station, sent, on scene, driving
+  back; a unit on its way is drawn where it set out from).
 
 Long moves (a whole day, a seek far ahead or far back) may run off the
 window's thread: :meth:`run_to` only steps the session (and records), with a
@@ -415,6 +417,7 @@ class Playback:
         for name in [WITHOUT_WATER, BROKEN, CLOSED, FLOODED, FLOODED_CLOSED,
                      *[n for n in m.highlights if n.startswith("alarm ")]]:
             m.highlight(name, None)
+        m.show_vehicles({})
         for layer, field in sorted(self._shown_values):   # every engine's values this run put on a layer
             if m.values.get(layer, (None,))[0] == field:
                 m.clear_values(layer)
@@ -662,6 +665,10 @@ class Playback:
         self._highlight(WITHOUT_WATER, "water_junctions", state.get("junctions_without_service", ()), "#7b3294")
         self._highlight(BROKEN, "water_pipes", state.get("breaks", {}).keys(), RISK_COLOURS["red"])
         self._highlight(CLOSED, "water_pipes", state.get("links_closed", ()), "#111111")
+        units = state.get("units") or {}
+        m.show_vehicles({name: {"unit_type": name.split("/")[-1].rsplit("-", 1)[0], "status": str(u.get("status")),
+                                "x": float(u.get("x", 0.0)), "y": float(u.get("y", 0.0)),
+                                "incident": u.get("incident")} for name, u in units.items()})
         flooded = state.get("road_speed_factor") or {}
         self._highlight(FLOODED, "roads", [r for r, f in flooded.items() if f > 0], "#6baed6")
         self._highlight(FLOODED_CLOSED, "roads", [r for r, f in flooded.items() if f <= 0], "#08306b")

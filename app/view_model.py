@@ -102,6 +102,17 @@ class Highlight(_View):
     label: str = ""
 
 
+class Vehicle(_View):
+    """A response unit where the run has it: at its station, sent, on scene or driving back."""
+
+    name: str
+    unit_type: str = ""
+    status: str = "at_station"
+    x: float = 0.0
+    y: float = 0.0
+    incident: str | None = None
+
+
 class ViewModel:
     """The whole view state of one twin; every part emits what changed."""
 
@@ -109,6 +120,7 @@ class ViewModel:
     results_changed = Signal(str, object)   # layer, result name (None: none shown)
     values_changed = Signal(str, str, object)   # layer, result name, values by feature id (pandas Series)
     highlight_changed = Signal(str)          # highlight name (see ``highlights``)
+    vehicles_changed = Signal()              # the response units (see ``vehicles``)
 
     def __init__(self, layers: list[str] = ()):
         self.layers: dict[str, LayerView] = {}
@@ -120,6 +132,8 @@ class ViewModel:
         self.results: dict[str, str | None] = {}
         self.values: dict[str, tuple[str, object]] = {}
         self.highlights: dict[str, Highlight] = {}
+        #: the response units of the run shown, by name (empty: none)
+        self.vehicles: dict[str, Vehicle] = {}
         self.units: dict[tuple[str, str], str] = {}
         self.columns: dict[str, tuple[str, ...]] = {}
         for name in layers:
@@ -191,6 +205,14 @@ class ViewModel:
         self.layer(layer)
         self.highlights[name] = Highlight(layer=layer, ids=ids, colour=colour, label=label)
         self.highlight_changed.emit(name)
+
+    def show_vehicles(self, vehicles: dict) -> None:
+        """Show the response units (name -> :class:`Vehicle`, or its fields as a mapping); emits when any moved
+        or changed status."""
+        new = {name: v if isinstance(v, Vehicle) else Vehicle(name=name, **v) for name, v in vehicles.items()}
+        if new != self.vehicles:
+            self.vehicles = new
+            self.vehicles_changed.emit()
 
     def select(self, layer: str | None, *feature_ids: str) -> None:
         if layer is not None:

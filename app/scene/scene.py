@@ -796,6 +796,9 @@ class Scene:
             self.view_cones(True)
         model.values_changed.connect(self._on_values)
         model.highlight_changed.connect(self._on_highlight)
+        model.vehicles_changed.connect(lambda: self.draw_vehicles(model.vehicles))
+        if model.vehicles:
+            self.draw_vehicles(model.vehicles)
         for layer, (result, values) in model.values.items():
             self._on_values(layer, result, values)
         for name in model.highlights:
@@ -803,6 +806,67 @@ class Scene:
         self.camera(model.camera.preset)
         self.plotter.render()
         return self
+
+    # ------------------------------------------------------------------ response units
+    VEHICLES = "response units"
+    #: a unit's colour by its status
+    VEHICLE_COLOURS = {"at_station": "#969696", "dispatched": "#fd8d3c", "on_scene": "#d7191c",
+                       "returning": "#2c7bb6"}
+
+    def draw_vehicles(self, vehicles: dict) -> None:
+        """The response units as blocks 10 x 8 x 8 m on the ground, coloured by status (one actor, not picked:
+        :meth:`vehicle_at` finds the unit under the cursor), beside where the run has them (a station's marker
+        stands on that point); several at one place stand in rows of four."""
+        import pyvista as pv
+
+        self._vehicles = dict(vehicles)
+        if not vehicles:
+            self.plotter.remove_actor(self.VEHICLES, render=False)
+            return
+        f = self.frame
+        blocks, colours, placed = [], [], {}
+        for name in sorted(vehicles):
+            v = vehicles[name]
+            key = (round(v.x), round(v.y))
+            k = placed[key] = placed.get(key, -1) + 1
+            x, y = f.xy(np.array([v.x]), np.array([v.y]))
+            z = float(f.z(np.nan_to_num(f.ground(np.array([v.x]), np.array([v.y]))))[0])
+            # beside the point (a station's marker stands on it), in rows of four
+            cx, cy = float(x[0]) + 24.0 + 12.0 * (k % 4), float(y[0]) + 12.0 * (k // 4)
+            box = pv.Box((cx - 5, cx + 5, cy - 4, cy + 4, z, z + 8))
+            blocks.append(box)
+            colours.append(np.tile(pv.Color(self.VEHICLE_COLOURS.get(v.status, "#969696")).int_rgb, (box.n_cells, 1)))
+            self._vehicle_xyz = getattr(self, "_vehicle_xyz", {})
+            self._vehicle_xyz[name] = (cx, cy, z + 4.0)
+        mesh = pv.merge(blocks)
+        mesh.cell_data["__rgb__"] = np.vstack(colours).astype(np.uint8)
+        self.plotter.add_mesh(mesh, name=self.VEHICLES, scalars="__rgb__", rgb=True, pickable=False,
+                              reset_camera=False, render=False, lighting=False)
+
+    def vehicle_at(self, x: float, y: float, tolerance_px: float = 12.0) -> str | None:
+        """The response unit drawn within ``tolerance_px`` of display pixel (x, y), the nearest (None: none)."""
+        import vtk
+
+        best = None
+        coord = vtk.vtkCoordinate()
+        coord.SetCoordinateSystemToWorld()
+        for name in getattr(self, "_vehicles", {}):
+            coord.SetValue(*self._vehicle_xyz[name])
+            dx, dy = coord.GetComputedDoubleDisplayValue(self.plotter.renderer)
+            d = float(np.hypot(dx - x, dy - y))
+            if d <= tolerance_px and (best is None or d < best[0]):
+                best = (d, name)
+        return None if best is None else best[1]
+
+    def vehicle_position(self, name: str) -> tuple[float, float]:
+        """Display pixel of a response unit as drawn (where a click lands on it)."""
+        import vtk
+
+        coord = vtk.vtkCoordinate()
+        coord.SetCoordinateSystemToWorld()
+        coord.SetValue(*self._vehicle_xyz[name])
+        dx, dy = coord.GetComputedDoubleDisplayValue(self.plotter.renderer)
+        return float(dx), float(dy)
 
     def _on_underground(self, on: bool) -> None:
         """Underground mode: the ground see-through with a window cut into it, what stands on it faded.

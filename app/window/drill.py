@@ -407,8 +407,7 @@ class DrillPanel(PlaybackRuns, QWidget):
             from simulation.drill.controller import units_of
 
             check_features(self.path, self.drill, session.twin, units_of(session))
-        for inj in self.adhoc:
-            controller.add_inject(inj.model_copy(deep=True))
+        # the ad-hoc injects come back with the record (Actions.injects)
         self.controller = controller
         return session
 
@@ -756,12 +755,28 @@ class DrillPanel(PlaybackRuns, QWidget):
         return menu
 
     def context_menu_at(self, x: float, y: float) -> QMenu | None:
-        """Pick the feature at display pixel (x, y) of the 3D view (VTK coordinates), select it and return the
-        actions that apply to it; None when no drill is open."""
+        """The actions for what is at display pixel (x, y) of the 3D view (VTK coordinates): a response unit
+        drawn there, else the feature picked there (selected); None when no drill is open."""
         if self.controller is None or self.window.scene is None:
             return None
+        unit = self.window.scene.vehicle_at(x, y)
+        if unit is not None:
+            return self.menu_for_unit(unit)
         self.window.pick_at(x, y)
         return self.menu_for_selection()
+
+    def menu_for_unit(self, unit: str, menu: QMenu | None = None) -> QMenu:
+        """Right-click on a response unit: its state, and sending it to the incident in hand."""
+        menu = menu if menu is not None else QMenu(self)
+        menu.clear()
+        v = self.window.view_model.vehicles.get(unit)
+        status = (v.status.replace("_", " ") + (f" ({v.incident})" if v.incident else "")) if v else "unknown"
+        menu.addAction(f"{unit}: {status}").setEnabled(False)
+        menu.addSeparator()
+        free = v is not None and v.status in ("at_station", "returning")
+        act = menu.addAction(f"Dispatch {unit}", lambda _checked=False, u=unit: self.act("dispatch", {"units": [u]}))
+        act.setEnabled(free)
+        return menu
 
     def _on_right_press(self, _obj, _event) -> None:
         self._right_press = tuple(self.window.interactor.iren.get_event_position())
@@ -990,11 +1005,10 @@ class DrillPanel(PlaybackRuns, QWidget):
         """What the window did, as an :class:`~simulation.drill.model.Actions` (the actions file's content)."""
         from simulation.drill.model import Actions
 
-        numbers = {i.number for i in self.drill.injects} if self.drill else set()
         return Actions.model_validate({
             "actions": list(self.recorded["actions"]),
-            # the ad-hoc injects' operations go to a re-run in the window only (the drill file lacks them)
-            "controller": [op for op in self.recorded["controller"] if not evaluator or op["inject"] in numbers],
+            "controller": list(self.recorded["controller"]),
+            "injects": [i.model_dump(by_alias=True, exclude_none=True) for i in self.adhoc],
             "evaluator": self.evaluator_entries() if evaluator else []})
 
     def scores(self) -> dict | None:
@@ -1043,12 +1057,13 @@ class DrillPanel(PlaybackRuns, QWidget):
         from twin import atomic
 
         path = Path(path)
-        data = self.actions_record().model_dump(exclude_none=True)
+        data = self.actions_record().model_dump(by_alias=True, exclude_none=True, exclude_defaults=False)
+        if not data.get("injects"):
+            data.pop("injects", None)
         head = (f"# Actions taken in the window on {self.drill.name} ({self.path.name}); replay with\n"
                 f"# lifeline-twin drill run {self.path} --actions {path.name} --out DIR\n")
         if self.adhoc:
-            head += f"# ad-hoc injects {', '.join(str(i.number) for i in self.adhoc)} are not in the drill: " \
-                    "not replayed\n"
+            head += f"# with the ad-hoc injects {', '.join(str(i.number) for i in self.adhoc)} the controller added\n"
         atomic.write(path, head + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
         self.window.say(f"actions of {self.drill.name} saved to {path}")
         return path

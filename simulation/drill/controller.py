@@ -59,7 +59,8 @@ class ExerciseController:
     def __init__(self, drill: Drill, scenario, actions: Actions | None = None):
         self.drill, self.scenario = drill, scenario
         self.script = actions or Actions()
-        self.injects: dict[int, Inject] = {i.number: i for i in drill.injects}
+        # the drill's injects, and the ad-hoc ones a recorded play added (delivered by the controller's ops)
+        self.injects: dict[int, Inject] = {i.number: i for i in [*drill.injects, *self.script.injects]}
         self.state: dict[int, str] = {n: "on_hold" for n in self.injects}
         self.history: dict[int, list[tuple[float, str]]] = {n: [] for n in self.injects}
         self.delivered: dict[int, float] = {}

@@ -12,7 +12,7 @@ trainees, each with a deadline in minutes after the delivery, the objective it
 serves and the contingency injects released when it is missed.  A contingency
 inject (``contingency: true``) has no trigger: only a missed action releases it.
 
-An **actions file** lists the trainees' actions (``at`` a clock time ``HH:MM`` or ISO 8601,
+An **actions file** (with the ad-hoc injects the controller added during play) lists the trainees' actions (``at`` a clock time ``HH:MM`` or ISO 8601,
 or ``inject`` N and ``after_s`` seconds after its delivery; ``role``,
 ``action``, ``parameters``), the controller's operations (``at``, ``op``
 deliver / hold / cancel, ``inject``) and the evaluator's entries (rating
@@ -281,6 +281,17 @@ class Actions(_Strict):
     actions: list[ActionEntry] = Field(default_factory=list)
     evaluator: list[EvaluatorEntry] = Field(default_factory=list)
     controller: list[ControllerEntry] = Field(default_factory=list, description="the controller's operations")
+    injects: list[Inject] = Field(default_factory=list, description=(
+        "ad-hoc injects the controller added during play (trigger: controller), delivered by its recorded "
+        "operations"))
+
+    @model_validator(mode="after")
+    def adhoc_by_the_controller(self):
+        for inj in self.injects:
+            if inj.trigger is None or not inj.trigger.controller:
+                raise ValueError(f"ad-hoc inject {inj.number}: its trigger is the controller (trigger: "
+                                 "{controller: true})")
+        return self
 
 
 def _refuse(path: Path, text: str, loc: tuple, what: str) -> SourceError:
@@ -348,6 +359,11 @@ def load_actions(path, drill: Drill | None = None) -> Actions:
     if drill is not None:
         numbers = {i.number for i in drill.injects}
         objectives = {o.id for o in drill.objectives}
+        for k, inj in enumerate(actions.injects):
+            if inj.number in numbers:
+                raise _refuse(path, text, ("injects", k, "number"),
+                              f"inject {inj.number} is in the drill already: an ad-hoc inject takes a new number")
+            numbers = numbers | {inj.number}
         for k, a in enumerate(actions.actions):
             if a.inject is not None and a.inject not in numbers:
                 raise _refuse(path, text, ("actions", k, "inject"), f"no inject {a.inject} in the drill")

@@ -92,3 +92,29 @@ def test_recorded_controller_operations_are_replayed():
     session.run()
     assert [(int(e.value), e.time - START) for e in session.log.of("inject_delivered")] == [(3, 2400.0), (1, 3000.0)]
     assert c.state == {1: "done", 2: "cancelled", 3: "done"}
+
+
+def test_an_ad_hoc_inject_recorded_in_the_actions_file_is_delivered_on_replay(tmp_path):
+    from simulation.drill.model import load_actions
+    from twin.errors import SourceError
+
+    drill = _drill([{"number": 1, "trigger": {"at": "07:10"}, "from": "a", "to": "b", "method": "phone",
+                     "message": "one"}])
+    path = tmp_path / "actions.yaml"
+    path.write_text("injects:\n  - {number: 2, trigger: {controller: true}, from: controller, to: b, method: radio,"
+                    " message: the press is at the gate}\ncontroller:\n  - {at: '07:40', op: deliver, inject: 2}\n")
+    actions = load_actions(path, drill)
+    session, c = _session(drill, actions)
+    session.run()
+    got = [(int(e.value), e.time - START) for e in session.log.of("inject_delivered")]
+    assert got == [(1, 600.0), (2, 2400.0)] and c.injects[2].message == "the press is at the gate"
+    # an ad-hoc inject takes a new number, and only the controller delivers it
+    path.write_text("injects:\n  - {number: 1, trigger: {controller: true}, from: c, to: b, method: radio,"
+                    " message: m}\n")
+    with pytest.raises(SourceError) as err:
+        load_actions(path, drill)
+    assert str(err.value) == (f"{path}: line 2: field injects.0.number: inject 1 is in the drill already: "
+                              "an ad-hoc inject takes a new number")
+    path.write_text("injects:\n  - {number: 5, trigger: {at: '07:30'}, from: c, to: b, method: radio, message: m}\n")
+    with pytest.raises(SourceError, match="ad-hoc inject 5: its trigger is the controller"):
+        load_actions(path, drill)

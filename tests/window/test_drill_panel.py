@@ -281,15 +281,18 @@ def test_evaluator_scores_save_and_replay_headless(window, panel, qapp, tmp_path
     assert [(a.action, a.role, a.inject, a.after_s) for a in actions.actions][:3] == [
         ("acknowledge", "control_room", 1, 60.0), ("verify", "control_room", 2, 60.0),
         ("dispatch", "control_room", 2, 120.0)]
-    # the ad-hoc inject is not in the drill: its delivery is left out of the file (and said so)
-    assert [(c.op, c.inject) for c in actions.controller] == [("hold", 4), ("deliver", 4), ("cancel", 8)]
-    assert "ad-hoc injects 9 are not in the drill" in path.read_text()
+    # the ad-hoc inject goes into the file with its delivery: the replay delivers it at the same time
+    assert [(c.op, c.inject) for c in actions.controller] == [("hold", 4), ("deliver", 4), ("cancel", 8),
+                                                              ("deliver", 9)]
+    assert [(i.number, i.to, i.trigger.controller) for i in actions.injects] == [(9, panel.adhoc[0].to, True)]
+    assert "with the ad-hoc injects 9 the controller added" in path.read_text()
     session, controller = play(drill, scenario, folder, actions, twin=demo_twin)
     headless = score(controller, actions)
     mine = panel.scores()
     assert headless["expected"] == mine["expected"]
     assert headless["objectives"] == mine["objectives"]
-    delivered = {n: _iso(t) for n, t in panel.controller.delivered.items() if n != 9}
+    delivered = {n: _iso(t) for n, t in panel.controller.delivered.items()}
+    assert 9 in delivered
     assert {n: _iso(t) for n, t in controller.delivered.items()} == delivered
     assert delivered[4] == DAY + "08:05:00Z" and controller.state[8] == "cancelled"
     assert [(e.get("action"), e.get("role"), _iso(e.time)) for e in session.log.of("action_taken")] == \
