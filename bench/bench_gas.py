@@ -38,23 +38,6 @@ START = 1780306200.0   # 2026-06-01T09:30:00Z
 HOURLY = [0.3] * 9 + [0.8, 1.0, 0.9] + [0.5] * 12
 
 
-class Crew:
-    """The gas crew's orders at fixed clock times, published as events."""
-
-    name = "crew"
-
-    def __init__(self, orders):
-        self.orders = sorted(orders)
-
-    def attach(self, session):
-        self.session = session
-
-    def advance_to(self, t):
-        while self.orders and self.orders[0][0] <= t:
-            at, kind, main = self.orders.pop(0)
-            self.session.publish(at, kind, "crew", "gas_mains", main, None, f"{kind} {main}")
-
-
 def orders(hours: float):
     span = hours * 3600.0
     return [(START + 0.5 * span, "valve_closed", "G0234"), (START + 0.67 * span, "repair_done", "G0234"),
@@ -66,6 +49,7 @@ def stepped(twin, grid, hours: float, step: float, migration: bool) -> tuple[flo
     from simulation.gas.migration import Migration
     from simulation.sensors.alarms import AlarmEngine
     from simulation.sensors.registry import SensorRegistry
+    from simulation.session.orders import Orders
     from simulation.session.session import Session
 
     t0 = time.process_time()
@@ -75,7 +59,7 @@ def stepped(twin, grid, hours: float, step: float, migration: bool) -> tuple[flo
     session.attach(gas)
     if migration:
         session.attach(Migration(twin, gas, AlarmEngine(SensorRegistry.from_twin(twin))))
-    session.attach(Crew(orders(hours)))
+    session.attach(Orders(orders(hours)))
     session.run()
     return time.process_time() - t0, len(gas.results)
 

@@ -175,3 +175,51 @@ def check_area_of_use(crs: CRS, xy, what: str, flag: str = "--crs"):
         f"({crs.name}: lon {area.west:g}..{area.east:g}, lat {area.south:g}..{area.north:g}); "
         f"e.g. ({x:.6g}, {y:.6g}) {where}; is {flag} the CRS the coordinates are in? "
         f"(for coordinates with no place on the earth use {flag} local:m, local:ft or local:ftUS)")
+
+
+def placement(src_crs: CRS, to_crs: str | None, crs_text: str, frame_name: str, xy, what: str = "network"):
+    """Where an imported network goes: (the twin's metric CRS, ``place(x, y) -> (x, y)`` in it, notes).
+
+    A local frame (``--crs local:ft``) has no place on the earth: its coordinates are only scaled to
+    metres in a local frame of the twin's own (``--to-crs`` refused).  Otherwise the twin's CRS is
+    ``--to-crs`` (projected in metres, or refused naming one that is) or the metric sibling of the source
+    CRS (its UTM zone from the middle of ``xy`` for geographic coordinates), and ``place`` transforms.
+    """
+    import numpy as np
+    from pyproj import Transformer
+
+    notes = []
+    if src_crs.is_engineering:
+        if to_crs:
+            raise SourceError(f"--to-crs {to_crs}: a {what} in a local frame ({crs_text}) has no position on "
+                              "the earth to reproject; give its real CRS with --crs, or drop --to-crs")
+        twin_crs = local_metric_crs(f"{frame_name} local frame")
+        factor = axis_unit_factor(src_crs)
+        if factor != 1.0:
+            notes.append(f"coordinates are in a local frame ({crs_text}): scaled by {factor:g} to metres, "
+                         "origin kept")
+        return twin_crs, (lambda x, y: (np.asarray(x) * factor, np.asarray(y) * factor)), notes
+    centre = _centre(src_crs, xy)
+    if to_crs:
+        twin_crs = parse_crs(to_crs, "--to-crs")
+        if not is_metric(twin_crs):
+            raise SourceError(f"--to-crs {to_crs}: the twin's CRS must be projected in metres "
+                              f"({describe(twin_crs)} is not); e.g. {describe(metric_crs_for(src_crs, centre))}")
+    else:
+        twin_crs = metric_crs_for(src_crs, centre if src_crs.is_geographic else None)
+    if twin_crs.equals(src_crs):
+        return twin_crs, (lambda x, y: (np.asarray(x), np.asarray(y))), notes
+    return twin_crs, Transformer.from_crs(src_crs, twin_crs, always_xy=True).transform, notes
+
+
+def _centre(crs: CRS, xy) -> tuple[float, float] | None:
+    """Longitude and latitude of the middle of ``xy`` (for choosing a UTM zone), None when unknown."""
+    import numpy as np
+    from pyproj import Transformer
+
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    if not len(xy) or not np.isfinite(xy).any():
+        return None
+    x, y = np.nanmean(xy, axis=0)
+    lon, lat = Transformer.from_crs(crs, crs.geodetic_crs or CRS.from_epsg(4326), always_xy=True).transform(x, y)
+    return (lon, lat) if np.isfinite([lon, lat]).all() else None

@@ -155,6 +155,7 @@ def test_combined_sewer_wells_are_sewer_wells():
     twin, report = import_swmm(inp, "local:ft")
     assert set(twin["manholes"]["well_type"]) == {"sewer"}
     assert set(twin["sewers"]["kind"]) == {"sanitary"}
-    assert len(twin["sewers"]) == 32 and "1 pumps" in report.notes[0]
+    assert len(twin["sewers"]) == 32 and any("1 pumps" in n for n in report.notes)
+    assert "coordinates are in a local frame (local:ft): scaled by 0.3048 to metres, origin kept" in report.notes
     d = twin["sewers"].set_index("id")["diameter"]
     assert d.max() == pytest.approx(4.0 * 0.3048) or d.notna().any()

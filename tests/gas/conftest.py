@@ -11,6 +11,8 @@ import copy
 import geopandas as gpd
 import pytest
 
+from simulation.session.orders import Orders
+
 
 @pytest.fixture(scope="session")
 def gas_twin(demo_twin):
@@ -74,23 +76,6 @@ OPEN_AT = START + 100 * 60                 # reopened at 11:10
 HOURLY = [0.3] * 9 + [0.8, 1.0, 0.9] + [0.5] * 12
 
 
-class Crew:
-    """A stand-in for the response engine: publishes the gas crew's orders at fixed clock times."""
-
-    name = "crew"
-
-    def __init__(self, orders):
-        self.orders = sorted(orders)
-
-    def attach(self, session):
-        self.session = session
-
-    def advance_to(self, t):
-        while self.orders and self.orders[0][0] <= t:
-            at, kind, main = self.orders.pop(0)
-            self.session.publish(at, kind, "crew", "gas_mains", main, None, f"{kind} {main}")
-
-
 def run_leak(gas_twin, grid, step_s: float = 60.0):
     """The demo leak on the clock: G0234 leaks from 10:05:20, shut 10:30, repaired 10:50, reopened 11:10."""
     from simulation.gas.engine import GasNetwork
@@ -108,7 +93,7 @@ def run_leak(gas_twin, grid, step_s: float = 60.0):
     alarms.subscribe(raised.append)
     migration = Migration(gas_twin, gas, alarms)
     session.attach(migration)
-    session.attach(Crew([(CLOSE_AT, "valve_closed", "G0234"), (REPAIR_AT, "repair_done", "G0234"),
+    session.attach(Orders([(CLOSE_AT, "valve_closed", "G0234"), (REPAIR_AT, "repair_done", "G0234"),
                          (OPEN_AT, "valve_opened", "G0234")]))
     session.run()
     return session, gas, migration, raised

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from PyQt6.QtCore import Qt
 
-from .waiting import wait
+from .waiting import drill_clock, wait
 
 pytestmark = pytest.mark.qt
 
@@ -36,14 +36,7 @@ def _idle(window, qapp) -> None:
 
 def _clock(window, qapp, hhmm: str) -> None:
     """Move the window's clock to HH:MM[:SS] of the drill's day and wait for the session to be there."""
-    from datetime import datetime
-
-    t = datetime.fromisoformat(f"{DAY}{hhmm}+00:00").timestamp()
-    window.view_model.clock.time = t
-    p = window.panels["drill"]
-    _wait_for(qapp, lambda: p.playback is not None and not p.playback.busy and not window.work.busy
-          and p.playback.session.now == t)
-    qapp.processEvents()
+    drill_clock(window, qapp, hhmm, DAY)
 
 
 def _iso(t: float) -> str:

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from .waiting import wait
+from .waiting import drill_clock as _clock, wait
 
 pytestmark = pytest.mark.qt
 
 DRILL = Path(__file__).resolve().parents[2] / "scenarios" / "drills" / "main-burst-drill.yaml"
 DAY = "2026-06-01T"
-
-
-def _clock(window, qapp, hhmm: str) -> float:
-    t = datetime.fromisoformat(f"{DAY}{hhmm}+00:00").timestamp()
-    window.view_model.clock.time = t
-    p = window.panels["drill"]
-    wait(qapp, lambda: p.playback is not None and not p.playback.busy and not window.work.busy
-         and p.playback.session.now == t)
-    qapp.processEvents()
-    return t
 
 
 def test_units_are_on_the_map_and_a_right_click_sends_one(window, qapp):

@@ -27,8 +27,7 @@ import rasterio
 import shapely
 from pyproj import CRS, Transformer
 
-from twin.crs import (axis_unit_factor, check_area_of_use, describe, is_metric, local_metric_crs, metric_crs_for,
-                      parse_crs)
+from twin.crs import axis_unit_factor, check_area_of_use, describe, parse_crs, placement
 from twin.errors import SourceError
 from twin.importers import ImportReport
 from twin.model import Twin
@@ -100,29 +99,11 @@ def import_inp(path, crs, to_crs=None, gis_dir=None, dem=None, name=None, *,
             report.warnings.append(f"{len(names)} of {len(xy)} nodes lie outside the area of use of "
                                    f"{describe(src_crs)} (misplaced, e.g. left at 0,0?): "
                                    f"{', '.join(names[:5])}{' ...' if len(names) > 5 else ''}")
-    if src_crs.is_engineering:
-        # A schematic network (--crs local:ft): its coordinates have no place on the earth,
-        # so they are only scaled to metres in a local frame of the twin's own.
-        if to_crs:
-            raise SourceError(f"--to-crs {to_crs}: a network in a local frame ({crs}) has no position on "
-                              "the earth to reproject; give its real CRS with --crs, or drop --to-crs")
-        twin_crs = local_metric_crs(f"{name or path.stem} local frame")
-        factor = axis_unit_factor(src_crs)
-        net.place(lambda x, y: (x * factor, y * factor))
-        if factor != 1.0:
-            report.notes.append(f"coordinates are in a local frame ({crs}): scaled by {factor:g} to metres, "
-                                "origin kept")
-    elif to_crs:
-        twin_crs = parse_crs(to_crs, "--to-crs")
-        if not is_metric(twin_crs):
-            raise SourceError(f"--to-crs {to_crs}: the twin's CRS must be projected in metres "
-                              f"({describe(twin_crs)} is not); e.g. {describe(metric_crs_for(src_crs, _centre(src_crs, xy)))}")
-    else:
-        lon_lat = tuple(np.nanmean(xy, axis=0)) if src_crs.is_geographic and len(xy) else None
-        twin_crs = metric_crs_for(src_crs, lon_lat)
-    if not src_crs.is_engineering and not twin_crs.equals(src_crs):
-        transformer = Transformer.from_crs(src_crs, twin_crs, always_xy=True)
-        net.place(transformer.transform)
+    # a schematic network (--crs local:ft) is only scaled to metres in a local frame of the twin's own
+    twin_crs, place, notes = placement(src_crs, to_crs, crs, name or path.stem, xy)
+    report.notes.extend(notes)
+    if src_crs.is_engineering or not twin_crs.equals(src_crs):
+        net.place(place)
         wn = net.model
         moved = np.array([wn.get_node(n).coordinates for n in wn.node_name_list], dtype=float)
         if len(moved) and not np.isfinite(moved).all():
@@ -142,15 +123,6 @@ def import_inp(path, crs, to_crs=None, gis_dir=None, dem=None, name=None, *,
     report.count_layers(twin)
     twin.metadata["import"] = report.as_dict()
     return twin, report
-
-
-def _centre(crs: CRS, xy) -> tuple[float, float] | None:
-    """Longitude and latitude of the middle of ``xy`` (for choosing a UTM zone), None when unknown."""
-    if not len(xy):
-        return None
-    x, y = np.nanmean(xy, axis=0)
-    lon, lat = Transformer.from_crs(crs, crs.geodetic_crs or CRS.from_epsg(4326), always_xy=True).transform(x, y)
-    return (lon, lat) if np.isfinite([lon, lat]).all() else None
 
 
 # --------------------------------------------------------------------------- network

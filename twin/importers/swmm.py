@@ -44,9 +44,8 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import shapely
-from pyproj import Transformer
 
-from twin.crs import axis_unit_factor, describe, is_metric, local_metric_crs, metric_crs_for, parse_crs
+from twin.crs import describe, parse_crs, placement
 from twin.errors import SourceError
 from twin.importers import ImportReport
 from twin.model import Twin
@@ -224,20 +223,9 @@ def import_swmm(path, crs, to_crs=None, name=None) -> tuple[Twin, ImportReport]:
     check_with_swmm(text, str(path))
     model = SwmmModel(name or path.stem, text)
     sections = model.sections
-    if src_crs.is_engineering:
-        if to_crs:
-            raise SourceError(f"--to-crs {to_crs}: a model in a local frame ({crs}) has no position on the "
-                              "earth to reproject; give its real CRS with --crs, or drop --to-crs")
-        twin_crs = local_metric_crs(f"{model.name} local frame")
-        factor = axis_unit_factor(src_crs)
-
-        def place(x, y):
-            return np.asarray(x) * factor, np.asarray(y) * factor
-    else:
-        twin_crs = parse_crs(to_crs, "--to-crs") if to_crs else metric_crs_for(src_crs)
-        if not is_metric(twin_crs):
-            raise SourceError(f"--to-crs {to_crs}: the twin's CRS must be projected in metres")
-        place = Transformer.from_crs(src_crs, twin_crs, always_xy=True).transform
+    xy = np.array([(float(r[1]), float(r[2])) for r in sections.get("COORDINATES", []) if len(r) >= 3])
+    twin_crs, place, notes = placement(src_crs, to_crs, crs, model.name, xy, "model")
+    report.notes.extend(notes)
     twin = Twin(model.name, twin_crs)
     manholes, sewers = drainage_layers(model, place, twin_crs, report)
     twin.set_layer("manholes", manholes, source=str(path))
