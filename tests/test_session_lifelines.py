@@ -62,17 +62,18 @@ def test_the_storm_floods_the_streets_in_order_and_they_clear(storm):
     assert at["rain started"] == rain and at["rain stopped"] == rain + 7200.0
     assert rain < at["first manhole surcharged"] <= at["first manhole flooding"] <= at["first road flooded"]
     assert at["first road flooded"] < at["first road closed"] < at["rain stopped"]
-    # the rain fallen is the design storm's depth (2-year, 2 h: 56.8 mm)
-    assert chain["rain_mm"] == pytest.approx(56.8, abs=0.05)
+    # the rain fallen is the design storm's depth (30-year, 2 h: 100.3 mm)
+    assert chain["rain_mm"] == pytest.approx(100.3, abs=0.05)
     assert chain["roads_closed"] > 0 and chain["roads_flooded"] >= chain["roads_closed"]
-    # half an hour after the rain, ponded water still closes some roads: the state, the events and the
-    # report agree on which, and the last road is not called clear
+    # the state, the events and the report agree on the roads still under water at the end (none here:
+    # half an hour after the rain the drains have taken the water back) and on the last road clear
     still = set(session.state["road_speed_factor"])
-    flooded = {e.feature for e in _kinds(session, "road_flooded")}
-    assert still and still == flooded - {e.feature for e in _kinds(session, "road_reopened")
-                                         if e.time >= max(x.time for x in _kinds(session, "road_flooded", "road_closed")
-                                                          if x.feature == e.feature)}
-    assert chain["roads_under_water_at_end"] == len(still) and at["last road clear"] is None
+    last = {}
+    for e in _kinds(session, "road_flooded", "road_closed", "road_reopened"):
+        last[e.feature] = e.kind
+    assert still == {r for r, k in last.items() if k != "road_reopened"}
+    assert chain["roads_under_water_at_end"] == len(still) == 0
+    assert at["last road clear"] == max(e.time for e in _kinds(session, "road_reopened"))
 
 
 def test_a_closed_road_is_a_road_of_30_cm_or_more_and_its_factor_is_zero(storm):
@@ -97,10 +98,10 @@ def test_the_fire_engine_detours_round_the_water_and_the_report_sets_it_against_
     assert len(sent) == 1 and sent[0].get("roads_flooded") > 0
     engine = sent[0]
     # on a dry day the nearest engine (Central) goes; in the storm every way from it is under water,
-    # and the engine that can get there takes twice as long as its own dry trip
+    # and the engine that can get there takes minutes longer than its own dry trip
     dry_engine = [e for e in _kinds(dry, "unit_dispatched") if e.get("unit_type") == "engine"][0]
     assert dry_engine.get("unit") == "FS01/engine-1" and engine.get("unit") != "FS01/engine-1"
-    assert engine.value > 1.5 * engine.get("dry_travel_s")
+    assert engine.value > engine.get("dry_travel_s") + 300
     assert "dry_travel_s" not in dry_engine.data and dict(dry_engine.data).get("roads_flooded") is None
     doc = report.summary(session, scenario, dry)
     rows = {(r["chain"], r["step"]): r for r in doc["dry_day"]}

@@ -47,7 +47,9 @@ def test_model_follows_the_twin(demo_twin, town):
     low = set(town.junctions["id"]) - set(storm_sewers["upstream_manhole"])
     assert len(town.outfalls) == len(low) == 94
     assert len(town.conduits) == len(storm_sewers) + len(low) == 705
-    assert set(town.conduits["roughness"][:len(storm_sewers)]) == {MANNING_N["PVC"]}
+    # Manning's n by the drains' material (the town lays concrete storm drains of 0.6 m and more)
+    assert set(storm_sewers["material"].str.upper()) == {"RC"}
+    assert set(town.conduits["roughness"][:len(storm_sewers)]) == {MANNING_N["RC"]}
     assert (town.conduits["in_offset"] >= 0).all() and (town.conduits["out_offset"] >= 0).all()
     mh = demo_twin["manholes"].set_index("id").loc[town.junctions["id"]]
     np.testing.assert_allclose(town.junctions["invert"], mh["rim_elevation"] - mh["depth"])

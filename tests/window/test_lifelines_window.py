@@ -32,7 +32,7 @@ def test_a_cloudburst_colours_the_wells_and_the_streets_and_marks_the_closed_roa
     try:
         s = p.playback.session
         model = window.view_model
-        model.clock.time = s.start + 1.75 * 3600           # 15:15, the streets at their worst
+        model.clock.time = s.start + 1.5 * 3600            # 15:00, roads closed by the water
         _idle(window, qapp, p)
         s = p.playback.session
         assert s.now == model.clock.time

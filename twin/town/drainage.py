@@ -38,7 +38,10 @@ STORM_SHIFT = ROAD_SHIFT * 1.8 + np.array([0.6, 0.6])
 SYSTEMS = {
     #           cover at the head (m), minimum slope, diameters by manholes upstream
     "sanitary": (1.8, 0.004, ((0, 0.20), (40, 0.25), (150, 0.30), (400, 0.375), (900, 0.45))),
-    "storm": (1.2, 0.003, ((0, 0.375), (10, 0.45), (30, 0.60), (80, 0.90), (200, 1.20))),
+    # storm drains by the rational method (GB 50014): a storm manhole drains about 0.66 ha at a runoff
+    # coefficient of about 0.5; q(P = 2-3 years, t = 10 min) = 320-355 L/(s ha), so 110-175 L/s a manhole
+    # upstream, against the full-pipe Manning capacity of each size (0.6 m: about 0.4-0.7 m3/s)
+    "storm": (1.2, 0.003, ((0, 0.60), (3, 0.80), (10, 1.00), (30, 1.35), (80, 1.80), (200, 2.40))),
 }
 
 
