@@ -203,6 +203,12 @@ class Scene:
 
     # ------------------------------------------------------------------ building
     def _setup_plotter(self, anti_aliasing: str | None) -> None:
+        from vtkmodules.vtkRenderingCore import vtkMapper
+
+        # VTK's coincident-topology mode is one global setting: highlights need polygon offset to be drawn
+        # over their layer, and setting it only then changed every picture drawn after the first highlight
+        # in a process (a report's incident pictures changed the next scene's).  Every scene sets it.
+        vtkMapper.SetResolveCoincidentTopologyToPolygonOffset()
         p = self.plotter
         p.set_background("#f4f1ea", top="#a9c8e8")
         # One key light over the viewer's left shoulder, moving with the camera, instead of
@@ -647,8 +653,7 @@ class Scene:
             line_width=max(4.0, float(style.get("line_width", 2.0)) * 2.0),
             point_size=max(12.0, float(style.get("point_size", 6.0)) * 1.8),
             render_points_as_spheres=bool(style.get("render_points_as_spheres", False)), render=False)
-        mapper = actor.GetMapper()
-        mapper.SetResolveCoincidentTopologyToPolygonOffset()
+        mapper = actor.GetMapper()   # pulled towards the eye (the global offset mode: _setup_plotter)
         mapper.SetRelativeCoincidentTopologyPolygonOffsetParameters(-2, -2)
         mapper.SetRelativeCoincidentTopologyLineOffsetParameters(-2, -2)
         mapper.SetRelativeCoincidentTopologyPointOffsetParameter(-2)
