@@ -10,7 +10,9 @@ and publishes it back with that time.
 Topics (``lifeline-twin/drill/<exercise>/...``, QoS 1):
 
 * ``controller``: ``{"type": "clock", "time": t}``, ``{"type": "action", "time": t, "role", "action",
-  "parameters"}``, ``{"type": "control", "time": t, "op", "inject"}`` and ``{"type": "end"}``;
+  "parameters"}``, ``{"type": "control", "time": t, "op", "inject"}``, ``{"type": "inject", "time": t,
+  "inject": {...}}`` (an ad-hoc inject the controller added, as a drill file writes it; its delivery
+  follows as a control message) and ``{"type": "end"}``;
 * ``trainees``: ``{"type": "action", "role", "action", "parameters"}``.
 
 :class:`DrillLink` is one end (a paho client on its own thread; received messages wait in a queue
@@ -111,6 +113,13 @@ class Follower:
             self.go_to(float(message["time"]))
             self.controller.act(message["role"], message["action"], dict(message.get("parameters") or {}))
             flush(self.session)
+        elif kind == "inject":
+            from simulation.drill.model import Inject
+
+            self.go_to(float(message["time"]))
+            inject = Inject.model_validate(message["inject"])
+            if inject.number not in self.controller.injects:
+                self.controller.add_inject(inject)
         elif kind == "control":
             self.go_to(float(message["time"]))
             op = {"deliver": self.controller.deliver_now, "hold": self.controller.hold,

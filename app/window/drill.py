@@ -588,6 +588,10 @@ class DrillPanel(PlaybackRuns, QWidget):
         self.adhoc.append(inj)
         c.deliver_now(number)
         self.recorded["controller"].append({"at": iso(pb.session.now), "op": "deliver", "inject": number})
+        if self.link is not None and self.link.lead:   # the trainees' windows learn of it, then its delivery
+            self.link.send({"type": "inject", "time": pb.session.now,
+                            "inject": inj.model_dump(mode="json", by_alias=True, exclude_none=True)})
+            self.link.send({"type": "control", "time": pb.session.now, "op": "deliver", "inject": number})
         _flush(pb.session)
         pb.catch_up()
         return number
@@ -928,6 +932,10 @@ class DrillPanel(PlaybackRuns, QWidget):
             elif m.get("type") == "control":
                 self.recorded["controller"].append({"at": iso(pb.session.now), "op": m["op"],
                                                     "inject": m["inject"]})
+            elif m.get("type") == "inject" and self.controller is not None:
+                number = int(m["inject"]["number"])
+                if number in self.controller.injects and all(i.number != number for i in self.adhoc):
+                    self.adhoc.append(self.controller.injects[number])   # kept for a re-run and the actions file
             pb.catch_up()
             if self._follower.ended:
                 self.window.say("the controller ended the exercise")

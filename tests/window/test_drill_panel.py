@@ -343,6 +343,9 @@ def test_a_trainee_workstation_joins_through_the_broker(window, panel, qapp, mos
         taken = _log(panel, "action_taken")
         assert [(_iso(e.time), e.get("role"), e.get("action")) for e in taken] == [
             (DAY + "07:32:00Z", "control_room", "acknowledge")]
+        _clock(window, qapp, "07:33:00")
+        # an ad-hoc inject the controller adds reaches the trainee's workstation too, with its delivery
+        assert panel.add_inject("control_room", "message", "The press is at the gate.") == 9
         _clock(window, qapp, "07:36:00")
         panel.leave(end=True)
         assert trainee.wait(120) == 0, trainee.stderr.read()
@@ -355,7 +358,8 @@ def test_a_trainee_workstation_joins_through_the_broker(window, panel, qapp, mos
     assert seen["ended"] and seen["now"] == panel.playback.session.now
     # the trainee's session is the controller's: same injects at the same times, the same action
     assert {int(n): t for n, t in seen["delivered"].items()} == panel.controller.delivered == {
-        1: pytest.approx(panel.controller.delivered[1]), 2: pytest.approx(panel.controller.delivered[2])}
+        1: pytest.approx(panel.controller.delivered[1]), 2: pytest.approx(panel.controller.delivered[2]),
+        9: pytest.approx(panel.playback.session.start + 33 * 60)}
     assert [(a["time"], a["role"], a["action"]) for a in seen["actions"]] == [
         (e.time, e.get("role"), e.get("action")) for e in taken]
 
