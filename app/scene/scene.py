@@ -825,6 +825,7 @@ class Scene:
         import pyvista as pv
 
         self._vehicles = dict(vehicles)
+        self._vehicle_xyz = {}
         if not vehicles:
             self.plotter.remove_actor(self.VEHICLES, render=False)
             return
@@ -841,7 +842,6 @@ class Scene:
             box = pv.Box((cx - 5, cx + 5, cy - 4, cy + 4, z, z + 8))
             blocks.append(box)
             colours.append(np.tile(pv.Color(self.VEHICLE_COLOURS.get(v.status, "#969696")).int_rgb, (box.n_cells, 1)))
-            self._vehicle_xyz = getattr(self, "_vehicle_xyz", {})
             self._vehicle_xyz[name] = (cx, cy, z + 4.0)
         mesh = pv.merge(blocks)
         mesh.cell_data["__rgb__"] = np.vstack(colours).astype(np.uint8)

@@ -533,9 +533,9 @@ class Drainage:
         if self._depth is None:
             return []
         depth = self.node_depth_m
-        twin = getattr(self.session, "twin", None)
-        if twin is not None and "manholes" in twin.layers:   # the model's own nodes (outfalls) are not wells
-            depth = depth[depth.index.isin(twin["manholes"]["id"].astype(str))]
+        wells = self._wells()
+        if wells is not None:   # the model's own nodes (outfalls) are not wells
+            depth = depth[wells]
         out = [LayerValues("manholes", "water_depth", depth, "m", "Blues", (0.0, 3.0))]
         if self.roads is not None and len(self.roads):
             depth = pd.Series(0.0, index=self.roads["id"].astype(str).to_numpy())
@@ -543,6 +543,15 @@ class Drainage:
                 depth.loc[self.road_depth.index.astype(str)] = self.road_depth.to_numpy(float)
             out.append(LayerValues("roads", "water_depth", depth, "m", "Blues", (0.0, road_rules.CLOSED_M)))
         return out
+
+    def _wells(self) -> np.ndarray | None:
+        """Which of the model's nodes are wells of the twin's ``manholes`` layer (worked out once)."""
+        if getattr(self, "_well_mask", None) is None:
+            twin = getattr(self.session, "twin", None)
+            if twin is None or "manholes" not in twin.layers:
+                return None
+            self._well_mask = pd.Index(self.node_ids).isin(twin["manholes"]["id"].astype(str))
+        return self._well_mask
 
     @property
     def surcharged(self) -> list[str]:

@@ -281,9 +281,11 @@ class GasNetwork:
         if not self.results or getattr(self, "session", None) is None:
             return []
         kpa = self.main_pressure(self.session.now)
-        layer = self.session.twin["gas_mains"]
-        cls = pd.Series(layer["pressure_class"].astype(str).to_numpy(), index=layer["id"].astype(str).to_numpy())
-        set_kpa = cls.map(lambda c: SET_POINT_BAR.get(c, np.nan) * 100.0).reindex(kpa.index)
+        set_kpa = getattr(self, "_set_kpa", None)
+        if set_kpa is None or not set_kpa.index.equals(kpa.index):   # each main's class set point, once
+            layer = self.session.twin["gas_mains"]
+            cls = pd.Series(layer["pressure_class"].astype(str).to_numpy(), index=layer["id"].astype(str).to_numpy())
+            set_kpa = self._set_kpa = cls.map(lambda c: SET_POINT_BAR.get(c, np.nan) * 100.0).reindex(kpa.index)
         return [LayerValues("gas_mains", "pressure_share", 100.0 * kpa / set_kpa, "% of set point", "RdYlBu",
                             (0.0, 100.0))]
 
