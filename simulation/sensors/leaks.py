@@ -39,7 +39,14 @@ before it, and a year's leaks are found one after another):
   is a demand change.  Night detections are confirmed the same way
   (``day_confirm``): a night step whose day means did not rise by at least
   0.7 of it is noise (one odd night, a noisy run), and one whose nights rose by
-  less than ``night_share`` of the day means' rise is a demand change.
+  less than ``night_share`` of the day means' rise is a demand change.  The day
+  means judge a night step only where they are the better witness: while a
+  day's mean varies less than ``confirm_ratio`` (1.74) times a night's about
+  their expectations (each spread measured over the last ``noise_days`` days,
+  compared once both rest on ``confirm_days`` days).  Where the days are the
+  noisier (customers' use varying ±3 % from day to day), a night step is judged
+  as by the night detector alone: a demand change when less than
+  ``leak_share`` of its rise is a constant flow.
 
 ``step_size`` (on) sizes a night step as the nights after it less the nights
 before it (not against a level that has taken part of it in); two settings, off
@@ -47,10 +54,10 @@ by default, were tried for noisy nights (``bench/README.md``): ``night_cut``
 places the change on the nights first and then within the day before, and
 ``transient_hours`` moves a rise undone by a drop of about its size within that
 many hours to the demand changes (a transient).  The defaults were chosen on
-simulated years as noisy as 2019 (``bench/bench_leaks.py --like-2019``); on
-years whose days vary ±3 % the day means confirm fewer night steps (see
-``bench/README.md``), and ``day_h=0, day_confirm=0, step_size=False, h=5``
-gives the night detector alone, as before.
+simulated years as noisy as 2019 (``bench/bench_leaks.py --like-2019``) and
+checked on years whose days vary ±3 % (``bench/README.md``);
+``day_h=0, day_confirm=0, step_size=False, h=5`` gives the night detector
+alone, as before.
 
 Both detectors also watch for **drops** (a leak repaired, a valve opened
 back): such an event has ``kind="repair"`` and takes its size off the
@@ -142,7 +149,9 @@ class LeakDetector:
     day_sigma_floor_rel: float = 0.004  # a day's mean varies at least 0.4 %
     min_nights: int = 5            # nights after a day step needed to judge it
     flat_step: bool = True         # a day step is measured against the level of the level_days days before it
-    day_confirm: float = 0.7       # a night step is a leak only if the day means rose by this share of it (0: off)
+    day_confirm: float = 0.7       # a night step is a leak only if the day means rose by this share of it (0: off)...
+    confirm_ratio: float = 1.74    # ...judged so only while a day's mean varies less than 1.74 times a night's,
+    confirm_days: int = 21         # each spread measured on at least 21 of the last noise_days days
 
     def __post_init__(self):
         self.untested_days: list[str] = []
@@ -301,16 +310,22 @@ class LeakDetector:
                             night_run[direction] = [excess] if s_night[direction] > 0 else []
                             quiet_end[direction] = j - spd
                             continue
-                        if self.day_confirm > 0:
+                        # the day means judge a night step only where a day's mean is the better witness:
+                        # a leak adds about as much to both, so the noisier of the two must not overrule
+                        recent = day_resid[max(0, d - self.noise_days):d]
+                        recent = recent[np.isfinite(recent)]
+                        day_sd = 1.4826 * float(np.median(np.abs(recent - np.median(recent)))) \
+                            if len(recent) >= 7 else 0.0
+                        # (compared once each spread rests on confirm_days days of the noise window: a ratio
+                        # of two spreads of a fortnight each is itself too noisy to overrule the day means)
+                        known = len(recent) >= self.confirm_days and \
+                            np.isfinite(night_resid[max(0, d - self.noise_days):d]).sum() >= self.confirm_days
+                        if self.day_confirm > 0 and (not known or day_sd < self.confirm_ratio * ns):
                             # a leak adds to the day's mean about what it adds at night; customers drawing
                             # more add about twice as much; one odd night or a noisy run adds nothing
                             day_step = sign * self._day_step_after(q, corr, cut, d, spd, day_type)
                             if not np.isfinite(day_step):
                                 continue  # no whole day after the change yet: judge it after the next night
-                            recent = day_resid[max(0, d - self.noise_days):d]
-                            recent = recent[np.isfinite(recent)]
-                            day_sd = 1.4826 * float(np.median(np.abs(recent - np.median(recent)))) \
-                                if len(recent) >= 7 else 0.0
                             if day_step < max(self.day_confirm * size, self.day_k * day_sd):
                                 s_night[direction] = max(0.0, excess / ns - self.k)
                                 night_run[direction] = [excess] if s_night[direction] > 0 else []
