@@ -58,7 +58,7 @@ def stepped(twin, grid, hours: float, step: float, migration: bool) -> tuple[flo
     gas.leak("G0234", START + 0.3 * hours * 3600.0 + 20.0, 20.0, along=0.4)
     session.attach(gas)
     if migration:
-        session.attach(Migration(twin, gas, AlarmEngine(SensorRegistry.from_twin(twin))))
+        session.attach(Migration(twin, AlarmEngine(SensorRegistry.from_twin(twin))))
     session.attach(Orders(orders(hours)))
     session.run()
     return time.process_time() - t0, len(gas.results)

@@ -29,7 +29,9 @@ After each solve it publishes what changed: ``leak_started`` (layer
 summary per solve, value: the people who lost or regained gas; ``data``: the
 customers (buildings), households and mains).  ``session.state["gas_leaks"]``
 holds each leak (``gas_mains/<id>`` -> position, active) for the crews, as
-:mod:`simulation.session.sources` does, and
+:mod:`simulation.session.sources` does, with its ``flow``: (clock time, L/s)
+at every solve since it opened, a step function (what
+:class:`~simulation.gas.migration.Migration` spreads through the soil); and
 ``session.state["buildings_without_gas"]`` the buildings without gas.
 
 Every solve is kept (:attr:`GasNetwork.results`: clock time, what changed,
@@ -112,7 +114,7 @@ class GasNetwork:
         state = session.state.setdefault("gas_leaks", {})
         for s in self.leaks:
             state[f"{LAYER}/{s.leak.main}"] = {"layer": LAYER, "feature": s.leak.main, "x": s.leak.xy[0],
-                                               "y": s.leak.xy[1], "active": False}
+                                               "y": s.leak.xy[1], "active": False, "flow": s.history}
         session.state["buildings_without_gas"] = set()
         session.subscribe(self._on_event, kinds=("valve_closed", "valve_opened", "repair_done"))
 
@@ -288,13 +290,6 @@ class GasNetwork:
             set_kpa = self._set_kpa = cls.map(lambda c: SET_POINT_BAR.get(c, np.nan) * 100.0).reindex(kpa.index)
         return [LayerValues("gas_mains", "pressure_share", 100.0 * kpa / set_kpa, "% of set point", "RdYlBu",
                             (0.0, 100.0))]
-
-    def leak_flow(self, main: str) -> list[tuple[float, float]]:
-        """The leak on ``main``: (clock time, L/s) from each solve on, a step function (the migration's source)."""
-        for s in self.leaks:
-            if s.leak.main == main:
-                return list(s.history)
-        raise KeyError(f"no leak on gas main {main!r}")
 
 
 def solve_sequence(grid: GasGrid, leaks, changes, *, tol: float = 1e-6) -> list[tuple[float, Solution]]:

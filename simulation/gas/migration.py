@@ -1,8 +1,11 @@
 """Methane from a gas leak into the wells, septic tanks and utility tunnels around it, read by their sensors.
 
 :class:`Migration` is an engine of the session (``name = "gas_migration"``),
-attached **after** :class:`~simulation.gas.engine.GasNetwork` (whose leak
-flows it reads) and before the emergency response.  It samples every methane
+attached **after** :class:`~simulation.gas.engine.GasNetwork` and before the
+emergency response.  It reads the leaks from the session's runtime state
+(``session.state["gas_leaks"]``: each leak's position and its ``flow`` at
+every solve, which the gas network engine keeps there), not from the gas
+engine.  It samples every methane
 sensor (``%LEL``) that sits in a manhole, a septic tank or a utility tunnel
 within ``reach_m`` of a leak, from the start of the run, and feeds the
 readings to the **same** :class:`~simulation.sensors.alarms.AlarmEngine` as
@@ -129,15 +132,15 @@ class Space:
 
 
 class Migration:
-    """Methane from the gas engine's leaks in the sensed underground spaces, fed to the alarm engine."""
+    """Methane from the session's gas-network leaks in the sensed underground spaces, fed to the alarm engine."""
 
     name = SOURCE
 
-    def __init__(self, twin, gas, alarms, *, soil: str = "silty_sand", reach_m: float = 100.0,
+    def __init__(self, twin, alarms, *, soil: str = "silty_sand", reach_m: float = 100.0,
                  air_changes_per_hour: dict | None = None, noise_sd: float = NOISE_SD):
         from simulation.sensors.methane import MethaneContext
 
-        self.twin, self.gas, self.alarms = twin, gas, alarms
+        self.twin, self.alarms = twin, alarms
         self.soil = soil
         self.d = dispersion_coefficient(soil)
         self.reach_m = float(reach_m)
@@ -145,20 +148,26 @@ class Migration:
         self.noise_sd = float(noise_sd)
         if alarms.context is None:
             alarms.context = MethaneContext(twin, alarms.registry)
-        self.sensors: list[tuple[object, Space]] = []
-        for s in alarms.registry:
+        self.sensors: list[tuple[object, Space]] = []   # the sensors within reach of a leak, once attached
+        self.flows: dict[str, list] = {}                # leak main -> its flow steps, the session's own list
+        self.readings: list[tuple[str, float, float]] = []   # sensor, clock time, value
+
+    def _within_reach(self, leaks: dict) -> list[tuple[object, Space]]:
+        """The methane sensors in a space within ``reach_m`` of a leak (``leaks``: main -> (x, y))."""
+        out = []
+        for s in self.alarms.registry:
             if s.sensor_type != "methane" or s.layer not in SPACE_LAYERS or not s.feature_id or s.x is None:
                 continue
             space = self._space(s)
             if space is None:
                 continue
-            for lk in gas.leaks:
-                r = self._distance(s, space, lk.leak.xy)
+            for main, xy in leaks.items():
+                r = self._distance(s, space, xy)
                 if r <= self.reach_m:
-                    space.distance[lk.leak.main] = max(r, MIN_DISTANCE_M)
+                    space.distance[main] = max(r, MIN_DISTANCE_M)
             if space.distance:
-                self.sensors.append((s, space))
-        self.readings: list[tuple[str, float, float]] = []   # sensor, clock time, value
+                out.append((s, space))
+        return out
 
     # ---------------------------------------------------------------- the spaces
     def _space(self, sensor) -> Space | None:
@@ -192,6 +201,10 @@ class Migration:
     # ---------------------------------------------------------------- time
     def attach(self, session) -> None:
         self.session = session
+        # the gas network's leaks (the scripted sources' leaks in wells carry no flow: they are not in the soil)
+        leaks = {v["feature"]: v for v in session.state.get("gas_leaks", {}).values() if "flow" in v}
+        self.flows = {main: v["flow"] for main, v in leaks.items()}
+        self.sensors = self._within_reach({main: (v["x"], v["y"]) for main, v in leaks.items()})
         # one generator per sensor: its noise does not depend on how the run is cut into frames
         self.rng = {s.id: session.child_rng(f"{SOURCE}/{s.id}") for s, _ in self.sensors}
         self.next_at = {s.id: session.start for s, _ in self.sensors}
@@ -207,7 +220,7 @@ class Migration:
         g = space.exchange_m3s * self.d
         qv = space.ach / 3600.0 * space.volume_m3
         k = (g + qv) / space.volume_m3
-        flows = {main: self.gas.leak_flow(main) for main in space.distance}
+        flows = self.flows
         while t0 < t - 1e-9:
             h = min(SUBSTEP_S, t - t0)
             mid = t0 + h / 2.0

@@ -447,7 +447,7 @@ def _gas(scenario: Scenario, twin, sensors, leaks):
     gas = GasNetwork(grid, hourly_factors=spec.hourly_factors, utc_offset_h=spec.utc_offset_h)
     for e in leaks:
         gas.leak(e.near, scenario.clock_time(e.at, f"gas leak near {e.near}"), e.hole_mm, e.along)
-    return gas, Migration(twin, gas, sensors.alarms, soil=spec.soil, reach_m=spec.reach_m)
+    return gas, Migration(twin, sensors.alarms, soil=spec.soil, reach_m=spec.reach_m)
 
 
 def _drainage(scenario: Scenario, folder, twin, start: float):

@@ -91,7 +91,7 @@ def run_leak(gas_twin, grid, step_s: float = 60.0):
     alarms = AlarmEngine(SensorRegistry.from_twin(gas_twin))
     raised = []
     alarms.subscribe(raised.append)
-    migration = Migration(gas_twin, gas, alarms)
+    migration = Migration(gas_twin, alarms)
     session.attach(migration)
     session.attach(Orders([(CLOSE_AT, "valve_closed", "G0234"), (REPAIR_AT, "repair_done", "G0234"),
                          (OPEN_AT, "valve_opened", "G0234")]))

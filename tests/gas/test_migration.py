@@ -39,23 +39,16 @@ def test_soil_gas_superposes_the_leak_steps():
     assert soil_gas(r, t, steps, d) == pytest.approx(one(100, t) - one(60, t - 600) - one(40, t - 1200), rel=1e-12)
 
 
-class FakeLeak:
-    def __init__(self, main, xy):
-        self.main, self.xy = main, xy
+FLOW = [(0.0, 100.0), (7200.0, 0.0)]
 
 
-class FakeScripted:
-    def __init__(self, main, xy):
-        self.leak = FakeLeak(main, xy)
-
-
-class FakeGas:
-    """A gas engine with one leak of 100 L/s at (50, 0) from t = 0 to 7,200 s."""
-
-    leaks = [FakeScripted("G1", (50.0, 0.0))]
-
-    def leak_flow(self, main):
-        return [(0.0, 100.0), (7200.0, 0.0)]
+def leak_state():
+    """The session's runtime state as a gas network engine leaves it: one leak of 100 L/s at (50, 0) from t = 0
+    to 7,200 s (and a scripted leak in a well, which has no flow in the soil and must be left alone)."""
+    return {"gas_leaks": {"gas_mains/G1": {"layer": "gas_mains", "feature": "G1", "x": 50.0, "y": 0.0,
+                                           "active": True, "flow": list(FLOW)},
+                          "manholes/MH1": {"layer": "manholes", "feature": "MH1", "x": 53.0, "y": 4.0,
+                                           "active": True}}}
 
 
 def _spaces_twin():
@@ -84,8 +77,10 @@ def _migration(**kw):
 
     twin = _spaces_twin()
     alarms = AlarmEngine(SensorRegistry.from_twin(twin))
-    migration = Migration(twin, FakeGas(), alarms, **kw)
+    migration = Migration(twin, alarms, **kw)
+    assert migration.sensors == []   # the leaks are known once attached, from the session's state
     session = Session(twin, 0.0, 4 * 3600.0, seed=3)
+    session.state.update(leak_state())
     session.attach(migration)
     return session, migration, alarms
 
@@ -95,6 +90,7 @@ def test_the_spaces_within_reach():
 
     _, migration, _ = _migration()
     seen = {s.id: (sp.layer, round(sp.volume_m3, 4), sp.distance["G1"]) for s, sp in migration.sensors}
+    assert all(set(sp.distance) == {"G1"} for _, sp in migration.sensors)   # not the scripted leak in MH1
     # MH2 is 200 m away: beyond the 100 m reach; the tunnel sensor at x = 250 watches 150-350: 100.5 m away
     assert seen == {"CH1": ("manholes", round(math.pi / 4 * 2.0, 4), 5.0), "CH3": ("septic_tanks", 1.0,
                                                                                    math.hypot(10, 6))}
@@ -111,13 +107,14 @@ def test_a_space_settles_at_its_ventilation_balance():
 
     _, migration, _ = _migration()
     sensor, space = next((s, sp) for s, sp in migration.sensors if s.id == "CH1")
-    migration.attach(type("S", (), {"start": 0.0, "child_rng": lambda self, n: None})())
+    migration.attach(type("S", (), {"start": 0.0, "child_rng": lambda self, n: None, "state": leak_state()})())
+    sensor, space = next((s, sp) for s, sp in migration.sensors if s.id == "CH1")
     c = migration.concentration("CH1", 7000.0)
     d = migration.d
     a = (3 * space.volume_m3 / (4 * math.pi)) ** (1 / 3)
     g = 4 * math.pi * a * AIR_FILLED_POROSITY * d
     qv = 0.5 / 3600 * space.volume_m3
-    wall = soil_gas(5.0, 7000.0, FakeGas().leak_flow("G1"), d)
+    wall = soil_gas(5.0, 7000.0, FLOW, d)
     assert c == pytest.approx(g * wall / (g + qv), rel=2e-3)
     assert 100 * c / 0.044 == pytest.approx(316.9, abs=0.1)        # %LEL, beyond the detector's 100
     # after the leak stops the well airs out, with what is left in the ground
