@@ -390,7 +390,11 @@ class Solver:
         self._check(lib.EN_addlink(ph, half.encode(), link_type, junction.encode(),
                                    self.node_ids[b].encode(), ctypes.byref(idx)), "add the pipe's second half")
         h = idx.value
-        self._check(lib.EN_setlinknodes(ph, i + 1, a + 1, j), "end the pipe at the break")
+        # EN_addnode puts a junction before the tanks and reservoirs: their indices moved up by one, so the
+        # pipe's start node is found again by its ID (a pipe leaving a tank used to be joined to the node
+        # before it: Net3's pipe 40 ran from the lake instead of tank 1)
+        self._check(lib.EN_getnodeindex(ph, self.node_ids[a].encode(), ctypes.byref(idx)), "find the pipe's start")
+        self._check(lib.EN_setlinknodes(ph, i + 1, idx.value, j), "end the pipe at the break")
         for k in (i + 1, h):
             self._check(lib.EN_setlinkvalue(ph, k, LENGTH, length / 2.0), "halve the pipe")
         for prop, value in props.items():
