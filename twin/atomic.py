@@ -11,11 +11,17 @@ is expected, a damaged SQLite file, or a file of another kind than the one
 being written (a project where a CSV log goes, another program's GeoPackage
 where a project goes, a network ``.inp`` where a table goes) is refused with
 one :class:`OutputRefused` naming the path and what is there.  Only a file of
-the same kind (an earlier output) or an empty file is replaced.
+the same kind (an earlier output) or an empty file is replaced; a CSV table
+only by one whose header starts with the same column, and a JSON document
+only by one that shares a top-level key with it (someone's ``pipes.csv`` or
+``summary.json`` in an output folder is not ours).  A target that cannot be
+written (a read-only folder, a full disk) is refused the same way, and what
+was there is left as it was.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -160,16 +166,64 @@ def replacing(path: Path | str, durable: bool = True, keep_suffix: bool = False,
         tmp.unlink()
     try:
         yield tmp
+        _check_same_table(path, tmp)
         if durable:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        _remove(tmp)
+        if exc.errno in _CANNOT_WRITE or exc.filename in (str(tmp), str(path)):
+            raise OutputRefused(f"{path}: cannot write it ({exc.strerror or exc})") from None
+        raise
     except BaseException:
-        if tmp.exists():
-            tmp.unlink()
+        _remove(tmp)
         raise
     if durable:
         sync_directory(path.parent)
+
+
+_CANNOT_WRITE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}
+
+
+def _remove(tmp: Path) -> None:
+    try:
+        if tmp.exists():
+            tmp.unlink()
+    except OSError:
+        pass
+
+
+def _first_line(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return fh.readline(4096).decode("utf-8", "replace").strip().lstrip("\ufeff")
+
+
+def _check_same_table(path: Path, new: Path) -> None:
+    """Refuse to replace a CSV whose header starts with another column, or a JSON document sharing no key.
+
+    An earlier output of the same table has the same first column (its other
+    columns may follow the network: ``time_s`` then one column per junction);
+    a file that someone else keeps under the same name does not.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".json") or not path.is_file() or path.stat().st_size == 0:
+        return
+    if suffix == ".csv":
+        old, fresh = _first_line(path), _first_line(new)
+        if old.split(",")[0].strip() != fresh.split(",")[0].strip():
+            raise OutputRefused(f"{path}: exists and is a CSV table this program did not write (its header "
+                                f"{old[:60]!r} is not {fresh[:60]!r}); refusing to write over it "
+                                "(choose another output, or move the file)")
+        return
+    try:
+        old, fresh = json.loads(path.read_text(encoding="utf-8")), json.loads(new.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, OSError):
+        return  # not JSON on one side: check_target has judged the kinds
+    if isinstance(old, dict) and isinstance(fresh, dict) and old and fresh and not set(old) & set(fresh):
+        raise OutputRefused(f"{path}: exists and is a JSON document this program did not write (its keys "
+                            f"{', '.join(sorted(old)[:4])} are none of this output's); refusing to write over it "
+                            "(choose another output, or move the file)")
 
 
 def write(path: Path | str, data: str | bytes, durable: bool = True) -> Path:

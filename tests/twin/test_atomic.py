@@ -70,3 +70,50 @@ def test_a_project_is_only_replaced_by_a_project(tmp_path):
     assert atomic.sniff(theirs) == "geopackage"
     with pytest.raises(atomic.OutputRefused, match="a GeoPackage from another program, not a Lifeline Twin project"):
         atomic.check_target(theirs, "project")
+
+
+def test_someone_elses_csv_or_json_of_the_same_name_is_not_replaced(tmp_path):
+    theirs = tmp_path / "pipes.csv"
+    theirs.write_text("my,data\n1,2\n")
+    with pytest.raises(atomic.OutputRefused) as refused:
+        atomic.write(theirs, "time_s,id,flow_lps\n0,P1,3.5\n")
+    assert str(refused.value) == (f"{theirs}: exists and is a CSV table this program did not write (its header "
+                                  "'my,data' is not 'time_s,id,flow_lps'); refusing to write over it "
+                                  "(choose another output, or move the file)")
+    assert theirs.read_text() == "my,data\n1,2\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["pipes.csv"]  # no temporary file left
+    summary = tmp_path / "summary.json"
+    summary.write_text('{"owner": "me", "notes": []}')
+    with pytest.raises(atomic.OutputRefused, match="its keys notes, owner are none of this output's"):
+        atomic.write(summary, '{"network": "Net1", "lowest_pressure_m": 3.2}')
+    assert summary.read_text() == '{"owner": "me", "notes": []}'
+
+
+def test_an_earlier_output_of_the_same_table_is_replaced(tmp_path):
+    # a table whose columns follow the network (one per junction) is still ours: the first column is the same
+    target = tmp_path / "break_pressure.csv"
+    atomic.write(target, "time_s,J1,J2\n0,30.0,31.0\n")
+    atomic.write(target, "time_s,10,15,20\n0,40.0,41.0,42.0\n")
+    assert target.read_text() == "time_s,10,15,20\n0,40.0,41.0,42.0\n"
+    summary = tmp_path / "summary.json"
+    atomic.write(summary, '{"network": "Net1", "lowest_pressure_m": 3.2}')
+    atomic.write(summary, '{"network": "Net3", "notes": ["US units converted"]}')
+    assert '"Net3"' in summary.read_text()
+
+
+def test_a_target_that_cannot_be_written_is_refused_and_left_as_it_was(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    target = tmp_path / "junctions.csv"
+    atomic.write(target, "time_s,id\n0,J1\n")
+
+    def read_only(src, dst):
+        raise OSError(errno.EROFS, "Read-only file system", str(dst))
+
+    monkeypatch.setattr(os, "replace", read_only)
+    with pytest.raises(atomic.OutputRefused) as refused:
+        atomic.write(target, "time_s,id\n0,J2\n")
+    assert str(refused.value) == f"{target}: cannot write it (Read-only file system)"
+    assert target.read_text() == "time_s,id\n0,J1\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["junctions.csv"]
