@@ -50,7 +50,7 @@ def library() -> ctypes.CDLL:
             "EN_close": [p], "EN_saveinpfile": [p, c], "EN_getcount": [p, i, ip], "EN_getnodeid": [p, i, c],
             "EN_getlinkid": [p, i, c], "EN_getnodetype": [p, i, ip], "EN_getlinktype": [p, i, ip],
             "EN_getlinknodes": [p, i, ip, ip], "EN_setlinknodes": [p, i, i, i],
-            "EN_getflowunits": [p, ip], "EN_getoption": [p, i, dp], "EN_setoption": [p, i, d],
+            "EN_getflowunits": [p, ip], "EN_setflowunits": [p, i], "EN_getoption": [p, i, dp], "EN_setoption": [p, i, d],
             "EN_gettimeparam": [p, i, lp], "EN_settimeparam": [p, i, ctypes.c_long],
             "EN_openH": [p], "EN_initH": [p, i], "EN_runH": [p, lp], "EN_nextH": [p, lp], "EN_closeH": [p],
             "EN_solveH": [p], "EN_openQ": [p], "EN_initQ": [p, i], "EN_runQ": [p, lp], "EN_nextQ": [p, lp],
@@ -134,16 +134,38 @@ def _find_line(lines: list[str], quoted: str, section: str | None) -> int | None
     return None
 
 
+#: Encodings a network file is read in: UTF-8 when its bytes are UTF-8, else Latin-1 (every byte one
+#: character), so that ``text.encode(encoding)`` gives EPANET the file's own bytes back.
+ENCODINGS = ("utf-8", "latin-1")
+
+
+def decode(raw: bytes) -> tuple[str, str]:
+    """``(text, encoding)`` of a network file's bytes; ``text.encode(encoding) == raw`` always."""
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        # EPANET reads bytes: a Latin-1 file (accents in IDs, comments, labels) is as valid as UTF-8
+        return raw.decode("latin-1"), "latin-1"
+
+
+def encode(text: str, encoding: str = "utf-8") -> bytes:
+    """The bytes EPANET is given for ``text`` read in ``encoding`` (the file's own bytes)."""
+    if encoding not in ENCODINGS:
+        raise ValueError(f"network text encoding {encoding!r}: use one of {', '.join(ENCODINGS)}")
+    return text.encode(encoding)
+
+
 class _Opened:
     """One EPANET project opened from text in a private folder (a context manager)."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, encoding: str = "utf-8"):
         self.lib = library()
+        self.encoding = encoding
         self.dir = tempfile.mkdtemp(prefix="lifeline-epanet-")
         self.inp = os.path.join(self.dir, "network.inp")
         self.rpt = os.path.join(self.dir, "network.rpt")
-        with open(self.inp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        with open(self.inp, "wb") as fh:
+            fh.write(encode(text, encoding))
         self.ph = ctypes.c_void_p()
         self.lib.EN_createproject(ctypes.byref(self.ph))
         self.code = self.lib.EN_open(self.ph, self.inp.encode(), self.rpt.encode(), b"")
@@ -155,7 +177,7 @@ class _Opened:
             self.lib.EN_close(self.ph)
             self.closed = True
         try:
-            return Path(self.rpt).read_text(errors="replace")
+            return Path(self.rpt).read_bytes().decode(self.encoding, errors="replace")
         except OSError:
             return ""
 
@@ -171,31 +193,49 @@ class _Opened:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def open_errors(text: str) -> list[str]:
-    """EPANET's error lines for ``text`` (empty when EPANET 2.3 opens it)."""
-    with _Opened(text) as opened:
+def open_errors(text: str, encoding: str = "utf-8") -> list[str]:
+    """EPANET's error lines for ``text`` (empty when EPANET 2.3 opens it), given as ``text.encode(encoding)``."""
+    with _Opened(text, encoding) as opened:
         if opened.code <= 100:
             return []
         found = _located(opened.report(), text)
         return found or [f"Error {opened.code}: {message(opened.code)}"]
 
 
-def check(text: str, source: str) -> None:
-    """Raise one :class:`SourceError` naming ``source`` with EPANET's own reasons when it refuses ``text``."""
-    errors = open_errors(text)
+def check(text: str, source: str, encoding: str = "utf-8") -> None:
+    """Raise one :class:`SourceError` naming ``source`` with EPANET's own reasons when it refuses ``text``
+    given as ``text.encode(encoding)`` (the imported file's own bytes)."""
+    errors = open_errors(text, encoding)
     if errors:
         shown = errors[:8]
         more = f"; and {len(errors) - len(shown)} more" if len(errors) > len(shown) else ""
         raise SourceError(f"{source}: EPANET 2.3 cannot open the network: {'; '.join(shown)}{more}")
 
 
-def rewrite(text: str) -> str:
-    """``text`` as EPANET 2.3 writes it back (``EN_saveinpfile``); raises SourceError when EPANET refuses it."""
-    with _Opened(text) as opened:
+#: EPANET 2.3 flow-unit codes (CFS ... CMD) that EPANET 2.2 and its readers (WNTR 1.5) know; 2.3 adds CMS (10).
+FLOW_UNITS_22 = range(0, 10)
+LPS = 5
+
+
+def rewrite(text: str, encoding: str = "utf-8", *, units_22: bool = False) -> str:
+    """``text`` as EPANET 2.3 writes it back (``EN_saveinpfile``); raises SourceError when EPANET refuses it.
+
+    ``units_22``: a network in a flow unit new in 2.3 (CMS) is written in LPS,
+    EPANET itself converting every flow quantity (``EN_setflowunits``), for
+    readers that only know 2.2's units.  The text is in ``encoding``, like the input.
+    """
+    with _Opened(text, encoding) as opened:
         if opened.code > 100:
             raise SourceError("; ".join(_located(opened.report(), text)) or message(opened.code))
+        if units_22:
+            units = ctypes.c_int()
+            opened.lib.EN_getflowunits(opened.ph, ctypes.byref(units))
+            if units.value not in FLOW_UNITS_22:
+                code = opened.lib.EN_setflowunits(opened.ph, LPS)
+                if code > 100:
+                    raise SourceError(f"EPANET could not convert the network to LPS: {message(code)}")
         out = os.path.join(opened.dir, "rewritten.inp")
         code = opened.lib.EN_saveinpfile(opened.ph, out.encode())
         if code > 100:
             raise SourceError(f"EPANET could not write the network back: {message(code)}")
-        return Path(out).read_text(encoding="utf-8", errors="replace")
+        return Path(out).read_bytes().decode(encoding, errors="replace")

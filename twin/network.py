@@ -159,8 +159,17 @@ class Network:
     """
 
     def __init__(self, text: str, *, name: str = "network", edits=(), layout: dict | None = None,
-                 source: str = "", model: wntr.network.WaterNetworkModel | None = None):
+                 source: str = "", model: wntr.network.WaterNetworkModel | None = None,
+                 encoding: str | None = None):
         self.text = text
+        # The file's encoding travels in the layout (saved with the project): EPANET is given
+        # text.encode(encoding), the file's own bytes, IDs included.
+        encoding = encoding or (layout or {}).get("encoding") or "utf-8"
+        if encoding not in epanet.ENCODINGS:
+            raise SourceError(f"{source or name}: unknown network text encoding {encoding!r}")
+        self.encoding = encoding
+        if encoding != "utf-8":
+            layout = {**(layout or {}), "encoding": encoding}
         self.name = name
         self.edits: tuple[Edit, ...] = tuple(edits)
         self.layout = layout
@@ -175,7 +184,7 @@ class Network:
         """The WNTR helper model, with the layout and the edits applied (for graphs, metrics, the map)."""
         if self._model is None:
             if self._base is None:
-                self._base = helper_model(self.text, self.source, self.notes)
+                self._base = helper_model(self.text, self.source, self.notes, self.encoding)
                 if self.layout:
                     _apply_layout(self._base, self.layout)
             wn = copy.deepcopy(self._base) if self.edits else self._base
@@ -191,6 +200,8 @@ class Network:
         transform_coordinates(wn, func)
         self.layout = {"nodes": {n: list(wn.get_node(n).coordinates) for n in wn.node_name_list},
                        "vertices": {n: [list(v) for v in link.vertices] for n, link in wn.links() if link.vertices}}
+        if self.encoding != "utf-8":
+            self.layout["encoding"] = self.encoding
         self._base = wn if not self.edits else None
         if self._base is None:
             self._model = None
@@ -204,9 +215,14 @@ class Network:
                 raise KeyError(f"{self.source}: no link {e.id!r} in the network to edit")
         new = {(e.id, e.field): e for e in (*self.edits, *edits)}
         out = Network(self.text, name=self.name, edits=new.values(), layout=self.layout, source=self.source,
-                      model=self._base)
+                      model=self._base, encoding=self.encoding)
         out.notes = list(self.notes)
         return out
+
+    @property
+    def inp_bytes(self) -> bytes:
+        """What EPANET is given: the imported file's own bytes (``text`` in its :attr:`encoding`)."""
+        return epanet.encode(self.text, self.encoding)
 
     def __getstate__(self):
         # Sent to worker processes: the text and edits travel, the helper is rebuilt only if asked for.
@@ -216,7 +232,7 @@ class Network:
 
     def __eq__(self, other):
         return (isinstance(other, Network) and self.text == other.text and self.edits == other.edits
-                and self.name == other.name)
+                and self.name == other.name and self.encoding == other.encoding)
 
     __hash__ = None
 
@@ -250,6 +266,11 @@ _QUIET_WARNINGS = ("Changing the headloss formula",)
 
 def read_text(source: str | Path) -> str:
     """The text of a network file; a folder, a missing file or binary content is one error naming it."""
+    return read_inp(source)[0]
+
+
+def read_inp(source: str | Path) -> tuple[str, str]:
+    """``(text, encoding)`` of a network file: ``text.encode(encoding)`` is the file's bytes (see :func:`read_text`)."""
     path = Path(source)
     if path.is_dir():
         raise SourceError(f"{source}: is a folder, not an EPANET .inp file")
@@ -259,22 +280,18 @@ def read_text(source: str | Path) -> str:
         raw = path.read_bytes()
     except OSError as exc:
         raise SourceError(f"{source}: cannot read network ({exc.strerror})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        # EPANET reads bytes: a Latin-1 file (accents in comments and labels) is as valid as UTF-8
-        text = raw.decode("latin-1")
+    text, encoding = epanet.decode(raw)
     head = before_end(text)
     undecodable = sum(head.count(ch) for ch in "\x00\ufffd") + sum(
         1 for ch in head[:65536] if ord(ch) < 32 and ch not in "\t\r\n\f\x1a")
     if undecodable > max(8, len(head) // 100):
         # Binary data (a zip, a .net, a picture): EPANET would quote its bytes back.
         raise SourceError(f"{source}: not an EPANET .inp file (binary content, not text)")
-    return text
+    return text, encoding
 
 
 def load_network(source: str | Path, text: str | None = None, notes: list[str] | None = None,
-                 name: str | None = None, layout: dict | None = None) -> Network:
+                 name: str | None = None, layout: dict | None = None, encoding: str | None = None) -> Network:
     """An EPANET network from a file (or from ``text``, ``source`` naming it), checked by EPANET 2.3.
 
     A file EPANET refuses raises :class:`SourceError` with EPANET's own error
@@ -283,10 +300,11 @@ def load_network(source: str | Path, text: str | None = None, notes: list[str] |
     """
     source = str(source)
     if text is None:
-        text = read_text(source)
-    epanet.check(text, source)
+        text, encoding = read_inp(source)
+    encoding = encoding or (layout or {}).get("encoding") or "utf-8"
+    epanet.check(text, source, encoding)
     found: list[str] = []
-    wn = helper_model(text, source, found)
+    wn = helper_model(text, source, found, encoding)
     if wn.num_nodes == 0:
         # EPANET opens text with no sections at all (a CSV, an empty file) as an empty network
         raise SourceError(f"{source}: holds no network (no junctions, reservoirs or tanks): not an EPANET .inp file?")
@@ -294,7 +312,8 @@ def load_network(source: str | Path, text: str | None = None, notes: list[str] |
         notes.extend(found)
     if layout:
         _apply_layout(wn, layout)
-    net = Network(text, name=name or Path(source.split(":")[0]).stem, source=source, model=wn, layout=layout)
+    net = Network(text, name=name or Path(source.split(":")[0]).stem, source=source, model=wn, layout=layout,
+                  encoding=encoding)
     net.notes = found
     return net
 
@@ -305,8 +324,16 @@ def read_network(source: str | Path, text: str | None = None,
     return load_network(source, text, notes).model
 
 
-def helper_model(text: str, source: str, notes: list[str] | None = None) -> wntr.network.WaterNetworkModel:
+def helper_model(text: str, source: str, notes: list[str] | None = None,
+                 encoding: str = "utf-8") -> wntr.network.WaterNetworkModel:
     """A WNTR model of ``text`` for graphs and the map: WNTR's reading of the text, else of EPANET's rewrite.
+
+    EPANET's rewrite is made in terms WNTR 1.5 (an EPANET 2.2 reader) knows,
+    for the helper only: a network in 2.3's CMS units is written by EPANET in
+    LPS (EPANET converting every flow; WNTR converts both to SI alike), and a
+    valve of a type new in 2.3 (PCV) is read as a TCV (same ends, diameter,
+    minor loss) whose ``valve_type`` is then put back to EPANET's.  Hydraulics
+    never use the helper: EPANET solves the text itself.
 
     WNTR's reader is stricter than EPANET's: a line it refuses in a section
     that says nothing about the network's shape (options, times, report,
@@ -320,12 +347,56 @@ def helper_model(text: str, source: str, notes: list[str] | None = None) -> wntr
         first = exc
     # outside the handler: WNTR's reader fails again when called while an exception is being handled
     try:
-        canonical = _wntr_sections_only(epanet.rewrite(text))
-        return _lenient_read(normalise_inp_text(canonical), source, notes, of="EPANET's rewrite of ")
+        canonical, types = _valves_22(_wntr_sections_only(epanet.rewrite(text, encoding, units_22=True)))
+        wn = _lenient_read(normalise_inp_text(canonical), source, notes, of="EPANET's rewrite of ")
+        for name, valve_type in types.items():
+            wn.get_link(name).__class__ = _valve_class(valve_type)
+        return wn
     except SourceError:
         pass
     raise SourceError(f"{source}: EPANET 2.3 reads this network but the WNTR helper (graphs, map) "
                       f"cannot: {str(first).split(': ', 1)[-1]}")
+
+
+#: Valve types EPANET 2.2 (and WNTR 1.5) knows; a [VALVES] line has 7 fields there.
+_VALVE_TYPES_22 = {"PRV", "PSV", "PBV", "FCV", "TCV", "GPV"}
+
+
+def _valves_22(text: str) -> tuple[str, dict[str, str]]:
+    """``text`` (EPANET's canonical rewrite) with 2.3's new valve types as TCVs, and {valve id: its real type}.
+
+    A line's fields after the minor loss (2.3's PCV curve) are left out: they
+    only matter to hydraulics, which EPANET solves from the imported text.
+    """
+    out, types, section = [], {}, None
+    for line in text.splitlines(keepends=True):
+        m = _SECTION_LINE.match(line)
+        if m:
+            section = m.group(1).strip().upper()
+        elif section == "VALVES":
+            fields = line.split(";")[0].split()
+            if len(fields) >= 6 and (fields[4].upper() not in _VALVE_TYPES_22 or len(fields) > 7):
+                if fields[4].upper() not in _VALVE_TYPES_22:
+                    types[fields[0]] = fields[4].upper()
+                    fields[4] = "TCV"
+                    fields[5] = "0"  # a TCV's setting is a loss coefficient, not 2.3's percent open
+                line = " " + "\t".join(fields[:7]) + "\n"
+        out.append(line)
+    return "".join(out), types
+
+
+_VALVE_CLASSES: dict[str, type] = {}
+
+
+def _valve_class(valve_type: str) -> type:
+    """A WNTR TCV class whose ``valve_type`` is EPANET's (``PCV``): the helper's valve says what EPANET solves."""
+    if valve_type not in _VALVE_CLASSES:
+        base = _wntr().network.elements.TCValve
+        _VALVE_CLASSES[valve_type] = type(f"{valve_type.title()}Valve", (base,), {
+            "valve_type": property(lambda self, t=valve_type: t),
+            "__doc__": f"A {valve_type} valve (EPANET 2.3) in the WNTR helper: topology and size only; "
+                       "EPANET solves it."})
+    return _VALVE_CLASSES[valve_type]
 
 
 #: Sections whose lines the helper may leave out: they do not change which nodes and links exist.

@@ -720,7 +720,7 @@ def _load(path: Path, name: Path) -> Twin:
                 raise ProjectError(f"{where}: the network's edits or layout are damaged ({exc})") from None
             # EPANET checks the text now; the WNTR helper is read when something first needs it
             # (graphs, metrics), not on every open: it costs a second on a town.
-            epanet.check(net_row[1], where)
+            epanet.check(net_row[1], where, (layout or {}).get("encoding") or "utf-8")
             net = Network(net_row[1], name=net_row[0], source=where, layout=layout)
             twin.network = net.edited(*edits) if edits else net
         except SourceError as exc:

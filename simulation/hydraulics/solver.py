@@ -123,15 +123,18 @@ class Solver:
         from twin.network import Network
 
         if isinstance(network, Network):
-            inp_text, edits, name = network.text, network.edits, name or network.name
+            # the imported file's own bytes: an ID in Latin-1 is the same ID only in Latin-1
+            inp_bytes, edits, name = network.inp_bytes, network.edits, name or network.name
+            self.encoding = network.encoding
         else:
-            inp_text, edits, name = network, (), name or "network"
+            inp_bytes, edits, name = network.encode("utf-8"), (), name or "network"
+            self.encoding = "utf-8"
         self.name = name
         self._lib = library()
         self._dir = tempfile.mkdtemp(prefix="lifeline-epanet-")
         inp = os.path.join(self._dir, "network.inp")
-        with open(inp, "w", encoding="utf-8") as fh:
-            fh.write(inp_text)
+        with open(inp, "wb") as fh:
+            fh.write(inp_bytes)
         self._ph = ctypes.c_void_p()
         self._check(self._lib.EN_createproject(ctypes.byref(self._ph)), "create project")
         code = self._lib.EN_open(self._ph, inp.encode(), os.path.join(self._dir, "network.rpt").encode(), b"")
@@ -162,7 +165,7 @@ class Solver:
         for i in range(1, self.node_count + 1):
             lib.EN_getnodeid(ph, i, buf)
             lib.EN_getnodetype(ph, i, ctypes.byref(t))
-            ids.append(buf.value.decode())
+            ids.append(buf.value.decode(self.encoding))
             types.append(t.value)
         self.node_ids = ids
         self.node_types = np.array(types, dtype=np.int8)
@@ -172,7 +175,7 @@ class Solver:
             lib.EN_getlinkid(ph, i, buf)
             lib.EN_getlinktype(ph, i, ctypes.byref(t))
             lib.EN_getlinknodes(ph, i, ctypes.byref(a), ctypes.byref(b))
-            ids.append(buf.value.decode())
+            ids.append(buf.value.decode(self.encoding))
             types.append(t.value)
             a_nodes.append(a.value - 1)
             b_nodes.append(b.value - 1)
@@ -381,25 +384,26 @@ class Solver:
         length = self.get_link(i, LENGTH)
         props = {p: self.get_link(i, p) for p in (DIAMETER, ROUGHNESS, MINORLOSS)}
         idx = ctypes.c_int()
-        self._check(lib.EN_addnode(ph, junction.encode(), JUNCTION, ctypes.byref(idx)), "add the break junction")
+        enc = self.encoding
+        self._check(lib.EN_addnode(ph, junction.encode(enc), JUNCTION, ctypes.byref(idx)), "add the break junction")
         j = idx.value
         self._check(lib.EN_setnodevalue(ph, j, ELEVATION, elevation), "set the break junction's elevation")
-        self._check(lib.EN_addnode(ph, outfall.encode(), RESERVOIR, ctypes.byref(idx)), "add the outfall")
+        self._check(lib.EN_addnode(ph, outfall.encode(enc), RESERVOIR, ctypes.byref(idx)), "add the outfall")
         self._check(lib.EN_setnodevalue(ph, idx.value, ELEVATION, elevation), "set the outfall's head")
         link_type = int(self.link_types[i])
-        self._check(lib.EN_addlink(ph, half.encode(), link_type, junction.encode(),
-                                   self.node_ids[b].encode(), ctypes.byref(idx)), "add the pipe's second half")
+        self._check(lib.EN_addlink(ph, half.encode(enc), link_type, junction.encode(enc),
+                                   self.node_ids[b].encode(enc), ctypes.byref(idx)), "add the pipe's second half")
         h = idx.value
         # EN_addnode puts a junction before the tanks and reservoirs: their indices moved up by one, so the
         # pipe's start node is found again by its ID (a pipe leaving a tank used to be joined to the node
         # before it: Net3's pipe 40 ran from the lake instead of tank 1)
-        self._check(lib.EN_getnodeindex(ph, self.node_ids[a].encode(), ctypes.byref(idx)), "find the pipe's start")
+        self._check(lib.EN_getnodeindex(ph, self.node_ids[a].encode(enc), ctypes.byref(idx)), "find the pipe's start")
         self._check(lib.EN_setlinknodes(ph, i + 1, idx.value, j), "end the pipe at the break")
         for k in (i + 1, h):
             self._check(lib.EN_setlinkvalue(ph, k, LENGTH, length / 2.0), "halve the pipe")
         for prop, value in props.items():
             self._check(lib.EN_setlinkvalue(ph, h, prop, value), "copy the pipe to its second half")
-        self._check(lib.EN_addlink(ph, hole.encode(), PIPE, junction.encode(), outfall.encode(),
+        self._check(lib.EN_addlink(ph, hole.encode(enc), PIPE, junction.encode(enc), outfall.encode(enc),
                                    ctypes.byref(idx)), "add the hole")
         o = idx.value
         us = self.flow_units in _US_UNITS
@@ -444,9 +448,9 @@ class Solver:
     def add_mass_source(self, node: int, rate: float, pattern: str, values) -> None:
         """A MASS quality source at ``node`` of ``rate`` (mass per minute) times a new pattern of ``values``."""
         lib, ph = self._lib, self._ph
-        self._check(lib.EN_addpattern(ph, pattern.encode()), "add the source pattern")
+        self._check(lib.EN_addpattern(ph, pattern.encode(self.encoding)), "add the source pattern")
         idx = ctypes.c_int()
-        self._check(lib.EN_getpatternindex(ph, pattern.encode(), ctypes.byref(idx)), "find the source pattern")
+        self._check(lib.EN_getpatternindex(ph, pattern.encode(self.encoding), ctypes.byref(idx)), "find the source pattern")
         v = np.ascontiguousarray(values, dtype=float)
         self._check(lib.EN_setpattern(ph, idx.value, v.ctypes.data_as(ctypes.POINTER(ctypes.c_double)), len(v)),
                     "set the source pattern")
