@@ -194,30 +194,36 @@ def _remove(tmp: Path) -> None:
         pass
 
 
-def _first_line(path: Path) -> str:
+def _first_line(text: str) -> str:
+    return text.split("\n", 1)[0].strip().lstrip("\ufeff")
+
+
+def _head(path: Path, size: int = 4096) -> str:
     with open(path, "rb") as fh:
-        return fh.readline(4096).decode("utf-8", "replace").strip().lstrip("\ufeff")
+        return fh.read(size).decode("utf-8", "replace")
 
 
-def _check_same_table(path: Path, new: Path) -> None:
+def _check_same_table(path: Path, new: Path | str) -> None:
     """Refuse to replace a CSV whose header starts with another column, or a JSON document sharing no key.
 
-    An earlier output of the same table has the same first column (its other
-    columns may follow the network: ``time_s`` then one column per junction);
-    a file that someone else keeps under the same name does not.
+    ``new``: the file about to replace ``path``, or its text.  An earlier output
+    of the same table has the same first column (its other columns may follow
+    the network: ``time_s`` then one column per junction); a file that someone
+    else keeps under the same name does not.
     """
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".json") or not path.is_file() or path.stat().st_size == 0:
         return
     if suffix == ".csv":
-        old, fresh = _first_line(path), _first_line(new)
+        old, fresh = _first_line(_head(path)), _first_line(new if isinstance(new, str) else _head(new))
         if old.split(",")[0].strip() != fresh.split(",")[0].strip():
             raise OutputRefused(f"{path}: exists and is a CSV table this program did not write (its header "
                                 f"{old[:60]!r} is not {fresh[:60]!r}); refusing to write over it "
                                 "(choose another output, or move the file)")
         return
     try:
-        old, fresh = json.loads(path.read_text(encoding="utf-8")), json.loads(new.read_text(encoding="utf-8"))
+        old = json.loads(path.read_text(encoding="utf-8"))
+        fresh = json.loads(new if isinstance(new, str) else new.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError, OSError):
         return  # not JSON on one side: check_target has judged the kinds
     if isinstance(old, dict) and isinstance(fresh, dict) and old and fresh and not set(old) & set(fresh):
@@ -236,6 +242,18 @@ def write(path: Path | str, data: str | bytes, durable: bool = True) -> Path:
         else:
             tmp.write_text(data, encoding="utf-8")
     return Path(path)
+
+
+def write_many(items) -> list[Path]:
+    """Write several outputs (``(path, text or bytes)`` pairs), each atomically, once every target has passed
+    its checks: a refusal for one (someone else's ``pipes.csv``) leaves every file as it was."""
+    items = [(Path(path), data) for path, data in items]
+    for path, data in items:
+        sample = data[:65536] if isinstance(data, bytes) else data[:65536].encode("utf-8", "replace")
+        check_target(path, sniff_bytes(sample))
+        if isinstance(data, str):
+            _check_same_table(path, data)
+    return [write(path, data) for path, data in items]
 
 
 def sync_directory(folder: Path) -> None:

@@ -39,7 +39,8 @@ def register(sub) -> None:
             q.add_argument("--workers", type=int,
                            help="local Dask worker processes (0: in this process).  Default: "
                                 f"{min(2, os.cpu_count() or 1)}, unless a first batch shows the sweep takes "
-                                f"under {CLUSTER_THRESHOLD_S:g} s in one process (then no cluster is started)")
+                                f"under {CLUSTER_THRESHOLD_S:g} s in one process (then no cluster is started); "
+                                "never more than one per scenario, nor 4 per CPU core")
             q.add_argument("--scheduler", help="tcp://HOST:PORT of an existing Dask scheduler")
             q.add_argument("--no-progress", action="store_true", help="no progress bar")
             q.add_argument("--sample", type=int, help="evaluate this many, picked at random (seeded)")
@@ -134,7 +135,12 @@ CLUSTER_THRESHOLD_S = 15.0
 
 
 def _sweep_kw(args) -> dict:
+    from simulation.hydraulics.sweep import WORKERS_PER_CPU, worker_cap
+
     explicit = args.workers is not None
+    if explicit and not args.scheduler and args.workers > worker_cap():
+        print(f"note: --workers {args.workers} is more than {WORKERS_PER_CPU} per CPU core "
+              f"({os.cpu_count() or 1} core(s)): using at most {worker_cap()}", file=sys.stderr)
     return {"workers": args.workers if explicit else min(2, os.cpu_count() or 1), "scheduler": args.scheduler,
             "cluster_threshold_s": None if explicit or args.scheduler else CLUSTER_THRESHOLD_S,
             "progress": not args.no_progress and sys.stderr.isatty() or bool(os.environ.get("LIFELINE_PROGRESS"))}
@@ -154,7 +160,7 @@ def _emit(args, doc: dict, lines: list[str], writer=None) -> int:
 
 # ---------------------------------------------------------------------- commands
 def cmd_run(args) -> int:
-    from simulation.hydraulics.results import LINK_QUANTITIES, NODE_QUANTITIES, simulate
+    from simulation.hydraulics.results import LINK_QUANTITIES, NODE_QUANTITIES, not_valid_text, simulate
 
     system = _system(args)
     t0 = time.perf_counter()
@@ -164,15 +170,17 @@ def cmd_run(args) -> int:
     summary = {**res.summary(), "seconds": round(time.perf_counter() - t0, 3)}
     neg = summary["negative_pressures"]
     lowest = f"lowest pressure {summary['min_pressure_m']} m at junction {summary['min_pressure_junction']}"
-    if not neg["valid"]:
-        lowest = (f"NOT VALID: {neg['junctions']} junction(s) have negative pressure at some time "
-                  f"(lowest {summary['min_pressure_m']} m at {summary['min_pressure_junction']}); a demand-driven "
-                  "run delivers their demand anyway, so these pressures are not physical (flagged in "
-                  "junctions.csv; --pdd gives a pressure-driven run)")
+    if not summary["junctions"]:
+        lowest = "no junctions: no junction pressures to report"
+    elif not neg["valid"]:
+        lowest = not_valid_text({**neg, "lowest_m": summary["min_pressure_m"],
+                                 "lowest_junction": summary["min_pressure_junction"]}) + \
+            " (flagged in junctions.csv; --pdd gives a pressure-driven run)"
     lines = [f"{summary['network']}: {summary['demand_model']}, {summary['steps']} report step(s) over "
              f"{summary['duration_h']:g} h; {summary['junctions']} junctions, {summary['pipes']} pipes, "
              f"{summary['tanks']} tanks, {summary['pumps']} pumps, {summary['valves']} valves",
-             lowest + f"; {summary['junctions_below_service_pressure']} junction(s) below 14 m at some time"]
+             lowest + (f"; {summary['junctions_below_service_pressure']} junction(s) below 14 m at some time"
+                       if summary["junctions"] else "")]
     if "note" in summary:
         lines.append(f"note: {summary['note']}")
     lines += [f"warning: {w}" for w in summary["warnings"][:5]]
@@ -215,8 +223,10 @@ def cmd_segments(args) -> int:
     seconds = round(time.perf_counter() - t0, 3)
     doc = {"network": system.name, "valves": int(seg.valves["id"].nunique()), "valve_source": how, "segments": seg.count,
            "seconds": seconds, "top": json.loads(table.head(args.top).to_json(orient="records")),
-           "shutdown": shutdown}
-    lines = [f"{system.name}: {seg.count} segment(s) from {seg.valves['id'].nunique()} valve(s) ({how}) in {seconds} s",
+           "shutdown": shutdown, "population_source": system.population_source,
+           "population_note": system.population_note()}
+    lines = [f"{system.name}: {seg.count} segment(s) from {seg.valves['id'].nunique()} valve(s) ({how}) in {seconds} s "
+             f"({system.population_note()})",
              f"{'rank':>4} {'segment':>7} {'pipes':>5} {'people':>8} {'cut off':>8} {'without water':>13}"]
     for r in table.head(args.top).itertuples():
         lines.append(f"{r.rank:>4} {r.segment:>7} {r.pipes:>5} {int(r.population):>8} "
@@ -231,17 +241,33 @@ def cmd_segments(args) -> int:
 
 def cmd_fire_flow(args) -> int:
     from simulation.hydraulics.fire_flow import fire_flow
+    from simulation.hydraulics.results import not_valid_text
 
     system = _system(args)
     res = fire_flow(system, nodes=_ids(args.nodes), sample=args.sample, seed=args.seed, flow_lps=args.flow,
                     duration_h=args.fire_hours, residual_m=args.residual, start_h=args.start,
-                    available=not args.no_available, **_sweep_kw(args))
+                    available=not args.no_available, sim_duration_h=args.duration, **_sweep_kw(args))
     t = res.table
+    w, base = res.window, res.baseline
+    assessed = res.assessed
+    skipped = len(t) - len(assessed)
+    rate = f"{100 * res.pass_rate:.0f} %" if len(t) else "none tested"
     lines = [f"{system.name}: {len(t)} hydrant(s) tested at {args.flow:g} L/s for {args.fire_hours:g} h, residual "
-             f"{args.residual:g} m: {int(t['passes'].sum())} pass ({100 * res.pass_rate:.0f} %), "
-             f"{len(res.failures)} could not be solved, {res.seconds:.1f} s"]
-    for r in t[~t["passes"]].head(10).itertuples():
+             f"{args.residual:g} m: {int(assessed['passes'].astype(bool).sum())} pass ({rate}), "
+             + (f"{skipped} not assessed, " if skipped else "")
+             + f"{len(res.failures)} could not be solved, {res.seconds:.1f} s",
+             (f"fire window: {w['start_h']:g} h to {w['end_h']:g} h of the simulation" if w["end_h"] > w["start_h"]
+              else f"fire window: steady state at {w['start_h']:g} h of the simulation")
+             + f" ({'the peak demand hour' if w['chosen'] == 'peak demand hour' else 'from --start'})"]
+    if not base["valid"]:
+        lines.append("baseline without a fire over the fire window: "
+                     + not_valid_text(base, when="before any fire is drawn")
+                     + (f"; {skipped} hydrant(s) at such junctions are not assessed, and the other results "
+                        "rest on this baseline" if skipped else "; the results below rest on this baseline"))
+    for r in t[t["assessed"].astype(bool) & ~t["passes"].astype(bool)].head(10).itertuples():
         lines.append(f"  fails: {r.id} (node {r.node}) available {r.available_flow_lps} L/s — {r.limited_by}")
+    for r in t[~t["assessed"].astype(bool)].head(5).itertuples():
+        lines.append(f"  {r.id} (node {r.node}): {r.limited_by}")
     return _emit(args, res.to_json(), lines, res.write)
 
 
@@ -253,10 +279,11 @@ def cmd_break(args) -> int:
     valves = read_valves(args.valves) if args.valves else None
     res = simulate_break(system, args.pipe, at_h=args.at, hole_mm=args.hole_mm, isolate_after_h=args.isolate_after,
                          duration_h=args.duration, valves=valves, inoperable=_ids(args.inoperable))
-    s = res.summary()
+    s = {**res.summary(), "population_source": system.population_source,
+         "population_note": system.population_note()}
     lines = [f"break on {s['pipe']} at {s['break_at_h']:g} h ({s['hole_mm']:g} mm): peak leak {s['peak_leak_lps']} L/s, "
              f"{s['volume_lost_m3']} m³ lost; up to {s['max_population_without_service']} people below service "
-             f"pressure ({s['population_hours_without_service']} people-hours)"]
+             f"pressure ({s['population_hours_without_service']} people-hours; {system.population_note()})"]
     if s["valves_closed"]:
         lines.append(f"isolated after {s['isolated_after_h']:g} h by closing {', '.join(s['valves_closed'])}")
     return _emit(args, s, lines, res.write)

@@ -293,7 +293,8 @@ class HydraulicsPanel(QWidget):
         self.fire_label = QLabel("Pick a hydrant in the 3D view, or test them all.")
         self.fire_label.setObjectName("fire-status")
         self.fire_label.setWordWrap(True)
-        self.fire_model = FrameModel(self, {"id": "hydrant", "node": "junction", "passes": "passes",
+        self.fire_model = FrameModel(self, {"id": "hydrant", "node": "junction", "assessed": "assessed",
+                                            "passes": "passes",
                                             "available_flow_lps": "available (L/s)", "limited_by": "limited by"})
         self.fire_table = _table(self.fire_model, "fire-table")
         self.fire_table.clicked.connect(lambda i: self._select_row(self.fire_model, i, "hydrants", "id"))
@@ -624,10 +625,12 @@ class HydraulicsPanel(QWidget):
             self.computed_on["fire flow"] = network
             self.fire_model.set_frame(result.table)
             t = result.table
+            n_out = int((~t["assessed"].astype(bool)).sum()) if "assessed" in t else 0
             self.fire_label.setText(
                 f"{int(t['passes'].sum())} of {len(t)} hydrant(s) pass at {kw['flow_lps']:g} L/s for "
                 f"{kw['duration_h']:g} h with {kw['residual_m']:g} m residual"
                 + (f" ({100 * result.pass_rate:.0f} %)" if len(t) else "")
+                + (f"; {n_out} not assessed (the network without a fire already fails there)" if n_out else "")
                 + (f"; {len(result.failures)} could not be solved" if len(result.failures) else "")
                 + f"; {result.seconds:.1f} s.")
             values = pd.Series(t["available_flow_lps"].to_numpy(dtype=float), index=t["id"].astype(str))

@@ -28,8 +28,9 @@ import numpy as np
 import pandas as pd
 
 from simulation.hydraulics.demand import DemandModel
-from simulation.hydraulics.results import SERVICE_PRESSURE, write_atomic
+from simulation.hydraulics.results import SERVICE_PRESSURE
 from simulation.hydraulics.solver import DURATION, Solver, SolverError
+from twin import atomic
 
 BREAK_DEMAND_MODEL = DemandModel(pdd=True)
 DISCHARGE_COEFFICIENT = 0.75
@@ -67,14 +68,18 @@ class Break:
 
     def write(self, out_dir) -> list[Path]:
         out = Path(out_dir)
-        paths = [write_atomic(out / "break_timeline.csv", self.timeline.to_csv(index=False)),
-                 write_atomic(out / "break_pressure.csv", self.pressure.to_csv()),
-                 write_atomic(out / "break.json", json.dumps(self.summary(), indent=1))]
-        paths.append(_plot(self, out / "break_timeline.png"))
+        # the pressures as a tidy table with units in the header, as junctions.csv: time_s, id, pressure_m
+        pressure = self.pressure.rename_axis(index="time_s", columns="id").stack().rename("pressure_m").reset_index()
+        # every target checked before any is written: one refused leaves the folder as it was
+        paths = atomic.write_many([(out / "break_timeline.csv", self.timeline.to_csv(index=False)),
+                                   (out / "break_pressure.csv", pressure.to_csv(index=False)),
+                                   (out / "break.json", json.dumps(self.summary(), indent=1)),
+                                   (out / "break_timeline.png", _plot(self))])
         return paths
 
 
-def _plot(result: Break, path: Path) -> Path:
+def _plot(result: Break) -> bytes:
+    """The break's timeline (leak, volume lost, people without service) as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -101,7 +106,7 @@ def _plot(result: Break, path: Path) -> Path:
     buf = BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
-    return write_atomic(path, buf.getvalue())
+    return buf.getvalue()
 
 
 def simulate_break(system, pipe: str, *, at_h: float = 0.0, hole_mm: float = 50.0,
@@ -184,7 +189,9 @@ def simulate_break(system, pipe: str, *, at_h: float = 0.0, hole_mm: float = 50.
                              "demand_delivered_ratio": np.round(delivered, 4)})
     return Break(pipe, at_h, hole_mm, isolate_after_h, timeline, p, float(cumulative[-1]) if len(cumulative) else 0.0,
                  shutdown, {"demand_model": demand_model.describe(), "service_pressure_m": service_pressure,
-                            "discharge_coefficient": discharge_coefficient})
+                            "discharge_coefficient": discharge_coefficient,
+                            "population_source": system.population_source,
+                            "population_note": system.population_note()})
 
 
 def _solve(network, demand_model, name, duration) -> dict[str, pd.DataFrame]:

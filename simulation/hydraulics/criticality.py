@@ -42,6 +42,17 @@ from simulation.hydraulics.sweep import Study, SweepReport, sweep
 DEFAULT_DEMAND_MODEL = DemandModel(pdd=True)
 
 
+def check_window_start(name: str, start_s: float, duration_s: float, what: str = "window") -> None:
+    """Refuse a window (closures, a fire) that starts after the simulation ends (``--start`` past ``--duration``).
+
+    Past the end there is no baseline to compare with: the run would extrapolate
+    the network's patterns and report numbers for a time nobody asked about.
+    """
+    if start_s > duration_s:
+        raise ValueError(f"{name}: {what} starts at {start_s / 3600:g} h (--start), after the end of the "
+                         f"simulation ({duration_s / 3600:g} h; --duration sets it)")
+
+
 class ClosureStudy(Study):
     """Closing pipes one at a time against a baseline, in one worker's EPANET."""
 
@@ -75,9 +86,7 @@ class ClosureStudy(Study):
             solver.keep_changes()  # the study's duration is this worker's base, never restored away
             solver.duration = int(round(self.duration_h * 3600))
         end = solver.duration if self.hours is None else self.start + self.hours * 3600
-        if self.start > solver.duration:
-            raise ValueError(f"{self.name}: window starts at {self.start / 3600:g} h, after the end of the "
-                             f"simulation ({solver.duration / 3600:g} h)")
+        check_window_start(self.name, self.start, solver.duration)
         # derived per worker, kept on the solver (not on self: states are cached by study key)
         solver.window_end = min(end, solver.duration)
         min_p, shortfall, unbalanced = self._solve(solver)

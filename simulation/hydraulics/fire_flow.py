@@ -23,6 +23,15 @@ runs and bisected down to ``tolerance_lps`` (or 1 %).  So a hydrant that
 passes at the required flow never reports less than it, and one that fails
 never reports as much.
 
+The test is demand-driven.  A hydrant whose junction is already below 0 m over
+the window without any fire is *not assessed* (a demand-driven negative
+pressure is not physical: the network fails there before the fire), and the
+result's ``baseline`` says the run without a fire is not valid, as ``hydraulics
+run`` does; a fire that drives a pressure below 0 m fails without the
+unphysical number.  ``start_h`` after the end of the simulation (``sim_duration_h``,
+default the network's) is refused as criticality refuses such a window; the
+result's ``window`` gives the hours the fire was drawn.
+
 Pass/fail costs one extended-period run of ``duration_h`` per hydrant (with
 ``duration_h=0``, one steady-state solve).  Hydrants are ``node_id`` of the
 project's hydrants layer, or every junction of a bare network.
@@ -40,7 +49,8 @@ import numpy as np
 import pandas as pd
 
 from simulation.hydraulics.demand import DemandModel
-from simulation.hydraulics.results import write_atomic
+from simulation.hydraulics.criticality import check_window_start
+from simulation.hydraulics.results import negative_pressure_check, write_atomic
 from simulation.hydraulics.solver import (DURATION, ELEVATION, EMITTER, INITSETTING, INITSTATUS,
                                           PATTERNSTART, PRESSURE, PUMP, SETTING, STARTTIME, STATUS, TANK,
                                           TANKLEVEL, TIMER, UNBALANCED, Solver, SolverError)
@@ -56,7 +66,8 @@ FIRE_PATTERN = b"LIFELINE_FIRE"
 class FireFlowStudy(Study):
     def __init__(self, network, name: str, *, flow_lps: float = FIRE_FLOW_LPS,
                  duration_h: float = FIRE_DURATION_H, residual_m: float = RESIDUAL_M,
-                 start_h: float | None = None, available: bool = True, tolerance_lps: float = 0.5):
+                 start_h: float | None = None, available: bool = True, tolerance_lps: float = 0.5,
+                 sim_duration_h: float | None = None):
         super().__init__()
         if flow_lps <= 0:
             raise ValueError(f"fire flow must be > 0 L/s, not {flow_lps}")
@@ -69,11 +80,20 @@ class FireFlowStudy(Study):
         self.network, self.name = network, name
         self.flow_lps, self.duration_h, self.residual_m = float(flow_lps), float(duration_h), float(residual_m)
         self.start_h, self.available, self.tolerance_lps = start_h, available, float(tolerance_lps)
+        if sim_duration_h is not None and sim_duration_h < 0:
+            raise ValueError(f"duration must be >= 0 h, not {sim_duration_h}")
+        self.sim_duration_h = sim_duration_h
 
     # ------------------------------------------------------------------ per worker
     def prepare(self):
         s = Solver(self.network, name=self.name)
         DemandModel().apply(s)
+        if self.sim_duration_h is not None:  # the simulation the fire is set in (peak hour, --start bound)
+            s.set_time(DURATION, int(round(self.sim_duration_h * 3600)))
+            s.keep_changes()
+            s.duration = int(round(self.sim_duration_h * 3600))
+        if self.start_h is not None:  # the same refusal as criticality's closure window
+            check_window_start(self.name, self.start_h * 3600, s.duration, "fire window")
         start = self._design_time(s) if self.start_h is None else int(round(self.start_h * 3600))
         if start > 0:
             self._shift_to(s, start)
@@ -88,7 +108,12 @@ class FireFlowStudy(Study):
         j = s.junctions
         check = np.zeros(s.node_count, dtype=bool)
         check[j] = base[j] >= self.residual_m / s.pressure_factor
+        lowest = pd.Series(base[j] * s.pressure_factor, index=[s.node_ids[i] for i in j], dtype=float)
         return {"solver": s, "check": check, "base_min": base, "design_time_s": start,
+                "window": {"start_h": start / 3600, "end_h": start / 3600 + self.duration_h,
+                           "chosen": "peak demand hour" if self.start_h is None else "--start"},
+                # the fire test is demand-driven: negative pressures without a fire are not physical
+                "baseline": negative_pressure_check(lowest, pdd=False),
                 "to_units": 1e-3 / s.flow_factor}  # L/s -> network flow units
 
     def _watch(self, state, node: int) -> np.ndarray:
@@ -189,22 +214,26 @@ class FireFlowStudy(Study):
             return False, "EPANET did not converge"
         r = self.residual_m / s.pressure_factor
         if lowest[node] < r:
-            return False, f"residual at the hydrant {lowest[node] * s.pressure_factor:.1f} m"
+            return False, f"residual at the hydrant {_pressure_text(lowest[node] * s.pressure_factor)}"
         others = state["check"].copy()
         others[node] = False
         low = others & (lowest < r)
         if low.any():
             worst = int(np.flatnonzero(low)[np.argmin(lowest[low])])
             return False, (f"{int(low.sum())} other junction(s) below {self.residual_m:g} m "
-                           f"(lowest {s.node_ids[worst]}: {lowest[worst] * s.pressure_factor:.1f} m)")
+                           f"(lowest {s.node_ids[worst]}: {_pressure_text(lowest[worst] * s.pressure_factor)})")
         return True, ""
 
     def evaluate(self, state, node: int) -> dict:
         s: Solver = state["solver"]
         units = state["to_units"]
+        base = state["base_min"][node] * s.pressure_factor
+        if base < 0:  # a demand-driven pressure below zero before any fire: nothing to assess
+            return {"assessed": False, "passes": False, "limited_by": NOT_ASSESSED,
+                    **({"available_flow_lps": np.nan} if self.available else {})}
         watch = self._watch(state, node)
         passes, why = self._ok(state, node, self._with_fire(s, node, self.flow_lps, units, watch))
-        out = {"passes": passes, "limited_by": why}
+        out = {"assessed": True, "passes": passes, "limited_by": why}
         if self.available:
             out["available_flow_lps"] = self._available(state, node, passes)
         return out
@@ -280,24 +309,44 @@ class FireFlowStudy(Study):
                 return low
 
 
+NOT_ASSESSED = ("not assessed: the network without a fire already fails here (negative pressure in a "
+                "demand-driven run, not physical)")
+
+
+def _pressure_text(m: float) -> str:
+    """A pressure for a failure reason: below zero a demand-driven pressure is not physical, so no number."""
+    return f"{m:.1f} m" if m >= 0 else "below 0 m (the flow cannot be delivered; the demand-driven pressure is not physical)"
+
+
 @dataclass
 class FireFlow:
     network: str
-    table: pd.DataFrame      # id, node, passes, available_flow_lps, limited_by
+    table: pd.DataFrame      # id, node, assessed, passes, available_flow_lps, limited_by
     failures: pd.DataFrame   # id, node, reason (EPANET errors)
     seconds: float
     settings: dict = field(default_factory=dict)
+    #: the fire window: start_h, end_h (hours of the simulation) and how the start was chosen
+    window: dict = field(default_factory=dict)
+    #: the run without any fire over the window: valid, junctions (with negative pressure), lowest_m, lowest_junction
+    baseline: dict = field(default_factory=lambda: {"valid": True, "junctions": 0, "lowest_m": None,
+                                                    "lowest_junction": None})
+
+    @property
+    def assessed(self) -> pd.DataFrame:
+        return self.table[self.table["assessed"].astype(bool)] if len(self.table) else self.table
 
     @property
     def pass_rate(self) -> float:
-        return float(self.table["passes"].mean()) if len(self.table) else float("nan")
+        """Share of the hydrants tested that pass (one not assessed, the network failing there already, does not)."""
+        return float(self.table["passes"].astype(bool).mean()) if len(self.table) else float("nan")
 
     def to_json(self) -> dict:
         """The ``fire-flow --json`` document."""
-        rows = [{"id": str(r.id), "node": str(r.node), "passes": bool(r.passes),
+        rows = [{"id": str(r.id), "node": str(r.node), "assessed": bool(r.assessed),
+                 "passes": bool(r.passes) if r.assessed else None,
                  "available_flow_lps": (None if pd.isna(r.available_flow_lps) else round(float(r.available_flow_lps), 2))}
                 for r in self.table.itertuples()]
-        return {"hydrants": rows, "seconds": round(self.seconds, 3)}
+        return {"hydrants": rows, "window": self.window, "baseline": self.baseline, "seconds": round(self.seconds, 3)}
 
     def write(self, out_dir) -> list[Path]:
         out = Path(out_dir)
@@ -326,7 +375,7 @@ def hydrant_nodes(system, nodes: list[str] | None = None) -> pd.DataFrame:
 def fire_flow(system, *, nodes: list[str] | None = None, sample: int | None = None, seed: int = 0,
               flow_lps: float = FIRE_FLOW_LPS, duration_h: float = FIRE_DURATION_H,
               residual_m: float = RESIDUAL_M, start_h: float | None = None, available: bool = True,
-              workers: int = 0, scheduler: str | None = None, progress: bool | Callable[[int, int], None] = False,
+              sim_duration_h: float | None = None, workers: int = 0, scheduler: str | None = None, progress: bool | Callable[[int, int], None] = False,
               cluster_threshold_s: float | None = None) -> FireFlow:
     """Test every hydrant (or junction); see the module docstring for the rules.
 
@@ -342,19 +391,23 @@ def fire_flow(system, *, nodes: list[str] | None = None, sample: int | None = No
     with Solver(network, name=system.name) as probe:
         index = [probe.node(n) for n in hydrants["node"]]
     study = FireFlowStudy(network, system.name, flow_lps=flow_lps, duration_h=duration_h, residual_m=residual_m,
-                          start_h=start_h, available=available)
+                          start_h=start_h, available=available, sim_duration_h=sim_duration_h)
+    # prepared here first (in-process sweeps reuse it): a bad window is refused before any worker starts,
+    # and the fire window and the baseline without a fire are reported from it
+    state = study.state()
     report = sweep(study, index, workers=workers, scheduler=scheduler, progress=progress, desc="hydrants",
                    cluster_threshold_s=cluster_threshold_s)
     rows, failures = [], []
     for (hid, node), o in zip(hydrants.itertuples(index=False), report.outcomes):
         if o.ok:
-            rows.append({"id": hid, "node": node, "passes": o.value["passes"],
+            rows.append({"id": hid, "node": node, "assessed": o.value["assessed"], "passes": o.value["passes"],
                          "available_flow_lps": o.value.get("available_flow_lps", np.nan),
                          "limited_by": o.value["limited_by"]})
         else:
             failures.append({"id": hid, "node": node, "reason": o.error})
-    table = pd.DataFrame(rows, columns=["id", "node", "passes", "available_flow_lps", "limited_by"])
+    table = pd.DataFrame(rows, columns=["id", "node", "assessed", "passes", "available_flow_lps", "limited_by"])
+    window = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in state["window"].items()}
     return FireFlow(system.name, table, pd.DataFrame(failures, columns=["id", "node", "reason"]), report.seconds,
                     {"flow_lps": flow_lps, "duration_h": duration_h, "residual_m": residual_m,
                      "start_h": start_h if start_h is not None else "peak demand hour", "workers": report.workers,
-                     "setup_seconds": round(report.setup_seconds, 3)})
+                     "setup_seconds": round(report.setup_seconds, 3)}, window, state["baseline"])

@@ -22,6 +22,7 @@ import pandas as pd
 
 from simulation.hydraulics.demand import DemandModel
 from simulation.hydraulics.solver import PUMP, TANK, VALVE_TYPES, Solver, SolverError
+from twin import atomic
 
 #: Pressure below which a junction counts as without adequate service (criticality, breaks), m.
 SERVICE_PRESSURE = 14.0
@@ -114,6 +115,7 @@ class Results:
     def summary(self) -> dict:
         p = self.junction_frame("pressure")
         neg = self.negative_pressures()
+        check = negative_pressure_check(p.min() if p.size else pd.Series(dtype=float), self.demand_model.pdd)
         doc = {"network": self.name, "demand_model": self.demand_model.describe(),
                "steps": int(len(p.index)), "junctions": len(self.junctions), "pipes": len(self.pipes),
                "tanks": len(self.tanks), "pumps": len(self.pumps), "valves": len(self.valves),
@@ -125,8 +127,8 @@ class Results:
                          "headloss": "m/km (pipes), m (pumps, valves)", "tank_level": "m", "tank_volume": "m3",
                          "energy": "kW", "time": "s from the start"},
                "flow_units_in_file": self.flow_units,
-               "negative_pressures": {"junctions": int(neg["id"].nunique()), "junction_steps": int(len(neg)),
-                                      "valid": len(neg) == 0},
+               "negative_pressures": {"junctions": check["junctions"], "junction_steps": int(len(neg)),
+                                      "valid": check["valid"]},
                "warnings": self.warnings}
         if self.flow_units in US_FLOW_UNITS:
             doc["note"] = (f"the network is in US units ({self.flow_units}); every value here is converted "
@@ -136,13 +138,15 @@ class Results:
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tidy tables ``hydraulics run`` writes, one per element kind, units in every header."""
         def tidy(store, ids, columns):
+            # the same columns whatever the network holds (a quantity not computed is left empty)
+            header = ["time_s", "id", *columns.values()]
             frames = {q: store[q][ids] for q in columns if q in store}
             if not ids or not frames:
-                return pd.DataFrame(columns=["time_s", "id", *(columns[q] for q in columns)])
+                return pd.DataFrame(columns=header)
             parts = [f.stack().rename(columns[q]) for q, f in frames.items()]
             out = pd.concat(parts, axis=1).reset_index()
             out.columns = ["time_s", "id", *(columns[q] for q in frames)]
-            return out
+            return out.reindex(columns=header)
 
         lps = {"flow": 1000.0, "demand": 1000.0}
         node = {q: f * lps.get(q, 1.0) for q, f in self.node.items()}
@@ -158,6 +162,8 @@ class Results:
         if not self.demand_model.pdd and "pressure_m" in junctions:
             junctions["flag"] = np.where(junctions["pressure_m"] < 0,
                                          "negative pressure in a demand-driven run: not physical", "")
+        else:  # the same columns for every run (pressure-driven pressures are physical: nothing to flag)
+            junctions["flag"] = ""
         pipes = tidy(link, self.pipes, {"flow": "flow_lps", "velocity": "velocity_m_s",
                                         "headloss": "headloss_m_per_km", "status": "status"})
         tanks = tidy(node, self.tanks, {"tank_level": "level_m", "tank_volume": "volume_m3", "head": "head_m",
@@ -170,25 +176,50 @@ class Results:
             pumps["head_gain_m"] = -pumps["head_gain_m"]
         valve_ids = list(self.valves)
         valves = tidy(link, valve_ids, {"flow": "flow_lps", "status": "status", "headloss": "headloss_m"})
-        if len(valves):
-            valves.insert(2, "type", valves["id"].map(self.valves))
-            if self.valve_settings is not None:
-                setting = self.valve_settings.stack().rename("setting").reset_index()
-                setting.columns = ["time_s", "id", "setting"]
-                valves = valves.merge(setting, on=["time_s", "id"], how="left")
-                valves["setting_unit"] = valves["type"].map(VALVE_SETTING_UNITS)
-                fcv = valves["type"] == "FCV"
-                valves.loc[fcv, "setting"] = valves.loc[fcv, "setting"] * 1000.0
+        # the same columns with or without valves (the setting's unit follows each valve's type)
+        valves.insert(2, "type", valves["id"].map(self.valves) if len(valves) else pd.Series(dtype=object))
+        if len(valves) and self.valve_settings is not None:
+            setting = self.valve_settings.stack().rename("setting").reset_index()
+            setting.columns = ["time_s", "id", "setting"]
+            valves = valves.merge(setting, on=["time_s", "id"], how="left")
+            fcv = valves["type"] == "FCV"
+            valves.loc[fcv, "setting"] = valves.loc[fcv, "setting"] * 1000.0
+        else:
+            valves["setting"] = np.nan
+        valves["setting_unit"] = valves["type"].map(VALVE_SETTING_UNITS) if len(valves) else pd.Series(dtype=object)
         return {"junctions": junctions, "pipes": pipes, "tanks": tanks, "pumps": pumps, "valves": valves}
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """junctions.csv, pipes.csv, tanks.csv, pumps.csv, valves.csv (tidy) and summary.json, each atomic."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        paths = [write_atomic(out / f"{kind}.csv", table.to_csv(index=False))
-                 for kind, table in self.tables().items()]
-        paths.append(write_atomic(out / "summary.json", json.dumps(self.summary(), indent=2)))
-        return paths
+        # every target checked before any is written: one refused leaves the folder as it was
+        return atomic.write_many([*((out / f"{kind}.csv", table.to_csv(index=False))
+                                    for kind, table in self.tables().items()),
+                                  (out / "summary.json", json.dumps(self.summary(), indent=2))])
+
+
+def negative_pressure_check(lowest: pd.Series, pdd: bool) -> dict:
+    """Is a run valid?  ``lowest``: each junction's lowest pressure (m) over the run or window.
+
+    A demand-driven run delivers full demand whatever the pressure, so a junction
+    below 0 m is not a physical state (EPANET warns of it): such a run is *not
+    valid*, and its pressures are flagged wherever they are reported (``hydraulics
+    run``, the fire-flow baseline).  Returns valid, junctions (how many below 0 m),
+    lowest_m and lowest_junction (None when there are no junctions).
+    """
+    lowest = lowest.dropna()
+    neg = lowest[lowest < 0] if not pdd else lowest.iloc[:0]
+    return {"valid": len(neg) == 0, "junctions": int(len(neg)),
+            "lowest_m": round(float(lowest.min()), 3) if len(lowest) else None,
+            "lowest_junction": str(lowest.idxmin()) if len(lowest) else None}
+
+
+def not_valid_text(check: dict, when: str = "at some time") -> str:
+    """The sentence every report gives a run :func:`negative_pressure_check` found not valid."""
+    return (f"NOT VALID: {check['junctions']} junction(s) have negative pressure {when} "
+            f"(lowest {check['lowest_m']} m at {check['lowest_junction']}); a demand-driven run delivers their "
+            "demand anyway, so these pressures are not physical")
 
 
 #: Units of a valve's setting as reported (SI): pressure valves m, FCV L/s, TCV a loss coefficient.

@@ -8,7 +8,8 @@ scenario costs one solve and a few array reads.  Scenarios travel in batches to
 keep Dask's per-task overhead (about a millisecond) small next to the solves.
 
 ``workers=0`` runs in this process (no Dask); ``workers=N`` starts a
-LocalCluster of N single-threaded worker processes; ``scheduler="tcp://host:port"``
+LocalCluster of N single-threaded worker processes (never more than there are
+scenarios, nor :data:`WORKERS_PER_CPU` per CPU core); ``scheduler="tcp://host:port"``
 uses an existing cluster.  A scenario that raises (EPANET error, no
 convergence) becomes an :class:`Outcome` with its reason and the sweep goes
 on.  On Ctrl-C every pending batch is cancelled, the local cluster shut down,
@@ -185,9 +186,20 @@ class _Bar:
         self.tqdm.close()
 
 
+#: A local cluster never has more worker processes than this many per CPU core (nor more than scenarios).
+WORKERS_PER_CPU = 4
+
+
+def worker_cap() -> int:
+    """The most local worker processes a sweep starts on this machine."""
+    return WORKERS_PER_CPU * (os.cpu_count() or 1)
+
+
 def _sweep_dask(study, scenarios, workers, scheduler, bar, batch_size, t0) -> SweepReport:
     if not scenarios:
         return SweepReport([], time.perf_counter() - t0, workers or 1)
+    if not scheduler:  # an idle worker only costs a process, its memory and its start-up
+        workers = max(1, min(workers, len(scenarios), worker_cap()))
     import dask
     from distributed import Client, LocalCluster, as_completed
 

@@ -44,3 +44,31 @@ def test_a_break_keeps_the_pipe_ends_and_the_network_until_the_hole_opens(pipe, 
         t2, after = _heads(s, nodes)
     assert np.array_equal(times, t2) and len(times) == 4
     np.testing.assert_allclose(after, before, atol=1e-6)
+
+
+def test_break_outputs_have_units_say_how_people_were_counted_and_never_replace_someone_elses(tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    from app.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    theirs = out / "break_timeline.csv"
+    theirs.write_text("my,notes\n")
+    argv = ["hydraulics", "break", str(NET3), "--pipe", "101", "--at", "6", "--duration", "12", "--out", str(out)]
+    assert main(argv) == 2
+    assert "break_timeline.csv: exists and is a CSV table this program did not write" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["break_timeline.csv"]  # nothing else written either
+    assert theirs.read_text() == "my,notes\n"
+    theirs.unlink()
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "population estimated from average demand at 200 L/person/day" in text
+    pressure = pd.read_csv(out / "break_pressure.csv")
+    assert list(pressure.columns) == ["time_s", "id", "pressure_m"]
+    assert len(pressure) == 13 * 92 and pressure["time_s"].max() == 12 * 3600  # 13 report times x 92 junctions
+    doc = json.loads((out / "break.json").read_text())
+    assert doc["settings"]["population_source"] == "demand-equivalent"
+    assert main(argv) == 0  # our own outputs are replaced

@@ -37,9 +37,9 @@ def test_fire_flow_json(capsys, wntr_network_path):
                           "--fire-hours", 0, "--workers", 0, "--json")
     assert code == 0, err
     doc = json.loads(out)
-    assert list(doc) == ["hydrants", "seconds"]
+    assert list(doc) == ["hydrants", "window", "baseline", "seconds"]
     assert [h["node"] for h in doc["hydrants"]] == ["J-10", "J-103"]
-    assert all(list(h) == ["id", "node", "passes", "available_flow_lps"] for h in doc["hydrants"])
+    assert all(list(h) == ["id", "node", "assessed", "passes", "available_flow_lps"] for h in doc["hydrants"])
     assert all(isinstance(h["passes"], bool) and h["available_flow_lps"] > 0 for h in doc["hydrants"])
 
 
@@ -167,5 +167,5 @@ def test_an_error_inside_dask_workers_is_one_line_on_stderr(wntr_network_path):
     done = subprocess.run([sys.executable, "-m", "app.cli", "hydraulics", "criticality", str(net), "--start", "500",
                            "--workers", "2", "--duration", "24"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
-    assert done.stderr.splitlines() == ["lifeline-twin hydraulics: error: Net3: window starts at 500 h, after the "
-                                        "end of the simulation (24 h)"]
+    assert done.stderr.splitlines() == ["lifeline-twin hydraulics: error: Net3: window starts at 500 h (--start), "
+                                        "after the end of the simulation (24 h; --duration sets it)"]

@@ -19,8 +19,8 @@ def ky10(wntr_network_path):
 def test_json_and_consistency(ky10):
     res = fire_flow(ky10, sample=25, seed=4, duration_h=0)
     doc = res.to_json()
-    assert list(doc) == ["hydrants", "seconds"]
-    assert all(list(h) == ["id", "node", "passes", "available_flow_lps"] for h in doc["hydrants"])
+    assert list(doc) == ["hydrants", "window", "baseline", "seconds"]
+    assert all(list(h) == ["id", "node", "assessed", "passes", "available_flow_lps"] for h in doc["hydrants"])
     assert len(doc["hydrants"]) == 25 and res.failures.empty
     t = res.table
     assert 0 < t["passes"].sum() < len(t)  # ky10 has both

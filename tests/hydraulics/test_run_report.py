@@ -33,7 +33,7 @@ def test_every_element_kind_has_its_table_with_units(net3_run):
         "pipes": "time_s,id,flow_lps,velocity_m_s,headloss_m_per_km,status",
         "tanks": "time_s,id,level_m,volume_m3,head_m,net_inflow_lps",
         "pumps": "time_s,id,flow_lps,status,head_gain_m,energy_kw",
-        "valves": "time_s,id,flow_lps,status,headloss_m",  # Net3 has no valves: header only
+        "valves": "time_s,id,type,flow_lps,status,headloss_m,setting,setting_unit",  # no valves: header only
     }
     tanks = pd.read_csv(out / "tanks.csv", dtype={"id": str})
     pumps = pd.read_csv(out / "pumps.csv", dtype={"id": str})
