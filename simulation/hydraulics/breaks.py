@@ -84,6 +84,7 @@ def _plot(result: Break) -> bytes:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     t = result.timeline
     fig, ax = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
@@ -94,6 +95,9 @@ def _plot(result: Break) -> bytes:
     ax[1].set_ylabel("volume lost, m³")
     ax[2].plot(t["time_h"], t["population_without_service"], color="tab:red", drawstyle="steps-post")
     ax[2].set_ylabel("people without service")
+    # people are whole: nobody without service draws on the axis of a 0-1 scale, not amid ±0.05
+    ax[2].set_ylim(0, max(1.0, 1.1 * float(t["population_without_service"].max())))
+    ax[2].yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax[2].set_xlabel("time, h")
     for a in ax:
         a.axvline(result.at_h, color="grey", lw=0.8, ls="--")
