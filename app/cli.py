@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import errno
 import os
 import pkgutil
 import sys
@@ -98,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line unless --debug
         if args.debug:
             raise
+        if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+            # an output folder on a read-only or full disk (made by a command before any file is written)
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(f"lifeline-twin {args.command}: error: {where}cannot write there ({exc.strerror})",
+                  file=sys.stderr)
+            return 2
         print(f"lifeline-twin {args.command}: internal error: {type(exc).__name__}: {exc} "
               "(run with --debug for the traceback)", file=sys.stderr)
         return 1

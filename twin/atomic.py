@@ -14,7 +14,9 @@ one :class:`OutputRefused` naming the path and what is there.  Only a file of
 the same kind (an earlier output) or an empty file is replaced; a CSV table
 only by one whose header starts with the same column, and a JSON document
 only by one that shares a top-level key with it (someone's ``pipes.csv`` or
-``summary.json`` in an output folder is not ours).  A target that cannot be
+``summary.json`` in an output folder is not ours), and a PNG only by one this
+program wrote: every PNG it writes carries a ``Lifeline-Twin`` text chunk
+(:func:`mark_png`), so someone's ``validation.png`` is refused.  A target that cannot be
 written (a read-only folder, a full disk) is refused the same way, and what
 was there is left as it was.
 """
@@ -134,6 +136,9 @@ def check_target(path: Path | str, kind: str) -> Path:
         if folder.exists() and not folder.is_dir():
             raise OutputRefused(f"{path}: cannot write there: {folder} is a file, not a folder")
     there = sniff(path)
+    if there == "png" and kind == "png" and not png_is_ours(path):
+        raise OutputRefused(f"{path}: exists and is a PNG picture this program did not write; refusing to write "
+                            "over it (choose another output, or move the file)")
     if there is None or there == "empty" or there == kind:
         return path
     if there == "folder":
@@ -167,6 +172,7 @@ def replacing(path: Path | str, durable: bool = True, keep_suffix: bool = False,
     try:
         yield tmp
         _check_same_table(path, tmp)
+        mark_png(tmp)
         if durable:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
@@ -181,6 +187,47 @@ def replacing(path: Path | str, durable: bool = True, keep_suffix: bool = False,
         raise
     if durable:
         sync_directory(path.parent)
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: The text chunk every PNG this program writes carries (keyword, then its text), after the header chunk.
+PNG_MARK = b"Lifeline-Twin\x00written by Lifeline Twin"
+
+
+def _png_chunks(data: bytes):
+    """(type, start of the chunk, its data) of each chunk of a PNG, up to the first image data."""
+    at = len(PNG_SIGNATURE)
+    while at + 8 <= len(data):
+        length = int.from_bytes(data[at:at + 4], "big")
+        kind = data[at + 4:at + 8]
+        yield kind, at, data[at + 8:at + 8 + length]
+        if kind in (b"IDAT", b"IEND"):
+            return
+        at += 12 + length
+
+
+def png_is_ours(path: Path | str) -> bool:
+    """Whether the PNG at ``path`` carries this program's text chunk (:data:`PNG_MARK`)."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 20)
+    return any(kind == b"tEXt" and body == PNG_MARK for kind, _, body in _png_chunks(head))
+
+
+def mark_png(path: Path) -> None:
+    """Put :data:`PNG_MARK` in the PNG at ``path`` (after its header chunk) unless it is there or not a PNG."""
+    import zlib
+
+    with open(path, "rb") as fh:
+        if fh.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
+            return
+    data = Path(path).read_bytes()
+    chunks = list(_png_chunks(data))
+    if not chunks or chunks[0][0] != b"IHDR" or any(k == b"tEXt" and b == PNG_MARK for k, _, b in chunks):
+        return
+    end = len(PNG_SIGNATURE) + 12 + len(chunks[0][2])
+    mark = (len(PNG_MARK).to_bytes(4, "big") + b"tEXt" + PNG_MARK
+            + zlib.crc32(b"tEXt" + PNG_MARK).to_bytes(4, "big"))
+    Path(path).write_bytes(data[:end] + mark + data[end:])
 
 
 _CANNOT_WRITE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}

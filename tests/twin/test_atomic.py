@@ -117,3 +117,37 @@ def test_a_target_that_cannot_be_written_is_refused_and_left_as_it_was(tmp_path,
     assert str(refused.value) == f"{target}: cannot write it (Read-only file system)"
     assert target.read_text() == "time_s,id\n0,J1\n"
     assert [p.name for p in tmp_path.iterdir()] == ["junctions.csv"]
+
+
+def _png(colour, size=(6, 4)) -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    buf = BytesIO()
+    Image.new("RGB", size, colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_a_png_we_write_is_marked_and_still_a_picture_and_someone_elses_is_not_replaced(tmp_path):
+    from PIL import Image
+
+    ours = tmp_path / "validation.png"
+    atomic.write(ours, _png("red"))
+    assert atomic.png_is_ours(ours)
+    with Image.open(ours) as im:   # the chunk's CRC is right: the picture still reads, the same pixels
+        im.load()
+        assert im.size == (6, 4) and im.getpixel((0, 0)) == (255, 0, 0)
+        assert im.info["Lifeline-Twin"] == "written by Lifeline Twin"
+    atomic.write(ours, _png("blue"))   # an earlier output of ours is replaced
+    with Image.open(ours) as im:
+        assert im.getpixel((0, 0)) == (0, 0, 255)
+    assert ours.read_bytes().count(b"Lifeline-Twin") == 1
+    theirs = tmp_path / "theirs.png"
+    theirs.write_bytes(_png("green"))
+    before = theirs.read_bytes()
+    with pytest.raises(atomic.OutputRefused) as refused:
+        atomic.write(theirs, _png("red"))
+    assert str(refused.value) == (f"{theirs}: exists and is a PNG picture this program did not write; refusing "
+                                  "to write over it (choose another output, or move the file)")
+    assert theirs.read_bytes() == before

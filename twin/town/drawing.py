@@ -73,10 +73,14 @@ def draw_town_map(twin, path: Path | str, centre=None, centre_half_width: float 
     fig.legend(handles=handles, loc="lower center", ncol=9, fontsize=8, frameon=False)
     fig.suptitle(f"{twin.name} — {twin.summary()['crs']}", fontsize=13)
     fig.tight_layout(rect=(0, 0.05, 1, 0.97))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    from io import BytesIO
+
+    from twin import atomic
+
+    buf = BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
-    return path
+    return atomic.write(path, buf.getvalue())   # atomic, and never over a picture that is not ours
 
 
 def _terrain(ax, twin, LightSource) -> None:
