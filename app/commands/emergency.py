@@ -251,8 +251,9 @@ def _history(args) -> int:
         print(json.dumps(v.summary()))
         return 0
     _warn(v.notes)
-    lo, hi = v.calibration
-    print(f"calibrated on {v.calibration_incidents} incidents dispatched {lo}..{hi}")
+    if calls.left_out:  # impossible times: left out of everything below, counted here (JSON: "left_out")
+        print(calls.left_out_text())
+    print(f"calibrated on {v.calibration_incidents} incidents {v.calibration_text()}")
     if v.fit is None:
         print(f"travel over the road graph of {args.project}")
     else:

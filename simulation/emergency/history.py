@@ -8,7 +8,13 @@ format: one row per unit response with ``Received``, ``Entry``, ``Dispatch``,
 skipped and reported with their line number; an empty timestamp is a step
 that did not happen (a unit cancelled before arriving), not an error.  A row
 repeating an earlier one (same incident, unit, timestamps and location) is
-reported with both line numbers and dropped, never counted twice.  Timestamps
+reported with both line numbers and dropped, never counted twice.  A response whose
+``On Scene`` is before its ``Dispatch``, or more than :data:`MAX_RESPONSE_S`
+(2 hours) after it, has impossible times (a clock or keying error, not a slow
+drive: the longest of the 10,410 San Francisco responses of April 2020 is
+1 h 55 min): it is left out of every fit, replay and measure, and counted
+by kind with its first line (``CallRecords.left_out``; printed by
+``emergency history``, in text and JSON).  Timestamps
 may carry a UTC offset (``... 11:55:56 PM -07:00``, ``Z``): they are converted
 to the instant they name, written in the offset of the file's first such
 timestamp (so durations across a clock change stay exact; a note says so); a
@@ -96,6 +102,11 @@ _TIME = re.compile(r"^\d{2}/\d{2}/\d{4} \d{2}:\d{2}:\d{2} [AP]M(?:\s*(?:Z|UTC|[+
 _OFFSET = r"\s*(Z|UTC|[+-]\d{2}:?\d{2})$"
 #: Calls further than this from every station, and stations further from every call, are not of the city, m.
 FAR_M = 50_000.0
+#: A unit on scene more than this after its dispatch is a keying error, not a response, s (2 hours).
+MAX_RESPONSE_S = 7_200.0
+#: Kinds of impossible response times (see ``CallRecords.left_out``): key -> why, in words.
+IMPOSSIBLE = {"on_scene_before_dispatch": "on scene before dispatch",
+              "on_scene_after_bound": f"on scene more than {MAX_RESPONSE_S / 3600:g} hours after dispatch"}
 #: What makes the tail of the response times, each fitted on the calibration part (see ``validate``).
 MECHANISMS = ("en_route", "hourly_speed", "travel_spread", "hourly_turnout")
 
@@ -112,6 +123,22 @@ class CallRecords:
     duplicates: list[tuple[int, int]] = field(default_factory=list)
     #: What was converted on reading (UTC offsets).
     notes: list[str] = field(default_factory=list)
+    #: Responses with impossible times, left out: kind (a key of ``IMPOSSIBLE``) -> their lines.
+    left_out: dict[str, list[int]] = field(default_factory=dict)
+
+    def left_out_summary(self) -> dict:
+        """``{kind: {"rows", "why", "first_line"}}`` of the responses left out (empty: none)."""
+        return {k: {"rows": len(lines), "why": IMPOSSIBLE[k], "first_line": min(lines)}
+                for k, lines in self.left_out.items() if lines}
+
+    def left_out_text(self) -> str:
+        """One line saying what was left out and why ('' when nothing was)."""
+        parts = [f"{v['rows']} {v['why']} (first line {v['first_line']})" for v in self.left_out_summary().values()]
+        if not parts:
+            return ""
+        total = sum(v["rows"] for v in self.left_out_summary().values())
+        return (f"{self.source}: left out {total} {'response' if total == 1 else 'responses'} with impossible "
+                f"times: {'; '.join(parts)}")
 
     def skipped_summary(self, limit: int = 5) -> str:
         if not self.skipped:
@@ -221,8 +248,15 @@ def read_calls(path: str | Path) -> CallRecords:
         keep &= ~impossible.to_numpy()
         frame[k] = parsed
     frame = frame[keep].reset_index(drop=True)
+    # impossible response times: left out and counted (never kept, never dropped silently)
+    d2s = (frame["on_scene"] - frame["dispatch"]).dt.total_seconds()
+    kinds = {"on_scene_before_dispatch": d2s < 0, "on_scene_after_bound": d2s > MAX_RESPONSE_S}
+    left_out = {k: [int(n) for n in frame.loc[m.to_numpy(), "line"]] for k, m in kinds.items() if m.any()}
+    if left_out:
+        frame = frame[~(kinds["on_scene_before_dispatch"] | kinds["on_scene_after_bound"]).to_numpy()]
+        frame = frame.reset_index(drop=True)
     skipped.sort()
-    return CallRecords(frame, skipped, str(path), n, sorted(duplicates), notes)
+    return CallRecords(frame, skipped, str(path), n, sorted(duplicates), notes, left_out)
 
 
 def _offset_minutes(text: str) -> int:
@@ -236,38 +270,71 @@ def _offset_minutes(text: str) -> int:
 
 
 def read_stations(path: str | Path) -> pd.DataFrame:
-    """Stations CSV: station, longitude, latitude."""
+    """Stations CSV: station, longitude, latitude; every error names this file, and the line and field."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     try:
-        frame = pd.read_csv(path, dtype={"station": str})
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise SourceError(f"{path}: not a CSV file: {reading_problem(exc)}") from None
-    missing = [c for c in ("station", "longitude", "latitude") if c not in frame.columns]
+        text = path.read_bytes().decode("utf-8-sig")
+    except (UnicodeDecodeError, OSError) as exc:
+        raise SourceError(f"{path}: cannot read the stations file: {reading_problem(exc)}") from None
+    need = ("station", "longitude", "latitude")
+    with io.StringIO(text, newline="") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = [h.strip() for h in next(reader)]
+            records = []
+            for rec in reader:
+                if rec and any(v.strip() for v in rec):  # blank lines are no stations
+                    records.append((reader.line_num, rec))
+        except StopIteration:
+            raise SourceError(f"{path}: empty file: expected the header station,longitude,latitude "
+                              "and one station a line") from None
+        except csv.Error as exc:
+            raise SourceError(f"{path}: line {reader.line_num}: not CSV ({exc})") from None
+    missing = [c for c in need if c not in header]
     if missing:
         raise SourceError(f"{path}: missing column(s) {', '.join(missing)} (need station, longitude, latitude)")
-    for c, limit in (("longitude", 180.0), ("latitude", 90.0)):
-        vals = pd.to_numeric(frame[c], errors="coerce")
-        if vals.isna().any():
-            row = int(np.flatnonzero(vals.isna().to_numpy())[0])
-            raise SourceError(f"{path}: line {row + 2} column {c!r}: {frame[c].iloc[row]!r} is not a number")
-        out = ~(vals.abs() <= limit)  # also inf
-        if out.any():
-            row = int(np.flatnonzero(out.to_numpy())[0])
-            raise SourceError(f"{path}: line {row + 2} column {c!r}: {float(vals.iloc[row]):g} is not a {c} "
-                              f"(-{limit:g}..{limit:g} degrees)")
-        frame[c] = vals
-    frame["station"] = frame["station"].astype(str).str.strip().str.lstrip("0").replace("", "0")
-    if frame["station"].duplicated().any():
-        raise SourceError(f"{path}: station {frame['station'][frame['station'].duplicated()].iloc[0]!r} is listed twice")
-    return frame
+    if not records:
+        raise SourceError(f"{path}: the stations file has a header and no stations")
+    col = {c: header.index(c) for c in need}
+    rows = []
+    for line, rec in records:
+        if len(rec) != len(header):
+            raise SourceError(f"{path}: line {line}: {len(rec)} fields instead of {len(header)}")
+        row = dict(zip(header, (v.strip() for v in rec)))
+        for c in need:
+            if not rec[col[c]].strip():
+                raise SourceError(f"{path}: line {line} column {c!r}: empty")
+        for c, limit in (("longitude", 180.0), ("latitude", 90.0)):
+            try:
+                v = float(row[c])
+            except ValueError:
+                v = None
+            if v is None or np.isnan(v):  # 'NaN' is not a number either
+                raise SourceError(f"{path}: line {line} column {c!r}: {row[c]!r} is not a number")
+            if not abs(v) <= limit:  # also inf
+                raise SourceError(f"{path}: line {line} column {c!r}: {v:g} is not a {c} "
+                                  f"(-{limit:g}..{limit:g} degrees)")
+            row[c] = v
+        row["station"] = row["station"].lstrip("0") or "0"
+        rows.append((line, row))
+    seen: dict[str, int] = {}
+    for line, row in rows:
+        if row["station"] in seen:
+            raise SourceError(f"{path}: line {line}: station {row['station']!r} is listed twice "
+                              f"(first on line {seen[row['station']]})")
+        seen[row["station"]] = line
+    return pd.DataFrame([r for _, r in rows], columns=header)
 
 
 def parse_dates(text: str | None) -> tuple[date, date] | None:
-    """'2020-04-07:2020-04-13' -> (from, to), both included."""
-    if not text:
+    """'2020-04-07:2020-04-13' -> (from, to), both included; None (not given) -> None."""
+    if text is None:
         return None
+    if not text.strip():
+        raise ValueError(f"--calibrate-on {text!r}: empty; expected FROM:TO as YYYY-MM-DD:YYYY-MM-DD "
+                         "(leave the option out to calibrate on the first week)")
     try:
         a, b = text.split(":")
         lo, hi = date.fromisoformat(a.strip()), date.fromisoformat(b.strip())
@@ -301,10 +368,35 @@ class Validation:
     #: Share of calibration responses sent on the road, and of simulated first-arriving engines.
     en_route_share: float = 0.0
     simulated_en_route_share: float = 0.0
+    #: Responses with impossible times left out on reading (``CallRecords.left_out_summary``; empty: none).
+    left_out: dict = field(default_factory=dict)
+    #: First and last day with a calibration incident (``calibration`` is the range asked for).
+    calibration_covered: tuple[date, date] | None = None
+    #: First and last day of the records' incidents.
+    records_span: tuple[date, date] | None = None
 
     def summary(self) -> dict:
-        """Exactly what ``emergency history --json`` prints."""
-        return {"incidents": self.incidents, "observed": self.observed, "simulated": self.simulated}
+        """Exactly what ``emergency history --json`` prints (``left_out`` only when responses were)."""
+        out = {"incidents": self.incidents, "observed": self.observed, "simulated": self.simulated}
+        if self.left_out:
+            out["left_out"] = self.left_out
+        return out
+
+    def calibration_text(self) -> str:
+        """'dispatched A..B', A and B the days actually covered, with what the range asked reached beyond."""
+        lo, hi = self.calibration
+        a, b = self.calibration_covered or (lo, hi)
+        text = f"dispatched {a}..{b}"
+        beyond = []
+        if self.records_span is not None:
+            first, last = self.records_span
+            if lo < first:
+                beyond.append(f"the records start on {first}")
+            if hi > last:
+                beyond.append(f"the records end on {last}")
+        if beyond:
+            text += f" (--calibrate-on asked {lo}..{hi}; {' and '.join(beyond)})"
+        return text
 
     def errors(self) -> dict:
         out = {}
@@ -363,8 +455,8 @@ def _extent(lon, lat) -> str:
 
 def _same_city(calls: CallRecords, eng: pd.DataFrame, stations: pd.DataFrame, notes: list):
     """Calls and stations of one city: refuse when none meet, leave out the far ones of either (noted)."""
-    if stations.empty:
-        raise SourceError(f"{calls.source}: the stations file has no stations")
+    if stations.empty:  # read_stations refuses a file without stations; this is a frame built in code
+        raise ValueError("the stations table has no stations")
     places, back = np.unique(eng[["lon", "lat"]].to_numpy(float), axis=0, return_inverse=True)
     d = _haversine_m(places[:, :1], places[:, 1:], stations["longitude"].to_numpy()[None, :],
                      stations["latitude"].to_numpy()[None, :])[np.ravel(back)]
@@ -408,11 +500,8 @@ def validate(calls: CallRecords, stations: pd.DataFrame, scenario: Scenario, cal
     unknown = sorted(set(mechanisms) - set(MECHANISMS))
     if unknown:
         raise ValueError(f"unknown mechanism(s) {', '.join(unknown)} (known: {', '.join(MECHANISMS)})")
-    notes = list(calls.notes)  # the skipped rows are the reader's report (CallRecords.skipped_summary)
-    if calls.duplicates:
-        shown = ", ".join(f"line {a} = line {b}" for a, b in calls.duplicates[:5])
-        notes.append(f"{calls.source}: {len(calls.duplicates)} duplicated row(s) dropped, each counted once "
-                     f"({shown}{', ...' if len(calls.duplicates) > 5 else ''})")
+    # the skipped rows, duplicates among them, are the reader's report (CallRecords.skipped_summary)
+    notes = list(calls.notes)
     resp = calls.responses
     eng = resp[resp["unit_type"].str.upper() == unit_type].copy()
     if eng.empty:
@@ -431,6 +520,8 @@ def validate(calls: CallRecords, stations: pd.DataFrame, scenario: Scenario, cal
                          f"(records run {days.min()} to {days.max()})")
     if len(cal_ids) == len(first_dispatch):
         raise ValueError(f"--calibrate-on {lo}:{hi} covers every incident: nothing is left to validate on")
+    covered = (days[in_cal].min(), days[in_cal].max())
+    span = (days.min(), days.max())
 
     # Metric coordinates for incidents and stations.
     lon0, lat0 = float(eng["lon"].median()), float(eng["lat"].median())
@@ -563,4 +654,4 @@ def validate(calls: CallRecords, stations: pd.DataFrame, scenario: Scenario, cal
                  "p90_s": round(float(np.mean([np.percentile(s, 90) for s in sims])), 1)}
     return Validation(int(len(obs)), q(obs), sim_stats, fit, (lo, hi), len(cal_ids), replications,
                       obs, sim_all, notes + fleet.notes, mechanisms, hour_factor, hourly, spread,
-                      en_route_share, float(np.mean(sent_en_route)))
+                      en_route_share, float(np.mean(sent_en_route)), calls.left_out_summary(), covered, span)
