@@ -76,13 +76,20 @@ def register(sub) -> None:
     info.set_defaults(func=run_info)
 
     leak = s.add_parser("detect-leaks", help="leak events on a DMA inflow (minimum night flow + CUSUM)")
-    leak.add_argument("flows", help="SCADA flows CSV (BattLeDIM format: ';' separator, ',' decimal)")
+    leak.add_argument("flows", help="SCADA flows CSV (BattLeDIM format: ';' separator, ',' decimal; or ',' "
+                                    "separator, '.' decimal); a unit in a header, e.g. 'DMA 3 (L/s)', is "
+                                    "converted, no unit means m3/h")
     leak.add_argument("--levels", help="tank levels CSV: storage change is subtracted (tank areas from the model)")
     leak.add_argument("--inp", help="EPANET model for tank areas and which links leave reservoirs "
                                     "(default: the only .inp beside the flows file)")
     leak.add_argument("--sources", help="comma-separated inflow columns (default: links leaving reservoirs)")
     leak.add_argument("--holidays", help="comma-separated dates (YYYY-MM-DD) whose demand is a Sunday's: "
                                          "public holidays are compared with Sundays, not with working days")
+    order = leak.add_mutually_exclusive_group()
+    order.add_argument("--dayfirst", dest="dayfirst", action="store_const", const=True, default=None,
+                       help="slash dates are DD/MM/YYYY (needed when both readings fit every row)")
+    order.add_argument("--monthfirst", dest="dayfirst", action="store_const", const=False,
+                       help="slash dates are MM/DD/YYYY")
     leak.add_argument("--json", action="store_true", help='print {"events": [...]} as JSON')
     leak.set_defaults(func=run_detect_leaks)
 
@@ -271,27 +278,40 @@ def run_detect_leaks(args) -> int:
         detector = LeakDetector(holidays=holidays)
     except ValueError as exc:
         raise ValueError(f"--holidays: {str(exc).removeprefix('holidays: ')}") from None
-    inflow, balance = inflow_from_files(args.flows, args.levels, args.inp, sources)
+    info: dict = {}
+    inflow, balance = inflow_from_files(args.flows, args.levels, args.inp, sources,
+                                        dayfirst=getattr(args, "dayfirst", None), info=info)
     with warnings.catch_warnings():
         # days without any valid inflow (gaps) are reported as untested; numpy's per-slice warnings are noise
         warnings.filterwarnings("ignore", r"(All-NaN slice|Mean of empty slice)", RuntimeWarning)
         events = detector.detect(inflow)
     leaks = [e for e in events if e.kind == "leak"]
     repairs = [e for e in events if e.kind == "repair"]
+    no_data = info.get("days_without_data", [])
+    too_few = [d for d in detector.untested_days if d not in set(no_data)]
+    untested = sorted(set(detector.untested_days) | set(no_data))
     if args.json:
         print(json.dumps({"balance": balance, "events": [e.as_dict() for e in leaks],
                           "repairs": [e.as_dict() for e in repairs],
                           "demand_changes": [e.as_dict() for e in detector.demand_changes],
-                          "untested_days": detector.untested_days}, indent=1))
+                          "untested_days": untested, "days_without_data": no_data,
+                          "units": {c: u or "m3/h (assumed)" for c, u in info.get("units", {}).items()},
+                          "missing_steps": info.get("missing_steps", 0), "gap_steps": info.get("gap_steps", 0),
+                          "negative_steps": info.get("negative_steps", 0), "notes": info.get("notes", [])},
+                         indent=1))
         return 0
     print(f"net inflow = {balance}; {len(inflow):,} steps, {len(leaks)} leak event(s), {len(repairs)} drop(s)")
+    for note in info.get("notes", []):
+        print(f"  note: {note}")
     for e in events:
         print(f"  {e.kind:6s} {e.method:5s} start {e.as_dict()['start']}  detected {e.as_dict()['detected']}  "
               f"size {e.size_m3h:6.1f} m3/h  (CUSUM {e.score:.1f})")
     for e in detector.demand_changes:
         print(f"  not a leak: {e.kind} from {e.as_dict()['start']} ({e.size_m3h:.1f} m3/h at night, in proportion "
               f"to customers' use)")
-    if detector.untested_days:
-        print(f"  {len(detector.untested_days)} day(s) not tested (too few earlier days of their type): "
-              f"{', '.join(detector.untested_days[:6])}{' ...' if len(detector.untested_days) > 6 else ''}")
+    if no_data:
+        print(f"  {len(no_data)} day(s) not tested (no data): {', '.join(no_data[:6])}{' ...' if len(no_data) > 6 else ''}")
+    if too_few:
+        print(f"  {len(too_few)} day(s) not tested (too few earlier days of their type): "
+              f"{', '.join(too_few[:6])}{' ...' if len(too_few) > 6 else ''}")
     return 0

@@ -709,28 +709,196 @@ def _rolling_mean(x: np.ndarray, win: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------- inflow
-def read_battledim_csv(path) -> pd.DataFrame:
-    """A BattLeDIM SCADA CSV (``;`` separator, ``,`` decimal) as a frame indexed by time (UTC)."""
+#: flow units recognised in a column header such as ``DMA 3 (L/s)``: factor to m³/h
+_FLOW_UNITS = {"l/s": 3.6, "lps": 3.6, "m3/s": 3600.0, "m3/h": 1.0}
+_LEVEL_UNITS = {"m": 1.0}
+_SLASH_DATE = r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$"
+_OFFSET = r"(Z|[+-]\d{2}:?\d{2})$"
+
+
+def _unit_of(path, col: str, kind: str) -> tuple[str | None, float]:
+    """The unit named in parentheses at the end of a column header, and its factor to m³/h (or m)."""
+    import re
+
+    m = re.search(r"\(([^()]*)\)\s*$", str(col))
+    if not m:
+        return None, 1.0
+    unit = m.group(1).strip()
+    key = unit.lower().replace("³", "3").replace(" ", "")
+    units = _FLOW_UNITS if kind == "flow" else _LEVEL_UNITS
+    if key not in units:
+        known = "L/s, m3/s or m3/h" if kind == "flow" else "m"
+        raise SourceError(f"{path}: column {col!r}: unknown unit {unit!r} (give {known}, or no unit for "
+                          f"{'m3/h' if kind == 'flow' else 'm'})")
+    return unit, units[key]
+
+
+def _slash_times(path, raw: pd.Series, dayfirst: bool | None, notes: list) -> pd.DatetimeIndex:
+    """``DD/MM/YYYY`` or ``MM/DD/YYYY`` timestamps: the one reading that fits, never a guess."""
+    parts = raw.str.extract(_SLASH_DATE)
+    bad = parts[0].isna().to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise SourceError(f"{path}: line {row + 2}: not a timestamp: {raw.iloc[row]!r} "
+                          f"(the other rows are DD/MM/YYYY or MM/DD/YYYY dates)")
+    num = parts.fillna("0").astype("int64")
+    clock = pd.to_timedelta(num[3] * 3600 + num[4] * 60 + num[5], unit="s")
+
+    def reading(day, month):
+        t = pd.to_datetime(pd.DataFrame({"year": num[2], "month": num[month], "day": num[day]}), errors="coerce")
+        return pd.DatetimeIndex(t + clock.to_numpy())
+
+    d_first, m_first = reading(0, 1), reading(1, 0)
+    if dayfirst is not None:
+        t = d_first if dayfirst else m_first
+        if t.isna().any():
+            row = int(np.flatnonzero(t.isna())[0])
+            order = "DD/MM/YYYY (--dayfirst)" if dayfirst else "MM/DD/YYYY (--monthfirst)"
+            raise SourceError(f"{path}: line {row + 2}: not a {order} date: {raw.iloc[row]!r}")
+        notes.append(f"dates read {'day' if dayfirst else 'month'}-first "
+                     f"({'DD/MM/YYYY' if dayfirst else 'MM/DD/YYYY'}) as asked")
+        return t
+    ok_d, ok_m = not d_first.isna().any(), not m_first.isna().any()
+    if ok_d != ok_m:
+        row = int(np.flatnonzero((m_first if ok_d else d_first).isna())[0])
+        notes.append(f"dates read {'day' if ok_d else 'month'}-first ({'DD/MM/YYYY' if ok_d else 'MM/DD/YYYY'}): "
+                     f"the only reading of line {row + 2} ({raw.iloc[row]!r})")
+        return d_first if ok_d else m_first
+    if not ok_d and not ok_m:
+        row = int(np.flatnonzero(d_first.isna() & m_first.isna())[0]) if (d_first.isna() & m_first.isna()).any() \
+            else max(int(np.flatnonzero(d_first.isna())[0]), int(np.flatnonzero(m_first.isna())[0]))
+        raise SourceError(f"{path}: line {row + 2}: not a date: {raw.iloc[row]!r} "
+                          f"(neither DD/MM/YYYY nor MM/DD/YYYY reads every row)")
+    differ = np.flatnonzero((d_first != m_first))
+    if not len(differ):
+        return d_first
+    inc_d, inc_m = bool((np.diff(d_first.asi8) > 0).all()), bool((np.diff(m_first.asi8) > 0).all())
+    if inc_d != inc_m:
+        notes.append(f"dates read {'day' if inc_d else 'month'}-first ({'DD/MM/YYYY' if inc_d else 'MM/DD/YYYY'}): "
+                     f"the only reading that keeps the rows in time order")
+        return d_first if inc_d else m_first
+    row = int(differ[0])
+    raise SourceError(f"{path}: line {row + 2}: ambiguous date {raw.iloc[row]!r}: day-first it is "
+                      f"{d_first[row]:%Y-%m-%d}, month-first {m_first[row]:%Y-%m-%d}, and both read every row; "
+                      f"give --dayfirst or --monthfirst, or write ISO 8601 dates (YYYY-MM-DD)")
+
+
+def _times(path, raw: pd.Series, dayfirst: bool | None, notes: list) -> pd.DatetimeIndex:
+    raw = raw.fillna("").astype(str).str.strip()
+    empty = (raw == "").to_numpy()
+    if empty.any():
+        row = int(np.flatnonzero(empty)[0])
+        raise SourceError(f"{path}: line {row + 2}: no timestamp")
+    if raw.str.match(_SLASH_DATE).any():
+        return _slash_times(path, raw, dayfirst, notes)
+    offsets = raw.str.extract(_OFFSET)[0].fillna("").str.replace(":", "", regex=False).replace("Z", "+0000")
+    if offsets.nunique() > 1:
+        row = int(np.flatnonzero((offsets != offsets.iloc[0]).to_numpy())[0])
+        first = offsets.iloc[0] or "none"
+        raise SourceError(f"{path}: line {row + 2}: UTC offset {offsets.iloc[row] or 'none'} of {raw.iloc[row]!r} "
+                          f"differs from line 2's ({first}): give every timestamp the same offset, or none")
+    parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601")
+    if parsed.isna().any():
+        # not ISO 8601: let pandas try other forms, still strictly (a row it cannot read is an error)
+        other = pd.to_datetime(raw, errors="coerce", format="mixed")
+        parsed = parsed.fillna(other) if parsed.dt.tz == other.dt.tz else other
+    if parsed.isna().any():
+        row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+        raise SourceError(f"{path}: line {row + 2}: not a timestamp: {raw.iloc[row]!r}")
+    return pd.DatetimeIndex(parsed)
+
+
+def read_battledim_csv(path, *, dayfirst: bool | None = None, kind: str = "flow", info: dict | None = None
+                       ) -> pd.DataFrame:
+    """A SCADA CSV (BattLeDIM: ``;`` separator, ``,`` decimal; ``,``-separated with ``.`` decimals also read)
+    as a frame indexed by time, in m³/h (flows) or m (levels).
+
+    The first column is the time: ISO 8601 (one UTC offset for every row, kept: the night is the data's own
+    night; no offset: UTC) or ``DD/MM/YYYY`` / ``MM/DD/YYYY`` (``dayfirst`` decides; without it the one
+    reading that fits every row and keeps them in order, else an error).  A unit in a header, such as
+    ``DMA 3 (L/s)``, is converted; no unit means m³/h.  Duplicated or out-of-order timestamps and infinite
+    values are errors; NaN and empty cells are missing readings.  ``info`` (a dict) receives the units used.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise SourceError(f"{path}: a folder, not a CSV file")
+    data = path.read_bytes()
     try:
-        frame = pd.read_csv(path, sep=";", decimal=",", index_col=0)
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise SourceError(f"{path}: not a ';'-separated SCADA table ({str(exc).splitlines()[0]})") from None
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{path}: not a ';'-separated SCADA table (not UTF-8 text: {exc})") from None
+    if "\x00" in text:
+        raise SourceError(f"{path}: not a ';'-separated SCADA table (binary data)")
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise SourceError(f"{path}: not a ';'-separated SCADA table (empty: no header line)")
+    header = lines[0]
+    sep = ";" if ";" in header else "\t" if "\t" in header else "," if "," in header else None
+    if sep is None:
+        raise SourceError(f"{path}: not a SCADA table: its header {header[:60]!r} has one column "
+                          f"(a time column and flow columns separated by ';' are needed)")
+    import io
+
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise SourceError(f"{path}: not a {sep!r}-separated SCADA table ({str(exc).splitlines()[0]})") from None
     if frame.empty:  # a header alone: there is nothing to test, and the checks below need a row
         raise SourceError(f"{path}: no readings (a header line and no rows)")
-    idx = pd.to_datetime(frame.index, errors="coerce")
-    if idx.isna().any():
-        row = int(np.flatnonzero(idx.isna())[0])
-        raise SourceError(f"{path}: line {row + 2}: not a timestamp: {frame.index[row]!r}")
-    frame.index = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
-    for col in frame.columns:
-        if frame[col].dtype.kind not in "fi":
-            bad = pd.to_numeric(frame[col], errors="coerce").isna() & frame[col].notna()
+    if frame.shape[1] < 2:
+        raise SourceError(f"{path}: one column {frame.columns[0]!r}: a time column and at least one "
+                          f"{kind} column are needed")
+    time_col = frame.columns[0]
+    first = frame[time_col].astype(str).str.strip()
+    numeric = pd.to_numeric(first.str.replace(",", ".", regex=False) if sep != "," else first, errors="coerce")
+    if numeric.notna().all():
+        raise SourceError(f"{path}: no time column: the first column {time_col!r} holds numbers "
+                          f"({first.iloc[0]!r} on line 2), not timestamps; the first column must be the time")
+    notes = info.setdefault("notes", []) if info is not None else []
+    index = _times(path, frame[time_col], dayfirst, notes)
+    naive = index.tz is None
+    if naive:
+        index = index.tz_localize("UTC")
+        if info is not None:
+            info["naive_times"] = True
+    # duplicated and out-of-order rows: a repeated reading made a fake burst and repair
+    step = np.diff(index.asi8)
+    if (step <= 0).any():
+        i = int(np.flatnonzero(step <= 0)[0]) + 1
+        raw = frame[time_col].astype(str).str.strip()
+        # local clock times without an offset repeat an hour when the clocks go back: say what to do
+        hint = (" (local time repeated when the clocks went back? give the times in UTC or with their UTC "
+                "offset)") if naive and 1 <= index[i].hour <= 3 else ""
+        same = np.flatnonzero(index.asi8[:i] == index.asi8[i])
+        if len(same):
+            raise SourceError(f"{path}: line {i + 2}: timestamp {raw.iloc[i]!r} repeats line {int(same[0]) + 2}"
+                              f"{hint}")
+        raise SourceError(f"{path}: line {i + 2}: timestamp {raw.iloc[i]!r} is earlier than line {i + 1} "
+                          f"({raw.iloc[i - 1]!r}): rows must be in time order{hint}")
+    out = pd.DataFrame(index=index)
+    units = {}
+    for col in frame.columns[1:]:
+        cells = frame[col].astype(str).str.strip()
+        if sep != ",":
+            cells = cells.str.replace(",", ".", regex=False)
+        values = pd.to_numeric(cells.where(cells != "", "nan"), errors="coerce")
+        bad = values.isna() & ~cells.str.lower().isin(["", "nan", "na", "n/a", "null", "-"])
+        if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise SourceError(f"{path}: line {row + 2}, column {col!r}: not a number: {frame[col].iloc[row]!r}")
-    return frame.astype("float64")
+        inf = np.isinf(values.to_numpy("float64"))
+        if inf.any():
+            row = int(np.flatnonzero(inf)[0])
+            raise SourceError(f"{path}: line {row + 2}, column {col!r}: not a finite number: "
+                              f"{frame[col].iloc[row]!r}")
+        unit, factor = _unit_of(path, col, kind)
+        units[col] = unit
+        out[col] = values.to_numpy("float64") * factor
+    if info is not None:
+        info["units"] = units
+    return out
 
 
 def tank_areas(inp) -> dict[str, float]:
@@ -785,13 +953,25 @@ def net_inflow(flows: pd.DataFrame, levels: pd.DataFrame | None = None, *, inp=N
     return total.rename("net_inflow")
 
 
-def inflow_from_files(flows_csv, levels_csv=None, inp=None, sources=None) -> tuple[pd.Series, str]:
+def inflow_from_files(flows_csv, levels_csv=None, inp=None, sources=None, *, dayfirst: bool | None = None,
+                      info: dict | None = None) -> tuple[pd.Series, str]:
     """Net inflow from BattLeDIM-style files; the model defaults to an .inp beside the flows file.
 
-    Returns the series and a one-line description of the balance used.
+    Returns the series and a one-line description of the balance used.  ``info`` (a dict) receives what
+    the reading assumed and found: ``units``, ``notes`` (sentences for the user), ``missing_steps``,
+    ``gap_steps``, ``negative_steps``, ``days_without_data``.
     """
-    flows = read_battledim_csv(flows_csv)
-    levels = read_battledim_csv(levels_csv) if levels_csv else None
+    info = {} if info is None else info
+    flows = read_battledim_csv(flows_csv, dayfirst=dayfirst, info=info)
+    levels = None
+    if levels_csv:
+        level_info: dict = {}
+        levels = read_battledim_csv(levels_csv, dayfirst=dayfirst, kind="level", info=level_info)
+        if info.get("naive_times") != level_info.get("naive_times"):
+            raise ValueError(f"{levels_csv}: its timestamps {'have no' if level_info.get('naive_times') else 'have a'}"
+                             f" UTC offset and those of {flows_csv} {'do' if level_info.get('naive_times') else 'do not'}"
+                             f": give both files the same kind of time")
+        levels.index = levels.index.tz_convert(flows.index.tz)
     if inp is None:
         beside = sorted(Path(flows_csv).resolve().parent.glob("*.inp"))
         inp = beside[0] if len(beside) == 1 else None
@@ -813,7 +993,46 @@ def inflow_from_files(flows_csv, levels_csv=None, inp=None, sources=None) -> tup
         unmatched = int((~flows.index.isin(levels.index)).sum())
         if unmatched:
             desc += f" (no level reading at {unmatched:,} of {len(flows):,} flow steps: net inflow unknown there)"
+    _describe_input(series, used, info)
     return series, desc
+
+
+def _describe_input(series: pd.Series, used: list[str], info: dict) -> None:
+    """What the reading assumed and found, for the user: units, missing steps, gaps, negative inflow."""
+    notes = info.setdefault("notes", [])
+    units = info.get("units", {})
+    given = {c: units.get(c) for c in used}
+    if all(u is None for u in given.values()):
+        notes.append("flow units: none in the column headers, m3/h assumed")
+    else:
+        notes.append("flow units: " + ", ".join(f"{c} in {u or 'm3/h (assumed: no unit in the header)'}"
+                                                 for c, u in given.items()) + ", converted to m3/h")
+    if info.get("naive_times"):
+        notes.append("timestamps have no UTC offset: read as UTC (the night window is on the file's own clock)")
+    elif len(series):
+        notes.append(f"timestamps at UTC offset {series.index[0]:%z}: the night window is in that local time; "
+                     f"times are printed in UTC")
+    q, index, spd = _regular(series) if len(series) > 1 else (series.to_numpy("float64"), series.index, 0)
+    missing_rows = int(series.isna().sum())
+    gap_steps = int(len(q) - len(series))
+    info["missing_steps"], info["gap_steps"] = missing_rows, gap_steps
+    if missing_rows:
+        notes.append(f"{missing_rows:,} of {len(series):,} steps have no net inflow (NaN or empty cells, or no "
+                     f"level difference): treated as missing")
+    if gap_steps:
+        notes.append(f"{gap_steps:,} steps missing from the time series (gaps): treated as missing")
+    negative = int((series < 0).sum())
+    info["negative_steps"] = negative
+    if negative:
+        notes.append(f"{negative:,} steps of negative net inflow (a meter or balance problem): kept as they are")
+    days = []
+    if spd:
+        for d in range(len(q) // spd):
+            if np.isnan(q[d * spd:(d + 1) * spd]).all():
+                days.append(str(index[d * spd].date()))
+    info["days_without_data"] = days
+    if days:
+        notes.append(f"{len(days)} day(s) without any net inflow: not tested")
 
 
 # -------------------------------------------------------------- simulation
