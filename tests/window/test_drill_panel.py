@@ -169,7 +169,7 @@ def test_valves_chosen_from_the_selection_stop_the_leak(window, panel, qapp, tmp
     window.docks["drill"].raise_()
     qapp.processEvents()
     window.save_screenshot(shot)
-    window.save_screenshot("/tmp/drill-window.png")
+    window.save_screenshot(tmp_path_factory.getbasetemp() / "drill-window.png")  # to look at
     assert shot.stat().st_size > 10_000
 
 
@@ -214,7 +214,7 @@ def test_notify_from_a_building_and_close_after_the_repair(window, panel, qapp):
     assert [_iso(e.time) for e in _log(panel, "incident_closed")] == [DAY + "12:35:00Z"]
 
 
-def test_cancel_and_an_ad_hoc_inject(window, panel, qapp):
+def test_cancel_and_an_ad_hoc_inject(window, panel, qapp, tmp_path):
     panel.select_inject(8)
     assert panel.cancel_button.isEnabled()
     panel.cancel_button.click()
@@ -227,7 +227,7 @@ def test_cancel_and_an_ad_hoc_inject(window, panel, qapp):
     assert _states(panel)[9] == "done"   # it expects nothing
     panel.tabs.setCurrentIndex(0)
     qapp.processEvents()
-    window.save_screenshot("/tmp/drill-controller.png")
+    window.save_screenshot(tmp_path / "drill-controller.png")  # to look at
 
 
 def test_evaluator_scores_save_and_replay_headless(window, panel, qapp, tmp_path, demo_twin):
@@ -264,7 +264,7 @@ def test_evaluator_scores_save_and_replay_headless(window, panel, qapp, tmp_path
     assert panel.obs_list.rowCount() == 2
     panel.tabs.setCurrentIndex(3)
     qapp.processEvents()
-    window.save_screenshot("/tmp/drill-evaluator.png")
+    window.save_screenshot(tmp_path / "drill-evaluator.png")  # to look at
     ratings = {o["id"]: (o["rating"], o["overridden"]) for o in panel.scores()["objectives"]}
     assert ratings["O4"] == ("S", True) and ratings["O1"] == ("P", False)
     path = panel.save_actions(tmp_path / "actions.yaml")

@@ -220,7 +220,7 @@ def _pixel(window, layer: str, x: float, y: float):
 
 
 def test_a_candidate_station_clicked_far_from_stations_improves_coverage_and_kpis(window, panel, qtbot, engine,
-                                                                                 demo_twin, ground_only):
+                                                                                 demo_twin, ground_only, tmp_path):
     from simulation.emergency.study import Candidate, replicate, what_if
 
     _run(qtbot, window, panel, "1", "1", "3")
@@ -274,7 +274,7 @@ def test_a_candidate_station_clicked_far_from_stations_improves_coverage_and_kpi
     assert values.iloc[worst] < before.best_s[worst] / 60.0
     assert panel.shown.currentData() == "after"
     assert window.view_model.highlights[f"emergency-candidates:{hit.layer}"].ids == (hit.feature_id,)
-    window.save_screenshot("/tmp/emergency-panel.png")
+    window.save_screenshot(tmp_path / "emergency-panel.png")  # to look at
 
     # removing it puts the city back as it is
     panel.candidate_list.setCurrentRow(0)

@@ -121,7 +121,7 @@ def test_playing_the_clock_brings_the_events_into_the_list_as_they_happen(window
 
 
 # ---------------------------------------------------------------------- alarms and incidents
-def test_acknowledging_a_red_alarm_logs_it_and_changes_its_row(window, panel, qtbot, qapp):
+def test_acknowledging_a_red_alarm_logs_it_and_changes_its_row(window, panel, qtbot, qapp, tmp_path):
     clock = window.view_model.clock
     s = panel.playback.session
     clock.time = s.start + 7 * H + 52 * 60          # PT001 went red at 07:51
@@ -150,7 +150,7 @@ def test_acknowledging_a_red_alarm_logs_it_and_changes_its_row(window, panel, qt
     # look at it: the window during the burst with red alarms and PT001 plotted (kept for a person to check)
     window.view_model.select("sensors", "PT001")
     qtbot.wait(300)
-    window.save_screenshot(Path("/tmp") / "lifeline-twin-scenario-red-alarm.png")
+    window.save_screenshot(tmp_path / "lifeline-twin-scenario-red-alarm.png")  # to look at
     window.view_model.select(None)
 
 
