@@ -710,27 +710,28 @@ def _rolling_mean(x: np.ndarray, win: int) -> np.ndarray:
 
 # ------------------------------------------------------------------- inflow
 #: flow units recognised in a column header such as ``DMA 3 (L/s)``: factor to m³/h
-_FLOW_UNITS = {"l/s": 3.6, "lps": 3.6, "m3/s": 3600.0, "m3/h": 1.0}
-_LEVEL_UNITS = {"m": 1.0}
 _SLASH_DATE = r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$"
 _OFFSET = r"(Z|[+-]\d{2}:?\d{2})$"
 
 
 def _unit_of(path, col: str, kind: str) -> tuple[str | None, float]:
-    """The unit named in parentheses at the end of a column header, and its factor to m³/h (or m)."""
+    """The unit named in parentheses at the end of a column header, and its factor to m³/h (or m), by the
+    importers' conversions (:func:`simulation.sensors.importers.unit_factor`)."""
     import re
+
+    from simulation.sensors.importers import unit_factor
 
     m = re.search(r"\(([^()]*)\)\s*$", str(col))
     if not m:
         return None, 1.0
     unit = m.group(1).strip()
-    key = unit.lower().replace("³", "3").replace(" ", "")
-    units = _FLOW_UNITS if kind == "flow" else _LEVEL_UNITS
-    if key not in units:
+    target = "m3/h" if kind == "flow" else "m"
+    try:
+        return unit, unit_factor(unit, target)
+    except ValueError:
         known = "L/s, m3/s or m3/h" if kind == "flow" else "m"
         raise SourceError(f"{path}: column {col!r}: unknown unit {unit!r} (give {known}, or no unit for "
-                          f"{'m3/h' if kind == 'flow' else 'm'})")
-    return unit, units[key]
+                          f"{target})") from None
 
 
 def _slash_times(path, raw: pd.Series, dayfirst: bool | None, notes: list) -> pd.DatetimeIndex:

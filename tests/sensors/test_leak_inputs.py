@@ -83,7 +83,8 @@ def test_a_forced_order_that_does_not_fit_names_the_line(tmp_path, capsys):
 
 # ---------------------------------------------------------------------------------------- B: units
 @pytest.mark.parametrize("unit, factor", [("L/s", 3.6), ("l/s", 3.6), ("lps", 3.6), ("m3/s", 3600.0),
-                                          ("m³/s", 3600.0), ("m3/h", 1.0), ("m³/h", 1.0)])
+                                          ("m³/s", 3600.0), ("m3/h", 1.0), ("m³/h", 1.0),
+                                          ("gpm", 0.2271247), ("MGD", 157.725491)])  # the importers' table
 def test_a_unit_in_the_header_is_converted(tmp_path, unit, factor):
     path = _write(tmp_path, _hourly(5), header=f"Timestamp;DMA 3 ({unit})")
     info: dict = {}
@@ -93,9 +94,9 @@ def test_a_unit_in_the_header_is_converted(tmp_path, unit, factor):
 
 
 def test_an_unknown_unit_is_an_error_naming_the_column(tmp_path, capsys):
-    path = _write(tmp_path, _hourly(5), header="Timestamp;DMA 3 (gpm)")
+    path = _write(tmp_path, _hourly(5), header="Timestamp;DMA 3 (kPa)")   # a pressure, not a flow
     assert _fails([path], capsys) == (
-        f"{PREFIX}{path}: column 'DMA 3 (gpm)': unknown unit 'gpm' (give L/s, m3/s or m3/h, or no unit for m3/h)")
+        f"{PREFIX}{path}: column 'DMA 3 (kPa)': unknown unit 'kPa' (give L/s, m3/s or m3/h, or no unit for m3/h)")
 
 
 def test_no_unit_is_said_in_text_and_json(tmp_path, capsys):
