@@ -90,6 +90,8 @@ def register(sub) -> None:
                        help="slash dates are DD/MM/YYYY (needed when both readings fit every row)")
     order.add_argument("--monthfirst", dest="dayfirst", action="store_const", const=False,
                        help="slash dates are MM/DD/YYYY")
+    leak.add_argument("--timezone", help="times without a UTC offset are this zone's clock (e.g. Europe/Rome: "
+                                         "the hour repeated when the clocks go back is resolved in file order)")
     leak.add_argument("--json", action="store_true", help='print {"events": [...]} as JSON')
     leak.set_defaults(func=run_detect_leaks)
 
@@ -280,7 +282,8 @@ def run_detect_leaks(args) -> int:
         raise ValueError(f"--holidays: {str(exc).removeprefix('holidays: ')}") from None
     info: dict = {}
     inflow, balance = inflow_from_files(args.flows, args.levels, args.inp, sources,
-                                        dayfirst=getattr(args, "dayfirst", None), info=info)
+                                        dayfirst=getattr(args, "dayfirst", None), info=info,
+                                        timezone=getattr(args, "timezone", None))
     with warnings.catch_warnings():
         # days without any valid inflow (gaps) are reported as untested; numpy's per-slice warnings are noise
         warnings.filterwarnings("ignore", r"(All-NaN slice|Mean of empty slice)", RuntimeWarning)

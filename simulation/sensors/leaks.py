@@ -809,8 +809,8 @@ def _times(path, raw: pd.Series, dayfirst: bool | None, notes: list) -> pd.Datet
     return pd.DatetimeIndex(parsed)
 
 
-def read_battledim_csv(path, *, dayfirst: bool | None = None, kind: str = "flow", info: dict | None = None
-                       ) -> pd.DataFrame:
+def read_battledim_csv(path, *, dayfirst: bool | None = None, kind: str = "flow", info: dict | None = None,
+                       timezone: str | None = None) -> pd.DataFrame:
     """A SCADA CSV (BattLeDIM: ``;`` separator, ``,`` decimal; ``,``-separated with ``.`` decimals also read)
     as a frame indexed by time, in m³/h (flows) or m (levels).
 
@@ -819,6 +819,9 @@ def read_battledim_csv(path, *, dayfirst: bool | None = None, kind: str = "flow"
     reading that fits every row and keeps them in order, else an error).  A unit in a header, such as
     ``DMA 3 (L/s)``, is converted; no unit means m³/h.  Duplicated or out-of-order timestamps and infinite
     values are errors; NaN and empty cells are missing readings.  ``info`` (a dict) receives the units used.
+    ``timezone`` (e.g. ``Europe/Rome``): times without an offset are that zone's clock, placed as
+    :func:`simulation.sensors.importers.import_bwdf` places them (the hour repeated when the clocks go back
+    resolved in file order), so the night is the data's own night.
     """
     path = Path(path)
     if not path.exists():
@@ -860,7 +863,22 @@ def read_battledim_csv(path, *, dayfirst: bool | None = None, kind: str = "flow"
     notes = info.setdefault("notes", []) if info is not None else []
     index = _times(path, frame[time_col], dayfirst, notes)
     naive = index.tz is None
-    if naive:
+    if naive and timezone:
+        from simulation.sensors.importers import _dst_reason
+
+        try:
+            index = index.tz_localize(timezone, ambiguous="infer", nonexistent="raise")
+        except Exception as exc:  # an unknown zone, or a clock time the zone skipped or cannot tell apart
+            if "Unknown" in type(exc).__name__ or "ZoneInfo" in type(exc).__name__ or str(exc) == repr(timezone):
+                raise SourceError(f"--timezone {timezone}: not a time zone (give an IANA name such as "
+                                  "Europe/Rome)") from None
+            raise SourceError(f"{path}: column {time_col!r}: local times cannot be placed in {timezone} "
+                              f"({_dst_reason(exc)})") from None
+        notes.append(f"times without an offset read as {timezone} clock time")
+        if info is not None:
+            info["timezone"] = timezone
+        naive = False
+    elif naive:
         index = index.tz_localize("UTC")
         if info is not None:
             info["naive_times"] = True
@@ -870,8 +888,8 @@ def read_battledim_csv(path, *, dayfirst: bool | None = None, kind: str = "flow"
         i = int(np.flatnonzero(step <= 0)[0]) + 1
         raw = frame[time_col].astype(str).str.strip()
         # local clock times without an offset repeat an hour when the clocks go back: say what to do
-        hint = (" (local time repeated when the clocks went back? give the times in UTC or with their UTC "
-                "offset)") if naive and 1 <= index[i].hour <= 3 else ""
+        hint = (" (local time repeated when the clocks went back? give --timezone, or the times in UTC or "
+                "with their UTC offset)") if naive and 1 <= index[i].hour <= 3 else ""
         same = np.flatnonzero(index.asi8[:i] == index.asi8[i])
         if len(same):
             raise SourceError(f"{path}: line {i + 2}: timestamp {raw.iloc[i]!r} repeats line {int(same[0]) + 2}"
@@ -955,7 +973,7 @@ def net_inflow(flows: pd.DataFrame, levels: pd.DataFrame | None = None, *, inp=N
 
 
 def inflow_from_files(flows_csv, levels_csv=None, inp=None, sources=None, *, dayfirst: bool | None = None,
-                      info: dict | None = None) -> tuple[pd.Series, str]:
+                      info: dict | None = None, timezone: str | None = None) -> tuple[pd.Series, str]:
     """Net inflow from BattLeDIM-style files; the model defaults to an .inp beside the flows file.
 
     Returns the series and a one-line description of the balance used.  ``info`` (a dict) receives what
@@ -963,11 +981,11 @@ def inflow_from_files(flows_csv, levels_csv=None, inp=None, sources=None, *, day
     ``gap_steps``, ``negative_steps``, ``days_without_data``.
     """
     info = {} if info is None else info
-    flows = read_battledim_csv(flows_csv, dayfirst=dayfirst, info=info)
+    flows = read_battledim_csv(flows_csv, dayfirst=dayfirst, info=info, timezone=timezone)
     levels = None
     if levels_csv:
         level_info: dict = {}
-        levels = read_battledim_csv(levels_csv, dayfirst=dayfirst, kind="level", info=level_info)
+        levels = read_battledim_csv(levels_csv, dayfirst=dayfirst, kind="level", info=level_info, timezone=timezone)
         if info.get("naive_times") != level_info.get("naive_times"):
             raise ValueError(f"{levels_csv}: its timestamps {'have no' if level_info.get('naive_times') else 'have a'}"
                              f" UTC offset and those of {flows_csv} {'do' if level_info.get('naive_times') else 'do not'}"
@@ -1010,6 +1028,9 @@ def _describe_input(series: pd.Series, used: list[str], info: dict) -> None:
                                                  for c, u in given.items()) + ", converted to m3/h")
     if info.get("naive_times"):
         notes.append("timestamps have no UTC offset: read as UTC (the night window is on the file's own clock)")
+    elif info.get("timezone") and len(series):
+        notes.append(f"the night window is in {info['timezone']} local time (summer and winter time alike); times are "
+                     "printed in UTC")
     elif len(series):
         notes.append(f"timestamps at UTC offset {series.index[0]:%z}: the night window is in that local time; "
                      f"times are printed in UTC")

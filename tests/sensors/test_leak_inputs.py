@@ -209,4 +209,22 @@ def test_a_repeated_hour_at_the_clock_change_says_what_to_do(tmp_path, capsys):
     path = _write(tmp_path, rows)
     assert _fails([path], capsys) == (
         f"{PREFIX}{path}: line 29: timestamp '2021-10-31 02:00' repeats line 28 (local time repeated when the "
-        "clocks went back? give the times in UTC or with their UTC offset)")
+        "clocks went back? give --timezone, or the times in UTC or with their UTC offset)")
+
+
+def test_with_its_time_zone_the_repeated_hour_is_placed_and_the_night_is_local(tmp_path, capsys):
+    """Naive local times across the autumn clock change (02:00 twice): --timezone places them as the BWDF
+    importer does, one hour apart in UTC, and the night window follows the zone's clock."""
+    from simulation.sensors.leaks import read_battledim_csv
+
+    rows = _hourly(5, start="2021-10-30")
+    rows.insert(27, rows[26])   # 31 October 02:00 local time, twice
+    path = _write(tmp_path, rows)
+    frame = read_battledim_csv(path, timezone="Europe/Rome")
+    utc = frame.index.tz_convert("UTC")
+    assert (np.diff(utc.asi8) == 3600 * 10**9).all()   # every hour once: summer 02:00, then winter 02:00
+    assert [f"{t:%H:%M%z}" for t in frame.index[26:28]] == ["02:00+0200", "02:00+0100"]
+    assert main(["sensors", "detect-leaks", str(path), "--timezone", "Europe/Rome"]) == 0
+    assert "the night window is in Europe/Rome local time" in capsys.readouterr().out
+    assert _fails([path, "--timezone", "Mars/Olympus"], capsys) == (
+        f"{PREFIX}--timezone Mars/Olympus: not a time zone (give an IANA name such as Europe/Rome)")
