@@ -1313,9 +1313,20 @@ class Scene:
         self.plotter.render()
 
     def screenshot(self, path=None) -> np.ndarray:
-        """The current frame as an RGB array (and written to ``path`` when given)."""
+        """The current frame as an RGB array (and written to ``path`` as a PNG when given, atomically and never
+        over a file that is not ours: :mod:`twin.atomic`)."""
         self.plotter.render()
-        image = self.plotter.screenshot(filename=str(path) if path else None, return_img=True)
+        image = self.plotter.screenshot(return_img=True)
+        if path:
+            from io import BytesIO
+
+            from PIL import Image
+
+            from twin import atomic
+
+            buf = BytesIO()
+            Image.fromarray(image).save(buf, format="PNG")
+            atomic.write(path, buf.getvalue())
         return image
 
     def close(self) -> None:

@@ -371,3 +371,20 @@ def test_series_frames_change_colour_and_say_the_clock_time_and_unit(town):
         assert not np.allclose(first, np.array(mesh.cell_data["pressure"]))
     finally:
         s.close()
+
+
+def test_a_screenshot_to_a_path_is_a_marked_png_and_never_over_someone_elses(scene, tmp_path):
+    from PIL import Image
+
+    from twin import atomic
+
+    path = tmp_path / "frame.png"
+    image = scene.screenshot(path)
+    with Image.open(path) as im:
+        assert im.size == (image.shape[1], image.shape[0])
+        assert np.array_equal(np.asarray(im.convert("RGB")), image[..., :3])
+    assert atomic.png_is_ours(path)
+    theirs = tmp_path / "theirs.png"
+    Image.new("RGB", (4, 4), "green").save(theirs)
+    with pytest.raises(atomic.OutputRefused, match="a PNG picture this program did not write"):
+        scene.screenshot(theirs)
